@@ -1,0 +1,57 @@
+# featvslearn: one command per lesson. `make compare` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVICE ?= auto
+RESULTS := results
+FVL := $(BIN)/featvslearn
+
+.PHONY: install compare test lint clean demo fashion mnist cifar10 report datasets
+
+install: $(STAMP)
+
+# Reinstall only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+compare: $(STAMP)  ## the main job on the offline default (digits)
+	$(FVL) compare --device $(DEVICE)
+
+test: $(STAMP)  ## the whole test suite; pytest's "no tests" (exit 5) fails
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check featvslearn tests benchmarks examples
+
+datasets: $(STAMP)  ## which datasets are available offline here
+	$(FVL) datasets
+
+demo: $(STAMP)  ## lesson 1, a minute: digits, report and JSON in results/
+	mkdir -p $(RESULTS)
+	$(FVL) compare --dataset digits --device $(DEVICE) --report $(RESULTS)/digits.md --json $(RESULTS)/digits.json
+
+fashion: $(STAMP)  ## lesson 2, about 5 minutes on a laptop CPU: full Fashion-MNIST
+	mkdir -p $(RESULTS)
+	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
+
+mnist: $(STAMP)
+	mkdir -p $(RESULTS)
+	$(FVL) compare --dataset mnist --device $(DEVICE) --report $(RESULTS)/mnist.md --json $(RESULTS)/mnist.json
+
+cifar10: $(STAMP)  ## colour images: best on a GPU, e.g. make cifar10 DEVICE=cuda
+	mkdir -p $(RESULTS)
+	$(FVL) compare --dataset cifar10 --device $(DEVICE) --report $(RESULTS)/cifar10.md --json $(RESULTS)/cifar10.json
+
+report: $(STAMP)  ## re-render every saved results/*.json as Markdown, without training
+	@for f in $(RESULTS)/*.json; do \
+		[ -e "$$f" ] || { echo "no results in $(RESULTS)/; run make demo first"; exit 2; }; \
+		$(FVL) report "$$f" --out "$${f%.json}.md"; \
+	done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,58 @@
+"""Output files: checked before any work starts, written atomically (temp file, then rename)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from featvslearn.errors import UserError
+
+
+def check_output_path(path: Path, suffixes: tuple[str, ...], option: str) -> Path:
+    """Check that ``path`` can be written later, before any training starts.
+
+    The parent folder must exist and be writable, the path must not be a folder, and its
+    suffix must be one of ``suffixes``. Returns the path, resolved.
+    """
+    path = Path(path).expanduser()
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UserError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name such as {path / ('results' + suffixes[0])}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: folder {parent} does not exist; create it first (mkdir -p {parent})")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: folder {parent} is not writable; choose another folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{option} {path} exists and is read-only; choose another file name")
+    return path.resolve()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, then renamed
+    over ``path``. On any failure (a full disk, Ctrl-C) the temporary file is removed.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
