@@ -179,8 +179,8 @@ class Monitor:
         finally:
             synchronize(device)
             record.seconds = time.perf_counter() - start
-            self._take_sample()
-            record.stats = self.window_stats(record.start_seconds, record.start_seconds + record.seconds)
+            self._take_sample()  # every stage, however short, has a closing sample
+            record.stats = self.window_stats(record.start_seconds, self.samples[-1].t_seconds)
             self.stages.append(record)
 
     def window_stats(self, start_s: float, end_s: float) -> UtilisationStats:

@@ -1,0 +1,5 @@
+"""``python -m featvslearn``."""
+
+from featvslearn.cli import main
+
+main()

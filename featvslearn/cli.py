@@ -1,0 +1,184 @@
+"""The command line: parse options, show progress and tables; the work happens elsewhere."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from featvslearn import __version__
+from featvslearn.config import PIPELINES, PRECISIONS, CompareConfig
+from featvslearn.data import DATASET_NAMES
+from featvslearn.errors import UserError
+
+app = typer.Typer(
+    name="featvslearn",
+    help="Hand-engineered features (HOG + SVM) against a learned CNN: same images, same device, "
+    "measured side by side.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Wide enough for the side-by-side table when output goes to a file or a pipe.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(command: F) -> F:
+    """Turn a user mistake into one line on stderr and exit code 2, and Ctrl-C into exit code 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted: stopped cleanly, no output file was written[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RichProgress:
+    """Shows the experiment's progress callbacks as Rich progress bars, one per task key."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, key: str, description: str, completed: float, total: float | None) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total)
+        task = self.tasks[key]
+        self.progress.update(task, description=description, completed=completed, total=total)
+
+
+def _progress_bars() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"featvslearn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Re-run the central experiment of the deep-learning revolution on your own data and hardware."""
+
+
+@app.command()
+@handles_errors
+def compare(
+    dataset: Annotated[str, typer.Option(help=f"{', '.join(DATASET_NAMES)}, or a folder with one sub-folder "
+                                              "of images per class (optionally under train/ and test/).")] = "digits",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
+    = "auto",
+    pipelines: Annotated[str, typer.Option(help=f"Comma list of {', '.join(PIPELINES)}.")] = ",".join(PIPELINES),
+    train_size: Annotated[int | None, typer.Option(help="Training images (stratified, seeded subsample).")] = None,
+    test_size: Annotated[int | None, typer.Option(help="Test images (stratified, seeded subsample).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="CNN epochs; default adapts to dataset size and device.")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Seed for splits, subsamples, initialisation and shuffling.")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding the dataset's files, or to download into.")]
+    = None,
+    no_download: Annotated[bool, typer.Option("--no-download", help="Never download; use local files only.")]
+    = False,
+    precision: Annotated[str, typer.Option(help=f"CNN compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 "
+                                                "on CUDA, bf16 on CPUs with bf16 units, else fp32.")] = "auto",
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report to this .md file.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results to this .json file.")] = None,
+) -> None:
+    """Train HOG + SVM and a CNN on the same images and device; show accuracy, time, speed and memory."""
+    from featvslearn.experiment import run_comparison
+    from featvslearn.report import rich_table, write_markdown
+    from featvslearn.results import write_json
+
+    config = CompareConfig(
+        dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
+        test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
+        precision=precision, report_path=report, json_path=json_path,
+    ).validated()
+    with _progress_bars() as bars:
+        results = run_comparison(config, progress=RichProgress(bars))
+    skipped = results.settings.get("skipped_files") or []
+    if skipped:
+        err.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
+                  + (" …" if len(skipped) > 5 else ""), highlight=False)
+    out.print(rich_table(results))
+    if config.json_path:
+        write_json(results, config.json_path)
+        out.print(f"results written to {config.json_path}", highlight=False)
+    if config.report_path:
+        write_markdown(results, config.report_path)
+        out.print(f"report written to {config.report_path}", highlight=False)
+
+
+@app.command()
+@handles_errors
+def datasets(
+    data_dir: Annotated[Path | None, typer.Option(help="Also look in this folder.")] = None,
+) -> None:
+    """List the datasets, and which are available offline here and from where."""
+    from featvslearn.data import dataset_availability
+
+    table = Table(title="datasets")
+    for column in ("name", "offline", "where", "note"):
+        table.add_column(column)
+    for item in dataset_availability(data_dir):
+        table.add_row(item.name, "yes" if item.available_offline else "no", item.location or "–", item.note)
+    out.print(table)
+    out.print("Any folder with one sub-folder of images per class also works: featvslearn compare --dataset PATH",
+              highlight=False)
+
+
+@app.command()
+@handles_errors
+def report(
+    results_json: Annotated[Path, typer.Argument(help="A results .json written by compare --json.")],
+    out_path: Annotated[Path | None, typer.Option("--out", help="Markdown file to write (default: beside the JSON, "
+                                                                 "with .md).")] = None,
+) -> None:
+    """Re-render a saved results JSON as the table and a Markdown report, without training anything."""
+    from featvslearn.files import check_output_path
+    from featvslearn.report import rich_table, write_markdown
+    from featvslearn.results import read_json
+
+    target = check_output_path(out_path or results_json.with_suffix(".md"), (".md",), "--out")
+    results = read_json(results_json)
+    out.print(rich_table(results))
+    write_markdown(results, target)
+    out.print(f"report written to {target}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

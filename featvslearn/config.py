@@ -1,0 +1,94 @@
+"""Settings of each command, validated once, before any data is loaded or model trained."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from featvslearn.data import DATASET_NAMES
+from featvslearn.device import resolve_device
+from featvslearn.errors import UserError
+from featvslearn.files import check_output_path
+
+PIPELINES: tuple[str, ...] = ("hog-svm", "cnn")
+"""Pipelines ``compare`` can run, in the order they are reported."""
+
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 1000
+
+
+def parse_pipelines(text: str) -> tuple[str, ...]:
+    """A comma list of pipeline names -> a tuple without repeats; unknown names are a UserError."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not names:
+        raise UserError(f"--pipelines is empty; choose from {', '.join(PIPELINES)}")
+    unknown = [name for name in names if name not in PIPELINES]
+    if unknown:
+        raise UserError(f"unknown pipeline {unknown[0]!r}; choose from {', '.join(PIPELINES)} (comma separated)")
+    return names
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """What ``featvslearn compare`` runs: dataset, device, pipelines, sizes, seed and outputs."""
+
+    dataset: str = "digits"
+    device: str = "auto"
+    pipelines: tuple[str, ...] = PIPELINES
+    train_size: int | None = None
+    test_size: int | None = None
+    epochs: int | None = None
+    seed: int = 0
+    data_dir: Path | None = None
+    download: bool = True
+    precision: str = "auto"
+    report_path: Path | None = None
+    json_path: Path | None = None
+
+    def validated(self) -> CompareConfig:
+        """Check every option that can be checked before loading data; returns a cleaned copy.
+
+        Raises ``UserError`` naming the option and the fix. The device is checked for
+        availability here, and output paths for writability, so no training is wasted.
+        """
+        dataset = self.dataset.strip()
+        if dataset.lower() in DATASET_NAMES:
+            dataset = dataset.lower()
+        elif not Path(dataset).expanduser().is_dir():
+            raise UserError(
+                f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)} or a folder of images "
+                "with one sub-folder per class"
+            )
+        pipelines = parse_pipelines(",".join(self.pipelines))
+        for option, value in (("--train-size", self.train_size), ("--test-size", self.test_size)):
+            if value is not None and value < 1:
+                raise UserError(f"{option} must be a positive number of images, got {value}")
+        if self.epochs is not None and not 1 <= self.epochs <= MAX_EPOCHS:
+            raise UserError(f"--epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"--precision {self.precision!r} is not known; use one of {', '.join(PRECISIONS)}")
+        if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
+            raise UserError(f"--data-dir {self.data_dir} is not a folder; create it or point to the data's folder")
+        resolve_device(self.device)
+        report = check_output_path(self.report_path, (".md",), "--report") if self.report_path else None
+        json_path = check_output_path(self.json_path, (".json",), "--json") if self.json_path else None
+        if report is not None and json_path is not None and report == json_path:
+            raise UserError("--report and --json name the same file; give them different names")
+        return dataclasses.replace(
+            self,
+            dataset=dataset,
+            pipelines=pipelines,
+            data_dir=Path(self.data_dir).expanduser() if self.data_dir else None,
+            report_path=report,
+            json_path=json_path,
+        )
+
+    def torch_device(self) -> torch.device:
+        """The resolved torch device."""
+        return resolve_device(self.device)

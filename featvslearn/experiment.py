@@ -1,0 +1,247 @@
+"""run_comparison(config) -> CompareResults: every pipeline on the same split and device, measured.
+
+Progress flows back through a callback, so this module never prints and works in a notebook
+as well as under the CLI.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Protocol
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix
+
+from featvslearn import classical, train
+from featvslearn.config import CompareConfig
+from featvslearn.data import Split, load_split, subsample
+from featvslearn.device import autocast_dtype, dtype_name
+from featvslearn.errors import UserError
+from featvslearn.measure import Monitor, Stopwatch, environment
+from featvslearn.models import CNN, cnn_config_for, flops_per_image, parameter_count
+from featvslearn.results import CompareResults, DatasetInfo, PipelineResult, StageResult
+
+
+class Progress(Protocol):
+    """Receives progress: a task key, its description, work done and total (None: unknown)."""
+
+    def __call__(self, key: str, description: str, completed: float, total: float | None) -> None: ...
+
+
+def no_progress(key: str, description: str, completed: float, total: float | None) -> None:
+    """A progress callback that ignores everything."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so a run can be repeated exactly on a CPU."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_data(config: CompareConfig, progress: Progress = no_progress) -> tuple[Split, float]:
+    """Load the dataset and draw the seeded, stratified train and test subsets.
+
+    Returns the split and the load seconds.
+    """
+    progress("load", f"loading {config.dataset}", 0, None)
+    with Stopwatch() as watch:
+        split = load_split(config.dataset, data_dir=config.data_dir, download=config.download, seed=config.seed)
+        split = Split(
+            train=_subsample(split.train, config.train_size, "--train-size", config.seed),
+            test=_subsample(split.test, config.test_size, "--test-size", config.seed + 1),
+        )
+    progress("load", f"loaded {config.dataset}: {len(split.train)} train, {len(split.test)} test", 1, 1)
+    return split, watch.seconds
+
+
+def _subsample(ds, size: int | None, option: str, seed: int):  # noqa: ANN001, ANN202
+    if size is not None and size > len(ds):
+        raise UserError(f"{option} {size} is larger than the {len(ds)} images available; use at most {len(ds)}")
+    return subsample(ds, size, seed=seed)
+
+
+def _stage_result(stage) -> StageResult:  # noqa: ANN001
+    stats = stage.stats
+    return StageResult(
+        name=stage.name,
+        device=stage.device,
+        seconds=stage.seconds,
+        gpu_util_percent_mean=stats.gpu_util_percent_mean if stats else None,
+        gpu_util_percent_max=stats.gpu_util_percent_max if stats else None,
+        cpu_util_percent_mean=stats.cpu_util_percent_mean if stats else None,
+        peak_rss_bytes=stats.peak_rss_bytes if stats else None,
+    )
+
+
+def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, labels: np.ndarray, num_classes: int,
+                     predict_stages: set[str], details: dict) -> PipelineResult:
+    """Assemble a pipeline's figures from its monitor and its test-set predictions."""
+    stages = [_stage_result(s) for s in monitor.stages]
+    predict_seconds = sum(s.seconds for s in stages if s.name in predict_stages)
+    train_seconds = sum(s.seconds for s in stages if s.name not in predict_stages)
+    overall = monitor.overall_stats()
+    matrix = confusion_matrix(labels, predictions, labels=list(range(num_classes)))
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
+    return PipelineResult(
+        name=name,
+        accuracy=float(np.mean(predictions == labels)),
+        train_seconds=train_seconds,
+        predict_seconds=predict_seconds,
+        images_per_second=len(labels) / predict_seconds if predict_seconds > 0 else float("inf"),
+        device=str(monitor.device),
+        gpu_util_percent_mean=overall.gpu_util_percent_mean,
+        gpu_util_percent_max=overall.gpu_util_percent_max,
+        gpu_util_samples=overall.gpu_util_samples,
+        peak_gpu_memory_bytes=monitor.peak_gpu_memory_bytes(),
+        cpu_util_percent_mean=overall.cpu_util_percent_mean,
+        peak_rss_bytes=overall.peak_rss_bytes,
+        stages=stages,
+        per_class_accuracy=[float(v) for v in per_class],
+        confusion_matrix=matrix.tolist(),
+        details=details,
+    )
+
+
+def _bar(progress: Progress, key: str, description: str) -> Callable[[int, int], None]:
+    """A (done, total) callback that forwards to ``progress`` under one key."""
+    return lambda done, total: progress(key, description, done, total)
+
+
+def run_hog_svm(split: Split, device: torch.device, seed: int, progress: Progress = no_progress) -> PipelineResult:
+    """HOG features on the CPU (skimage, all cores), then standardisation and the SVM on ``device``."""
+    train_set, test_set = split.train, split.test
+    settings = classical.hog_settings_for(train_set.image_shape)
+    featuriser = classical.make_hog_features(settings)
+    svm = classical.make_svm(len(train_set), device=str(device))
+    chunk = max(1000, len(train_set) // 20)
+    with Monitor(device) as monitor:
+        with monitor.stage("features (train)", "cpu"):
+            featuriser.fit(train_set.images[:1])
+            x_train = classical.transform_in_chunks(
+                featuriser, train_set.images, chunk, _bar(progress, "hog-train", "hog-svm: HOG features, train set"))
+        with monitor.stage("standardise", "cpu"):
+            x_train = svm.named_steps["scale"].fit_transform(x_train)
+        with monitor.stage("svm fit", device):
+            progress("svm-fit", "hog-svm: fitting the SVM", 0, svm.named_steps["svm"].max_iter)
+            svm.named_steps["svm"].fit(x_train, train_set.labels,
+                                       progress=_bar(progress, "svm-fit", "hog-svm: fitting the SVM"))
+            progress("svm-fit", "hog-svm: fitting the SVM", 1, 1)
+        del x_train
+        with monitor.stage("features (test)", "cpu"):
+            x_test = classical.transform_in_chunks(
+                featuriser, test_set.images, chunk, _bar(progress, "hog-test", "hog-svm: HOG features, test set"))
+        with monitor.stage("predict", device):
+            predictions = svm.predict(x_test)
+    details = {
+        "features": "HOG at two cell sizes + intensity thumbnail, standardised",
+        "hog": settings.as_dict(),
+        "feature_dimensions": int(x_test.shape[1]),
+        "svm": "linear SVM, squared hinge, one-vs-rest (L-BFGS, torch)",
+        "svm_C": svm.named_steps["svm"].C,
+        "svm_iterations": svm.named_steps["svm"].n_iter_,
+    }
+    return _pipeline_result("hog-svm", monitor, predictions, test_set.labels, train_set.num_classes,
+                            {"features (test)", "predict"}, details)
+
+
+def run_cnn(split: Split, device: torch.device, seed: int, epochs: int | None, precision: str = "auto",
+            progress: Progress = no_progress) -> PipelineResult:
+    """Train the CNN on ``device`` with the whole training set held there; evaluate on the test set."""
+    train_set, test_set = split.train, split.test
+    torch.manual_seed(seed)
+    config = cnn_config_for(train_set.image_shape, train_set.num_classes, device.type)
+    settings = train.train_settings_for(
+        len(train_set), min(train_set.image_shape[:2]), device.type, train_set.hflip_ok, seed,
+        epochs=epochs, autocast_dtype=autocast_dtype(device, precision),
+    )
+    try:
+        with Monitor(device) as monitor:
+            with monitor.stage("to device", device):
+                model = CNN(config).to(device=device, memory_format=torch.channels_last)
+                images = train.images_to_device(train_set.images, device)  # (N, C, H, W) uint8
+                labels = torch.as_tensor(train_set.labels, device=device)
+                normaliser = train.Normaliser.fit(images)
+            total = settings.epochs
+
+            def on_step(epoch: int, step: int, steps: int) -> None:
+                progress("cnn-train", f"cnn: training, epoch {epoch + 1}/{total}", epoch * steps + step, total * steps)
+
+            losses: list[float] = []
+            with monitor.stage("train", device):
+                log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step,
+                                      on_epoch=lambda epoch, loss: losses.append(loss))
+            del images, labels
+            with monitor.stage("evaluate", device):
+                test_images = train.images_to_device(test_set.images, device)
+                predictions = train.predict(model, test_images, normaliser, settings.autocast_dtype).cpu().numpy()
+    except torch.cuda.OutOfMemoryError:
+        raise UserError(
+            f"the GPU ran out of memory training the CNN on {len(train_set)} images; "
+            "lower --train-size or use --device cpu"
+        ) from None
+    height, width = train_set.image_shape[:2]
+    details = {
+        "architecture": config.as_dict(),
+        "parameters": parameter_count(model),
+        "flops_per_image": flops_per_image(config, height, width),
+        "training": settings.as_dict(),
+        "precision": dtype_name(settings.autocast_dtype),
+        "loss_per_epoch": log.loss_per_epoch,
+        "seconds_per_epoch": log.seconds_per_epoch,
+        "train_images_per_second": len(train_set) * settings.epochs / max(sum(log.seconds_per_epoch), 1e-9),
+    }
+    return _pipeline_result("cnn", monitor, predictions, test_set.labels, train_set.num_classes,
+                            {"evaluate"}, details)
+
+
+def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> CompareResults:
+    """Run every pipeline of ``config`` on the same split and device; return the measured results.
+
+    ``config`` should come from :meth:`CompareConfig.validated`.
+    """
+    start = time.perf_counter()
+    device = config.torch_device()
+    seed_everything(config.seed)
+    split, load_seconds = load_data(config, progress)
+    results: list[PipelineResult] = []
+    for name in config.pipelines:
+        seed_everything(config.seed)
+        if name == "hog-svm":
+            results.append(run_hog_svm(split, device, config.seed, progress))
+        elif name == "cnn":
+            results.append(run_cnn(split, device, config.seed, config.epochs, config.precision, progress))
+        else:  # config validation makes this unreachable
+            raise UserError(f"unknown pipeline {name!r}")
+    train_set = split.train
+    return CompareResults(
+        dataset=DatasetInfo(
+            name=train_set.name,
+            train_size=len(train_set),
+            test_size=len(split.test),
+            image_shape=list(train_set.image_shape),
+            num_classes=train_set.num_classes,
+            source=train_set.source,
+            class_names=list(train_set.class_names),
+            load_seconds=load_seconds,
+        ),
+        device=str(device),
+        seed=config.seed,
+        environment=environment(device),
+        pipelines=results,
+        settings={
+            "pipelines": list(config.pipelines),
+            "train_size": config.train_size,
+            "test_size": config.test_size,
+            "epochs": config.epochs,
+            "precision": config.precision,
+            "device_option": config.device,
+            "skipped_files": list(train_set.skipped) + list(split.test.skipped),
+        },
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        total_seconds=time.perf_counter() - start,
+    )
