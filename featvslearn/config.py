@@ -78,8 +78,6 @@ class CompareConfig:
         resolve_device(self.device)
         report = check_output_path(self.report_path, (".md",), "--report") if self.report_path else None
         json_path = check_output_path(self.json_path, (".json",), "--json") if self.json_path else None
-        if report is not None and json_path is not None and report == json_path:
-            raise UserError("--report and --json name the same file; give them different names")
         return dataclasses.replace(
             self,
             dataset=dataset,

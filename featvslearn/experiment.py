@@ -59,13 +59,13 @@ def load_data(config: CompareConfig, progress: Progress = no_progress) -> tuple[
     return split, watch.seconds
 
 
-def _subsample(ds, size: int | None, option: str, seed: int):  # noqa: ANN001, ANN202
+def _subsample(ds, size: int | None, option: str, seed: int):
     if size is not None and size > len(ds):
         raise UserError(f"{option} {size} is larger than the {len(ds)} images available; use at most {len(ds)}")
     return subsample(ds, size, seed=seed)
 
 
-def _stage_result(stage) -> StageResult:  # noqa: ANN001
+def _stage_result(stage) -> StageResult:
     stats = stage.stats
     return StageResult(
         name=stage.name,

@@ -23,7 +23,8 @@ class CNNConfig:
     dropout: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON-ready values."""
+        return {**asdict(self), "widths": list(self.widths)}
 
 
 def cnn_config_for(image_shape: tuple[int, int, int], num_classes: int, device_type: str) -> CNNConfig:

@@ -84,7 +84,9 @@ def reading(results: CompareResults) -> str:
     best = pipelines[0]
     lines = []
     if len(pipelines) == 1:
-        lines.append(f"{best.name} reached {best.accuracy:.1%} test accuracy in {best.train_seconds:.1f} s of training.")
+        lines.append(
+            f"{best.name} reached {best.accuracy:.1%} test accuracy in {best.train_seconds:.1f} s of training."
+        )
     else:
         runner = pipelines[1]
         gap = best.accuracy - runner.accuracy
@@ -151,7 +153,8 @@ def markdown(results: CompareResults) -> str:
     stage_rows = []
     for p in results.pipelines:
         for s in p.stages:
-            gpu = "–" if s.gpu_util_percent_mean is None else f"{s.gpu_util_percent_mean:.0f}% / {s.gpu_util_percent_max:.0f}%"
+            gpu = ("–" if s.gpu_util_percent_mean is None
+                   else f"{s.gpu_util_percent_mean:.0f}% / {s.gpu_util_percent_max:.0f}%")
             stage_rows.append([p.name, s.name, s.device, fmt_seconds(s.seconds), gpu,
                                fmt_percent(s.cpu_util_percent_mean), fmt_bytes(s.peak_rss_bytes)])
     lines += _md_table(["pipeline", "stage", "device", "seconds", "GPU util mean / max", "CPU util", "peak RSS"],

@@ -48,27 +48,31 @@ class TrainSettings:
 def default_epochs(n_train: int, device_type: str) -> int:
     """Epochs suited to the training-set size and the device.
 
-    About 300k image passes on a CPU (5 epochs of 60k) and 1M on a GPU, within 4-40 and
+    About 360k image passes on a CPU (6 epochs of 60k) and 1M on a GPU, within 4-40 and
     10-100 epochs respectively, so small datasets still get enough optimiser steps.
     """
     if device_type == "cuda":
         return int(np.clip(math.ceil(1_000_000 / max(n_train, 1)), 10, 100))
-    return int(np.clip(math.ceil(300_000 / max(n_train, 1)), 4, 40))
+    return int(np.clip(math.ceil(360_000 / max(n_train, 1)), 4, 40))
 
 
 def train_settings_for(n_train: int, image_side: int, device_type: str, hflip_ok: bool, seed: int,
                        epochs: int | None = None, autocast_dtype: torch.dtype | None = None) -> TrainSettings:
     """Training settings suited to the dataset and device (``epochs`` overrides the default)."""
     batch_size = int(np.clip(n_train // 16, 32, 512 if device_type == "cuda" else 256))
+    epochs = epochs if epochs is not None else default_epochs(n_train, device_type)
+    # Translation helps long schedules but costs accuracy in short ones (Fashion-MNIST, 5
+    # epochs: 0.907 with 2-pixel shifts, 0.923 without), so it starts at 10 epochs.
+    translate = 0 if epochs < 10 else 1 if image_side < 16 else 2
     return TrainSettings(
-        epochs=epochs if epochs is not None else default_epochs(n_train, device_type),
+        epochs=epochs,
         batch_size=batch_size,
         lr=0.2 * batch_size / 256,
         momentum=0.9,
         weight_decay=5e-4,
         label_smoothing=0.1,
         warmup_fraction=0.2,
-        translate_pixels=1 if image_side < 16 else 2,
+        translate_pixels=translate,
         hflip=hflip_ok,
         seed=seed,
         autocast_dtype=autocast_dtype,

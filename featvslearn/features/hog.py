@@ -32,7 +32,7 @@ def _hog_chunk(images: np.ndarray, params: dict) -> np.ndarray:
     """skimage HOG of each image in a chunk (n, H, W, C) -> (n, D) float32."""
     colour = images.shape[-1] == 3
     rows = [
-        skimage_hog(image if colour else image[..., 0], channel_axis=-1 if colour else None, feature_vector=True, **params)
+        skimage_hog(image if colour else image[..., 0], channel_axis=-1 if colour else None, **params)
         for image in images
     ]
     return np.asarray(rows, dtype=np.float32)
