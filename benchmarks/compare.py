@@ -41,7 +41,8 @@ def main() -> None:
     print(f"machine: {env['cpu']}, {env['cpu_cores_logical']} logical cores, torch threads {torch.get_num_threads()}, "
           f"GPU {env['gpu']}")
     targets, wall_target = TARGETS.get(results.dataset.name, ({}, None))
-    print(f"{'pipeline':10} {'accuracy':>9} {'target':>7} {'train s':>8} {'predict s':>9} {'images/s':>10} {'wall s':>7}")
+    header = ("pipeline", "accuracy", "target", "train s", "predict s", "images/s", "wall s")
+    print(f"{header[0]:10} " + " ".join(f"{h:>{w}}" for h, w in zip(header[1:], (9, 7, 8, 9, 10, 7), strict=True)))
     for p in results.pipelines:
         target = targets.get(p.name)
         mark = "" if target is None else (" ok" if p.accuracy >= target else " MISSED")

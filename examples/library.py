@@ -22,7 +22,8 @@ def main() -> None:
 
     results = run_comparison(CompareConfig(dataset="digits", device="cpu", seed=1).validated(), progress)
     for p in results.pipelines:
-        print(f"{p.name:8} accuracy {p.accuracy:.3f}  train {p.train_seconds:.2f} s  {p.images_per_second:,.0f} images/s")
+        print(f"{p.name:8} accuracy {p.accuracy:.3f}  train {p.train_seconds:.2f} s  "
+              f"{p.images_per_second:,.0f} images/s")
     print(reading(results))
 
     # 2. The hand-engineered pipeline as an ordinary scikit-learn Pipeline.
