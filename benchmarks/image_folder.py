@@ -23,9 +23,10 @@ from featvslearn.errors import UserError
 from featvslearn.experiment import run_comparison
 
 
-def write_folder(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], root: Path) -> None:
-    """Write uint8 (N, H, W, 1) images as PNGs under root/<class name>/."""
-    for index, (image, label) in enumerate(zip(images, labels, strict=True)):
+def write_folder(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], root: Path,
+                 first_index: int = 0) -> None:
+    """Write uint8 (N, H, W, 1) images as PNGs under root/<class name>/, numbered from ``first_index``."""
+    for index, (image, label) in enumerate(zip(images, labels, strict=True), start=first_index):
         folder = root / class_names[label].replace("/", "-")
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image[..., 0]).save(folder / f"{index:05d}.png")
@@ -55,7 +56,7 @@ def main() -> None:
         write_folder(train.images[train_index], train.labels[train_index], train.class_names, with_split / "train")
         write_folder(test.images[test_index], test.labels[test_index], train.class_names, with_split / "test")
         write_folder(train.images[train_index], train.labels[train_index], train.class_names, flat)
-        write_folder(test.images[test_index], test.labels[test_index], train.class_names, flat)
+        write_folder(test.images[test_index], test.labels[test_index], train.class_names, flat, len(train_index))
         print(f"{train.name} as PNG folders: {len(train.class_names)} classes, {args.per_class} images per class")
         for name, folder in (("train/ and test/", with_split), ("flat, seeded split", flat)):
             results = run_comparison(CompareConfig(dataset=str(folder), device=args.device).validated())

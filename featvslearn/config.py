@@ -11,7 +11,7 @@ import torch
 from featvslearn.data import DATASET_NAMES
 from featvslearn.device import resolve_device
 from featvslearn.errors import UserError
-from featvslearn.files import check_output_path
+from featvslearn.files import check_output_path, expand_user
 
 PIPELINES: tuple[str, ...] = ("hog-svm", "cnn")
 """Pipelines ``compare`` can run, in the order they are reported."""
@@ -58,7 +58,7 @@ class CompareConfig:
         dataset = self.dataset.strip()
         if dataset.lower() in DATASET_NAMES:
             dataset = dataset.lower()
-        elif not Path(dataset).expanduser().is_dir():
+        elif not dataset or not expand_user(dataset, "--dataset").is_dir():
             raise UserError(
                 f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)} or a folder of images "
                 "with one sub-folder per class"
@@ -73,8 +73,9 @@ class CompareConfig:
             raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision {self.precision!r} is not known; use one of {', '.join(PRECISIONS)}")
-        if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
-            raise UserError(f"--data-dir {self.data_dir} is not a folder; create it or point to the data's folder")
+        data_dir = expand_user(self.data_dir, "--data-dir") if self.data_dir is not None else None
+        if data_dir is not None and not data_dir.is_dir():
+            raise UserError(f"--data-dir {str(data_dir)!r} is not a folder; create it or point to the data's folder")
         resolve_device(self.device)
         report = check_output_path(self.report_path, (".md",), "--report") if self.report_path else None
         json_path = check_output_path(self.json_path, (".json",), "--json") if self.json_path else None
@@ -82,7 +83,7 @@ class CompareConfig:
             self,
             dataset=dataset,
             pipelines=pipelines,
-            data_dir=Path(self.data_dir).expanduser() if self.data_dir else None,
+            data_dir=data_dir,
             report_path=report,
             json_path=json_path,
         )

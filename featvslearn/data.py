@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from featvslearn.errors import UserError
+from featvslearn.files import expand_user
 
 DATASET_NAMES: tuple[str, ...] = ("digits", "fashion-mnist", "mnist", "cifar10")
 
@@ -203,10 +204,10 @@ def default_cache_dir() -> Path:
     """
     env = os.environ.get("FEATVSLEARN_CACHE")
     if env:
-        return Path(env).expanduser()
+        return expand_user(env, "FEATVSLEARN_CACHE")
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg:
-        return Path(xdg).expanduser() / "featvslearn"
+        return expand_user(xdg, "XDG_CACHE_HOME") / "featvslearn"
     return Path.home() / ".cache" / "featvslearn"
 
 
@@ -235,10 +236,10 @@ def _torchvision_datasets() -> ModuleType:
 def _check_data_dir(data_dir: Path | None) -> Path | None:
     if data_dir is None:
         return None
-    data_dir = Path(data_dir).expanduser()
+    data_dir = expand_user(data_dir, "--data-dir")
     if data_dir.exists() and not data_dir.is_dir():
         raise UserError(
-            f"--data-dir {data_dir} is a file, not a directory; pass a directory"
+            f"--data-dir {str(data_dir)!r} is a file, not a directory; pass a directory"
         )
     return data_dir
 
@@ -951,7 +952,7 @@ def _target_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
 
 
 def _load_folder(path: Path, test_fraction: float, seed: int) -> Split:
-    root = path.expanduser()
+    root = expand_user(path, "--dataset")
     name = root.resolve().name or str(root)
     top = _class_dirs(root)
     has_train, has_test = "train" in top, "test" in top
@@ -1108,10 +1109,10 @@ def load_split(
         return _load_idx_dataset(name, data_dir, download)
     if name == "cifar10":
         return _load_cifar(data_dir, download)
-    path = Path(str(name)).expanduser()
-    if str(name) and path.is_dir():
+    path = expand_user(str(name), "--dataset") if str(name).strip() else None
+    if path is not None and path.is_dir():
         return _load_folder(path, float(test_fraction), seed)
-    extra = f" ({path} is a file, not a directory)" if path.exists() else ""
+    extra = f" ({str(path)!r} is a file, not a directory)" if path is not None and path.is_file() else ""
     raise UserError(
         f"unknown dataset {str(name)!r}{extra}; use one of "
         f"{', '.join(DATASET_NAMES)} or the path of a directory with one sub-folder "
@@ -1124,7 +1125,7 @@ def dataset_availability(data_dir: Path | None = None) -> list[Availability]:
 
     Only looks at the file system: never downloads or extracts anything.
     """
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+    data_dir = expand_user(data_dir, "--data-dir") if data_dir is not None else None
     cache = default_cache_dir()
     result = [Availability("digits", True, None, "bundled with scikit-learn")]
     for name in ("fashion-mnist", "mnist"):

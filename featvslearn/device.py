@@ -27,18 +27,18 @@ def resolve_device(spec: str) -> torch.device:
     if spec == "cuda" or spec.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise UserError(
-                f"--device {spec}: CUDA is not available on this machine "
+                f"--device {spec!r}: CUDA is not available on this machine "
                 f"(torch {torch.__version__}); use {available_devices_text()}"
             )
         if spec == "cuda":
             return torch.device("cuda", torch.cuda.current_device())
         index_text = spec.split(":", 1)[1]
         if not index_text.isdigit():
-            raise UserError(f"--device {spec} is not a device; use {DEVICE_CHOICES}")
+            raise UserError(f"--device {spec!r} is not a device; use {DEVICE_CHOICES}")
         index = int(index_text)
         if index >= torch.cuda.device_count():
             raise UserError(
-                f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                f"--device {spec!r}: this machine has {torch.cuda.device_count()} CUDA device(s); "
                 f"use {available_devices_text()}"
             )
         return torch.device("cuda", index)

@@ -10,13 +10,23 @@ from pathlib import Path
 from featvslearn.errors import UserError
 
 
+def expand_user(path: str | Path, option: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; an unknown user is a ``UserError``."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise UserError(
+            f"{option} {str(path)!r}: cannot expand '~' (no such user's home); give the full path"
+        ) from None
+
+
 def check_output_path(path: Path, suffixes: tuple[str, ...], option: str) -> Path:
     """Check that ``path`` can be written later, before any training starts.
 
     The parent folder must exist and be writable, the path must not be a folder, and its
     suffix must be one of ``suffixes``. Returns the path, resolved.
     """
-    path = Path(path).expanduser()
+    path = expand_user(path, option)
     if suffixes and path.suffix.lower() not in suffixes:
         raise UserError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
     if path.is_dir():
@@ -35,9 +45,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
 
     The bytes go to a temporary file in the same folder, are flushed to disk, then renamed
-    over ``path``. On any failure (a full disk, Ctrl-C) the temporary file is removed.
+    over ``path``. On any failure (a full disk, Ctrl-C) the temporary file is removed; an
+    operating-system error (disk full, read-only folder) becomes a one-line ``UserError``.
     """
     path = Path(path)
+    try:
+        _write_then_rename(path, data)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UserError(f"cannot write {path} ({reason}); free some disk space or choose another folder") from None
+
+
+def _write_then_rename(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

