@@ -100,12 +100,6 @@ _CIFAR_MEMBERS: frozenset[str] = frozenset(
 _CIFAR_MAX_MEMBER_BYTES = 256 * 1024 * 1024
 _CIFAR_PIXELS = 3 * 32 * 32
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif",
-        ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico",
-    }
-)  # fmt: skip
 #: Images are resized to the folder's most common size, scaled down to fit this box.
 MAX_FOLDER_SIDE = 64
 #: Pillow's default decompression-bomb limit; larger images are skipped as unreadable.
@@ -862,13 +856,17 @@ def _class_dirs(folder: Path) -> dict[str, Path]:
 
 
 def _image_files(class_dir: Path) -> list[Path]:
-    """Files with image extensions under ``class_dir``, recursively, hidden skipped."""
+    """Every non-hidden file under ``class_dir``, recursively, without following folder links.
+
+    Files that are not images Pillow can read (a README, a .csv, a corrupt PNG) are then
+    skipped by the caller and named in ``Dataset.skipped``, so the user sees them.
+    """
     files: list[Path] = []
     for entry in _list_dir(class_dir):
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
             files += _image_files(path)
-        elif entry.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+        elif entry.is_file():
             files.append(path)
     return files
 

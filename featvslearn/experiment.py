@@ -211,12 +211,17 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     results: list[PipelineResult] = []
     for name in config.pipelines:
         seed_everything(config.seed)
-        if name == "hog-svm":
-            results.append(run_hog_svm(split, device, config.seed, progress))
-        elif name == "cnn":
-            results.append(run_cnn(split, device, config.seed, config.epochs, config.precision, progress))
-        else:  # config validation makes this unreachable
-            raise UserError(f"unknown pipeline {name!r}")
+        try:
+            if name == "hog-svm":
+                results.append(run_hog_svm(split, device, config.seed, progress))
+            elif name == "cnn":
+                results.append(run_cnn(split, device, config.seed, config.epochs, config.precision, progress))
+            else:  # config validation makes this unreachable
+                raise UserError(f"unknown pipeline {name!r}")
+        except MemoryError:
+            raise UserError(
+                f"{name} ran out of memory on {len(split.train)} training images; lower --train-size"
+            ) from None
     train_set = split.train
     return CompareResults(
         dataset=DatasetInfo(

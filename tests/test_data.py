@@ -711,7 +711,7 @@ def test_folder_grey_random_split(tmp_path: Path) -> None:
     assert len(train) + len(test) == 13 and len(test) == 4
     assert set(test.labels.tolist()) == {0, 1}
     assert train.hflip_ok and str(root) in train.source
-    assert train.skipped == () and test.skipped == ()
+    assert train.skipped == ("square/notes.txt",) and test.skipped == ()  # named, not silently dropped
     circles = np.concatenate(
         [train.images[train.labels == 0], test.images[test.labels == 0]]
     )
@@ -725,7 +725,7 @@ def test_folder_colour_mixed_sizes_and_skips(tmp_path: Path) -> None:
         save(root / "dog" / f"{i}.png", grey(16, 16, 90))  # grey among colour -> RGB
     save(root / "dog" / "big.bmp", colour(40, 20, (0, 0, 255)))
     (root / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    (root / "cat" / "readme.txt").write_text("ignored silently")
+    (root / "cat" / "readme.txt").write_text("not an image: skipped and named")
     split = load_split(str(root), seed=0)
     assert split.train.image_shape == (16, 16, 3) and split.test.image_shape == (
         16,
@@ -733,7 +733,7 @@ def test_folder_colour_mixed_sizes_and_skips(tmp_path: Path) -> None:
         3,
     )
     assert len(split.train) + len(split.test) == 9
-    assert split.train.skipped == ("cat/broken.png",) and split.test.skipped == ()
+    assert split.train.skipped == ("cat/broken.png", "cat/readme.txt") and split.test.skipped == ()
     everything = np.concatenate([split.train.images, split.test.images])
     labels = np.concatenate([split.train.labels, split.test.labels])
     dogs = everything[labels == 1]
