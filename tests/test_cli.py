@@ -111,6 +111,9 @@ def test_report_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
         (["--json", "results.txt"], ".json"),
         (["--data-dir", "/nonexistent-folder"], "--data-dir"),
     ],
+    ids=["dataset", "pipeline", "no-pipelines", "train-size-0", "test-size-negative", "train-size-too-large",
+         "epochs-0", "seed-negative", "device", "precision", "report-folder-missing", "json-suffix",
+         "data-dir-missing"],
 )
 def test_user_mistakes_get_one_line_and_exit_code_2(args: list[str], fragment: str) -> None:
     assert_user_error(invoke("compare", *args), fragment)
