@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from featvslearn import __version__
-from featvslearn.config import PIPELINES, PRECISIONS, CompareConfig
+from featvslearn.config import DEFAULT_PIPELINES, PIPELINES, PRECISIONS, PRESETS, CompareConfig
 from featvslearn.data import DATASET_NAMES
 from featvslearn.errors import UserError
 
@@ -100,7 +100,9 @@ def compare(
                                               "of images per class (optionally under train/ and test/).")] = "digits",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
     = "auto",
-    pipelines: Annotated[str, typer.Option(help=f"Comma list of {', '.join(PIPELINES)}.")] = ",".join(PIPELINES),
+    pipelines: Annotated[str, typer.Option(help=f"Comma list of {', '.join(PIPELINES)}. learned-svm fits the "
+                                                "hog-svm SVM on the CNN's features, reusing this run's CNN.")]
+    = ",".join(DEFAULT_PIPELINES),
     train_size: Annotated[int | None, typer.Option(help="Training images (stratified, seeded subsample).")] = None,
     test_size: Annotated[int | None, typer.Option(help="Test images (stratified, seeded subsample).")] = None,
     epochs: Annotated[int | None, typer.Option(help="CNN epochs; default adapts to dataset size and device.")]
@@ -112,6 +114,14 @@ def compare(
     = False,
     precision: Annotated[str, typer.Option(help=f"CNN compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 "
                                                 "on CUDA, bf16 on CPUs with bf16 units, else fp32.")] = "auto",
+    preset: Annotated[str, typer.Option(help=f"CNN size and schedule: {', '.join(PRESETS)} (half width and epochs, "
+                                             "no TTA / defaults, flip TTA / double width and epochs, flip and "
+                                             "shift TTA, weight EMA).")] = "standard",
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the CNN; compile time is reported as "
+                                                            "its own warm-up stage.")] = False,
+    epoch_accuracy: Annotated[bool, typer.Option("--epoch-accuracy", help="Also measure test accuracy after each "
+                                                                          "CNN epoch (counted in training time).")]
+    = False,
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report to this .md file.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results to this .json file.")] = None,
 ) -> None:
@@ -123,7 +133,8 @@ def compare(
     config = CompareConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
-        precision=precision, report_path=report, json_path=json_path,
+        precision=precision, preset=preset, compile=compile, epoch_accuracy=epoch_accuracy, report_path=report,
+        json_path=json_path,
     ).validated()
     with _progress_bars() as bars:
         results = run_comparison(config, progress=RichProgress(bars))

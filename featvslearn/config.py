@@ -13,8 +13,11 @@ from featvslearn.device import resolve_device
 from featvslearn.errors import UserError
 from featvslearn.files import check_output_path, expand_user
 
-PIPELINES: tuple[str, ...] = ("hog-svm", "cnn")
-"""Pipelines ``compare`` can run, in the order they are reported."""
+PIPELINES: tuple[str, ...] = ("hog-svm", "cnn", "learned-svm")
+"""Pipelines ``compare`` can run."""
+
+DEFAULT_PIPELINES: tuple[str, ...] = ("hog-svm", "cnn")
+PRESETS: tuple[str, ...] = ("quick", "standard", "best")
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 MAX_SEED = 2**32 - 1
@@ -38,7 +41,7 @@ class CompareConfig:
 
     dataset: str = "digits"
     device: str = "auto"
-    pipelines: tuple[str, ...] = PIPELINES
+    pipelines: tuple[str, ...] = DEFAULT_PIPELINES
     train_size: int | None = None
     test_size: int | None = None
     epochs: int | None = None
@@ -46,6 +49,9 @@ class CompareConfig:
     data_dir: Path | None = None
     download: bool = True
     precision: str = "auto"
+    preset: str = "standard"
+    compile: bool = False
+    epoch_accuracy: bool = False
     report_path: Path | None = None
     json_path: Path | None = None
 
@@ -71,6 +77,8 @@ class CompareConfig:
             raise UserError(f"--epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs}")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        if self.preset not in PRESETS:
+            raise UserError(f"--preset {self.preset!r} is not known; use one of {', '.join(PRESETS)}")
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision {self.precision!r} is not known; use one of {', '.join(PRECISIONS)}")
         data_dir = expand_user(self.data_dir, "--data-dir") if self.data_dir is not None else None

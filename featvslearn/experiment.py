@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from featvslearn.data import Split, load_split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
 from featvslearn.measure import Monitor, Stopwatch, environment
-from featvslearn.models import CNN, cnn_config_for, flops_per_image, parameter_count
+from featvslearn.models import CNN, CNNConfig, cnn_config_for, flops_per_image, parameter_count
 from featvslearn.results import CompareResults, DatasetInfo, PipelineResult, StageResult
 
 
@@ -149,54 +150,164 @@ def run_hog_svm(split: Split, device: torch.device, seed: int, progress: Progres
                             {"features (test)", "predict"}, details)
 
 
-def run_cnn(split: Split, device: torch.device, seed: int, epochs: int | None, precision: str = "auto",
-            progress: Progress = no_progress) -> PipelineResult:
-    """Train the CNN on ``device`` with the whole training set held there; evaluate on the test set."""
+@dataclass
+class TrainedCNN:
+    """A CNN trained in this run, kept so that learned-svm can reuse it."""
+
+    model: CNN
+    eval_model: torch.nn.Module  # the EMA of the weights when the preset keeps one, else ``model``
+    normaliser: train.Normaliser
+    settings: train.TrainSettings
+    config: CNNConfig
+    log: train.TrainLog
+    train_seconds: float
+    details: dict[str, Any]
+
+
+def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, config: CompareConfig,
+                      progress: Progress) -> TrainedCNN:
+    """The CNN's training stages (to device, warm-up, train) inside ``monitor``."""
     train_set, test_set = split.train, split.test
-    torch.manual_seed(seed)
-    config = cnn_config_for(train_set.image_shape, train_set.num_classes, device.type)
+    torch.manual_seed(config.seed)
+    preset = train.PRESETS[config.preset]
+    cnn_config = cnn_config_for(train_set.image_shape, train_set.num_classes, device.type, preset.width_multiplier)
     settings = train.train_settings_for(
-        len(train_set), min(train_set.image_shape[:2]), device.type, train_set.hflip_ok, seed,
-        epochs=epochs, autocast_dtype=autocast_dtype(device, precision),
+        len(train_set), min(train_set.image_shape[:2]), device.type, train_set.hflip_ok, config.seed,
+        epochs=config.epochs, autocast_dtype=autocast_dtype(device, config.precision), preset=config.preset,
+        compile=config.compile,
     )
-    try:
-        with Monitor(device) as monitor:
-            with monitor.stage("to device", device):
-                model = CNN(config).to(device=device, memory_format=torch.channels_last)
-                images = train.images_to_device(train_set.images, device)  # (N, C, H, W) uint8
-                labels = torch.as_tensor(train_set.labels, device=device)
-                normaliser = train.Normaliser.fit(images)
-            total = settings.epochs
+    first_stage = len(monitor.stages)
+    with monitor.stage("to device", device):
+        model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
+        images = train.images_to_device(train_set.images, device)  # (N, C, H, W) uint8
+        labels = torch.as_tensor(train_set.labels, device=device)
+        normaliser = train.Normaliser.fit(images)
+        whitened = train.whiten_first_layer(model, images, normaliser) if settings.whiten else 0
+    with monitor.stage("warm-up" + (" and compile" if settings.compile else ""), device):
+        trainable = train.warm_up(model, images, labels, normaliser, settings)
+    total = settings.epochs
+    state = {"loss": ""}
 
-            def on_step(epoch: int, step: int, steps: int) -> None:
-                progress("cnn-train", f"cnn: training, epoch {epoch + 1}/{total}", epoch * steps + step, total * steps)
+    def on_step(epoch: int, step: int, steps: int) -> None:
+        progress("cnn-train", f"cnn: training, epoch {epoch + 1}/{total}{state['loss']}", epoch * steps + step,
+                 total * steps)
 
-            losses: list[float] = []
-            with monitor.stage("train", device):
-                log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step,
-                                      on_epoch=lambda epoch, loss: losses.append(loss))
-            del images, labels
-            with monitor.stage("evaluate", device):
-                test_images = train.images_to_device(test_set.images, device)
-                predictions = train.predict(model, test_images, normaliser, settings.autocast_dtype).cpu().numpy()
-    except torch.cuda.OutOfMemoryError:
-        raise UserError(
-            f"the GPU ran out of memory training the CNN on {len(train_set)} images; "
-            "lower --train-size or use --device cpu"
-        ) from None
+    def on_epoch(epoch: int, loss: float, accuracy: float | None) -> None:
+        state["loss"] = f", loss {loss:.3f}" + (f", test accuracy {accuracy:.4f}" if accuracy is not None else "")
+
+    evaluate = None
+    if config.epoch_accuracy:
+        test_images = train.images_to_device(test_set.images, device)
+        test_labels = torch.as_tensor(test_set.labels, device=device)
+
+        def evaluate(net: torch.nn.Module) -> float:
+            predictions = train.predict(net, test_images, normaliser, settings.autocast_dtype)
+            return float((predictions == test_labels).float().mean())
+
+    with monitor.stage("train", device):
+        log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step, on_epoch=on_epoch,
+                              trainable=trainable, evaluate=evaluate)
     height, width = train_set.image_shape[:2]
-    details = {
-        "architecture": config.as_dict(),
+    details: dict[str, Any] = {
+        "preset": config.preset,
+        "architecture": cnn_config.as_dict(),
         "parameters": parameter_count(model),
-        "flops_per_image": flops_per_image(config, height, width),
+        "flops_per_image": flops_per_image(cnn_config, height, width),
+        "whitened_first_layer_filters": whitened,
         "training": settings.as_dict(),
         "precision": dtype_name(settings.autocast_dtype),
         "loss_per_epoch": log.loss_per_epoch,
         "seconds_per_epoch": log.seconds_per_epoch,
         "train_images_per_second": len(train_set) * settings.epochs / max(sum(log.seconds_per_epoch), 1e-9),
     }
-    return _pipeline_result("cnn", monitor, predictions, test_set.labels, train_set.num_classes,
-                            {"evaluate"}, details)
+    if log.test_accuracy_per_epoch:
+        details["test_accuracy_per_epoch"] = log.test_accuracy_per_epoch
+    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:])
+    return TrainedCNN(model, log.ema_model or model, normaliser, settings, cnn_config, log, train_seconds, details)
+
+
+def _out_of_gpu_memory(n_train: int) -> UserError:
+    return UserError(
+        f"the GPU ran out of memory training the CNN on {n_train} images; lower --train-size or use --device cpu"
+    )
+
+
+def run_cnn(split: Split, device: torch.device, config: CompareConfig,
+            progress: Progress = no_progress) -> tuple[PipelineResult, TrainedCNN]:
+    """Train the CNN on ``device`` with the whole training set held there; evaluate on the test set.
+
+    Returns the result and the trained network, for learned-svm to reuse.
+    """
+    test_set = split.test
+    try:
+        with Monitor(device) as monitor:
+            trained = _train_cnn_stages(monitor, split, device, config, progress)
+            with monitor.stage("evaluate", device):
+                test_images = train.images_to_device(test_set.images, device)
+                predictions = train.predict(
+                    trained.eval_model, test_images, trained.normaliser, trained.settings.autocast_dtype,
+                    tta=trained.settings.tta, hflip=split.train.hflip_ok,
+                ).cpu().numpy()
+    except torch.cuda.OutOfMemoryError:
+        raise _out_of_gpu_memory(len(split.train)) from None
+    details = {**trained.details, "test_time_augmentation": trained.settings.tta}
+    result = _pipeline_result("cnn", monitor, predictions, test_set.labels, split.train.num_classes,
+                              {"evaluate"}, details)
+    return result, trained
+
+
+def run_learned_svm(split: Split, device: torch.device, config: CompareConfig, trained: TrainedCNN | None = None,
+                    progress: Progress = no_progress) -> PipelineResult:
+    """The CNN's penultimate features -> the same standardisation and linear SVM as hog-svm.
+
+    Reuses ``trained`` (the CNN of this run) when given; otherwise trains one first, and
+    those stages count as this pipeline's training.
+    """
+    train_set, test_set = split.train, split.test
+    svm = classical.make_svm(len(train_set), device=str(device))
+    try:
+        with Monitor(device) as monitor:
+            reused = trained is not None
+            if trained is None:
+                trained = _train_cnn_stages(monitor, split, device, config, progress)
+            net, normaliser, dtype = trained.eval_model, trained.normaliser, trained.settings.autocast_dtype
+            with monitor.stage("features (train)", device):
+                x_train = train.predict(net, train.images_to_device(train_set.images, device), normaliser, dtype,
+                                        features=True)  # (N, D) on device
+            with monitor.stage("standardise", device):
+                mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
+                x_train = (x_train - mean) / std
+            with monitor.stage("svm fit", device):
+                progress("learned-svm-fit", "learned-svm: fitting the SVM", 0, svm.named_steps["svm"].max_iter)
+                svm.named_steps["svm"].fit(x_train, train_set.labels,
+                                           progress=_bar(progress, "learned-svm-fit", "learned-svm: fitting the SVM"))
+                progress("learned-svm-fit", "learned-svm: fitting the SVM", 1, 1)
+            with monitor.stage("features (test)", device):
+                x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
+                                       features=True)
+            with monitor.stage("predict", device):
+                predictions = svm.named_steps["svm"].predict((x_test - mean) / std)
+    except torch.cuda.OutOfMemoryError:
+        raise _out_of_gpu_memory(len(train_set)) from None
+    details = {
+        "features": f"penultimate layer of the cnn ({x_test.shape[1]} values per image), standardised",
+        "cnn": ("reuses the cnn trained in this run" + f" ({trained.train_seconds:.1f} s of training, not counted "
+                "here)") if reused else "trains its own cnn (counted in train seconds)",
+        "svm": "linear SVM, squared hinge, one-vs-rest (L-BFGS, torch) — the same as hog-svm",
+        "svm_C": svm.named_steps["svm"].C,
+        "svm_iterations": svm.named_steps["svm"].n_iter_,
+    }
+    return _pipeline_result("learned-svm", monitor, predictions, test_set.labels, train_set.num_classes,
+                            {"features (test)", "predict"}, details)
+
+
+def _training_order(pipelines: tuple[str, ...]) -> list[str]:
+    """Run cnn before learned-svm, so the probe can reuse the network; results keep the user's order."""
+    names = list(pipelines)
+    if "cnn" in names and "learned-svm" in names and names.index("learned-svm") < names.index("cnn"):
+        names.remove("cnn")
+        names.insert(names.index("learned-svm"), "cnn")
+    return names
 
 
 def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> CompareResults:
@@ -209,19 +320,25 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     seed_everything(config.seed)
     split, load_seconds = load_data(config, progress)
     results: list[PipelineResult] = []
-    for name in config.pipelines:
+    trained: TrainedCNN | None = None
+    for name in _training_order(config.pipelines):
         seed_everything(config.seed)
         try:
             if name == "hog-svm":
                 results.append(run_hog_svm(split, device, config.seed, progress))
             elif name == "cnn":
-                results.append(run_cnn(split, device, config.seed, config.epochs, config.precision, progress))
+                result, trained = run_cnn(split, device, config, progress)
+                results.append(result)
+            elif name == "learned-svm":
+                results.append(run_learned_svm(split, device, config, trained, progress))
             else:  # config validation makes this unreachable
                 raise UserError(f"unknown pipeline {name!r}")
         except MemoryError:
             raise UserError(
                 f"{name} ran out of memory on {len(split.train)} training images; lower --train-size"
             ) from None
+    order = {name: i for i, name in enumerate(config.pipelines)}
+    results.sort(key=lambda r: order[r.name])
     train_set = split.train
     return CompareResults(
         dataset=DatasetInfo(
@@ -244,6 +361,8 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
             "test_size": config.test_size,
             "epochs": config.epochs,
             "precision": config.precision,
+            "preset": config.preset,
+            "compile": config.compile,
             "device_option": config.device,
             "skipped_files": list(train_set.skipped) + list(split.test.skipped),
         },

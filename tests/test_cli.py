@@ -107,12 +107,13 @@ def test_report_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
         (["--seed", "-1"], "--seed"),
         (["--device", "tpu"], "--device"),
         (["--precision", "fp8"], "--precision"),
+        (["--preset", "fastest"], "--preset"),
         (["--report", "/nonexistent-folder/out.md"], "does not exist"),
         (["--json", "results.txt"], ".json"),
         (["--data-dir", "/nonexistent-folder"], "--data-dir"),
     ],
     ids=["dataset", "pipeline", "no-pipelines", "train-size-0", "test-size-negative", "train-size-too-large",
-         "epochs-0", "seed-negative", "device", "precision", "report-folder-missing", "json-suffix",
+         "epochs-0", "seed-negative", "device", "precision", "preset", "report-folder-missing", "json-suffix",
          "data-dir-missing"],
 )
 def test_user_mistakes_get_one_line_and_exit_code_2(args: list[str], fragment: str) -> None:

@@ -1,0 +1,58 @@
+"""Benchmark: the CNN trainer and the learned-svm probe, with the figures README quotes.
+
+Runs the cnn and learned-svm pipelines on the full Fashion-MNIST (and on CIFAR-10 when a copy
+is found offline) and prints test accuracy, training seconds, training and inference images/s,
+the epoch count and the precision, next to the targets on a 2-core CPU: cnn ≥ 0.925 with
+training ≤ 180 s, learned-svm ≥ 0.90.
+
+    .venv/bin/python benchmarks/cnn.py --device cpu [--preset standard] [--epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from featvslearn.config import CompareConfig
+from featvslearn.errors import UserError
+from featvslearn.experiment import run_comparison
+
+TARGETS = {"fashion-mnist": {"cnn": (0.925, 180.0), "learned-svm": (0.90, None)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--preset", default="standard")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--datasets", default="fashion-mnist,cifar10")
+    args = parser.parse_args()
+    for dataset in args.datasets.split(","):
+        config = CompareConfig(dataset=dataset, device=args.device, pipelines=("cnn", "learned-svm"),
+                               preset=args.preset, epochs=args.epochs, download=False)
+        try:
+            results = run_comparison(config.validated())
+        except UserError as exc:
+            print(f"{dataset}: skipped ({exc})")
+            continue
+        env = results.environment
+        print(f"{dataset}: {results.dataset.train_size} train / {results.dataset.test_size} test on {results.device} "
+              f"({env['cpu']}, {env['torch_threads']} threads, GPU {env['gpu']}), preset {args.preset}")
+        for p in results.pipelines:
+            target, limit = TARGETS.get(dataset, {}).get(p.name, (None, None))
+            verdict = ""
+            if target is not None:
+                ok = p.accuracy >= target and (limit is None or p.train_seconds <= limit)
+                verdict = f"  target ≥ {target}" + (f" in ≤ {limit:.0f} s" if limit else "") + (" ok" if ok else
+                                                                                                 " MISSED")
+            line = f"  {p.name:11} accuracy {p.accuracy:.4f}  train {p.train_seconds:6.1f} s  " \
+                   f"predict {p.images_per_second:9,.0f} images/s"
+            if p.name == "cnn":
+                d = p.details
+                line += (f"  {d['training']['epochs']} epochs, {d['train_images_per_second']:,.0f} train images/s, "
+                         f"{d['precision']}, {d['parameters']:,} parameters, {d['flops_per_image'] / 1e6:.1f} MFLOP"
+                         f"/image, epoch seconds {', '.join(f'{s:.1f}' for s in d['seconds_per_epoch'])}")
+            print(line + verdict)
+
+
+if __name__ == "__main__":
+    main()
