@@ -84,7 +84,8 @@ def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, label
     """Assemble a pipeline's figures from its monitor and its test-set predictions."""
     stages = [_stage_result(s) for s in monitor.stages]
     predict_seconds = sum(s.seconds for s in stages if s.name in predict_stages)
-    train_seconds = sum(s.seconds for s in stages if s.name not in predict_stages)
+    warmup_seconds = sum(s.seconds for s in stages if s.name.startswith("warm-up"))
+    train_seconds = sum(s.seconds for s in stages if s.name not in predict_stages) - warmup_seconds
     overall = monitor.overall_stats()
     matrix = confusion_matrix(labels, predictions, labels=list(range(num_classes)))
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
@@ -102,6 +103,7 @@ def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, label
         cpu_util_percent_mean=overall.cpu_util_percent_mean,
         peak_rss_bytes=overall.peak_rss_bytes,
         stages=stages,
+        warmup_seconds=warmup_seconds,
         per_class_accuracy=[float(v) for v in per_class],
         confusion_matrix=matrix.tolist(),
         details=details,
@@ -222,7 +224,7 @@ def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, conf
     }
     if log.test_accuracy_per_epoch:
         details["test_accuracy_per_epoch"] = log.test_accuracy_per_epoch
-    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:])
+    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if not s.name.startswith("warm-up"))
     return TrainedCNN(model, log.ema_model or model, normaliser, settings, cnn_config, log, train_seconds, details)
 
 

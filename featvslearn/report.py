@@ -145,7 +145,9 @@ def markdown(results: CompareResults) -> str:
         *_md_table(HEADERS, [_columns(p) for p in results.pipelines], text_columns=2),
         "",
         "Train seconds cover everything fitted on the training set (features and SVM, or CNN training); "
-        "predict seconds go from raw test images to labels, so images/s is the end-to-end inference rate.",
+        "predict seconds go from raw test images to labels, so images/s is the end-to-end inference rate. "
+        "A warm-up stage (one untimed pass, and compilation with --compile) is listed under Stages and "
+        "counted in neither.",
         "",
         "## Stages",
         "",

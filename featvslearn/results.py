@@ -32,7 +32,9 @@ class PipelineResult:
 
     ``train_seconds`` covers everything fitted on the training set (features and SVM, or
     CNN training); ``predict_seconds`` covers the test set from raw images to labels, so
-    ``images_per_second`` is the end-to-end inference throughput.
+    ``images_per_second`` is the end-to-end inference throughput. ``warmup_seconds`` (the
+    untimed warm-up pass, and compilation with ``--compile``) is reported on its own and is
+    in neither.
     """
 
     name: str
@@ -48,6 +50,7 @@ class PipelineResult:
     cpu_util_percent_mean: float | None
     peak_rss_bytes: int | None
     stages: list[StageResult]
+    warmup_seconds: float = 0.0
     per_class_accuracy: list[float] = field(default_factory=list)
     confusion_matrix: list[list[int]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)

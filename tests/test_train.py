@@ -132,3 +132,19 @@ def test_cpu_training_is_deterministic_for_a_seed() -> None:
     first, second = run_comparison(config), run_comparison(config)
     assert first.pipelines[0].details["loss_per_epoch"] == second.pipelines[0].details["loss_per_epoch"]
     assert np.array_equal(first.pipelines[0].confusion_matrix, second.pipelines[0].confusion_matrix)
+
+
+def test_warm_up_is_its_own_stage_and_not_training_time() -> None:
+    result = run_comparison(dataclasses.replace(SMALL, pipelines=("cnn",)).validated()).pipelines[0]
+    warm = [s for s in result.stages if s.name.startswith("warm-up")]
+    assert len(warm) == 1 and result.warmup_seconds == pytest.approx(warm[0].seconds)
+    train_stages = [s for s in result.stages if s.name in ("to device", "train")]
+    assert result.train_seconds == pytest.approx(sum(s.seconds for s in train_stages))
+
+
+def test_compile_is_reported_as_warm_up() -> None:
+    config = dataclasses.replace(SMALL, pipelines=("cnn",), epochs=1, compile=True).validated()
+    result = run_comparison(config).pipelines[0]
+    assert [s.name for s in result.stages][:2] == ["to device", "warm-up and compile"]
+    assert result.details["training"]["compile"] is True
+    assert result.accuracy > 0.3
