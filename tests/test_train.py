@@ -127,8 +127,9 @@ def test_epoch_accuracy_is_recorded_per_epoch() -> None:
     assert len(accuracies) == 3 and all(0 <= a <= 1 for a in accuracies)
 
 
-def test_cpu_training_is_deterministic_for_a_seed() -> None:
-    config = dataclasses.replace(SMALL, pipelines=("cnn",)).validated()
+@pytest.mark.parametrize("precision", ["auto", "fp32", "bf16"])
+def test_cpu_training_is_deterministic_for_a_seed(precision: str) -> None:
+    config = dataclasses.replace(SMALL, pipelines=("cnn",), precision=precision).validated()
     first, second = run_comparison(config), run_comparison(config)
     assert first.pipelines[0].details["loss_per_epoch"] == second.pipelines[0].details["loss_per_epoch"]
     assert np.array_equal(first.pipelines[0].confusion_matrix, second.pipelines[0].confusion_matrix)
