@@ -8,15 +8,16 @@ scikit-learn code; the experiment runs the two halves as separately measured sta
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer, hog_scales_for, thumbnail_side_for
-from featvslearn.svm import LinearSVM
+from featvslearn.svm import LinearSVM, NystroemRBF
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,109 @@ def make_hog_features(settings: HOGSettings, n_jobs: int | None = -1) -> Feature
     ])
 
 
+SVM_KINDS: tuple[str, ...] = ("linear", "rbf", "rbf-exact")
+EXACT_SVC_SLOW_ABOVE = 20_000
+"""Training images above which scikit-learn's exact SVC takes many minutes."""
+
+
 def default_svm_c(n_train: int) -> float:
-    """Regularisation suited to the training-set size: stronger for small sets."""
+    """Regularisation of the linear SVM suited to the training-set size: stronger for small sets."""
     return 0.003 if n_train >= 20_000 else 0.03 if n_train >= 2_000 else 0.3
 
 
-def make_svm(n_train: int, device: str = "cpu", C: float | None = None, max_iter: int = 150) -> Pipeline:
-    """Standardisation followed by the torch linear SVM on ``device``."""
-    return Pipeline([
-        ("scale", StandardScaler()),
-        ("svm", LinearSVM(C=default_svm_c(n_train) if C is None else C, max_iter=max_iter, device=device)),
-    ])
+@dataclass(frozen=True)
+class SVMSettings:
+    """Which SVM, and its hyper-parameters (reported with the results).
+
+    ``gamma_scale`` multiplies scikit-learn's ``"scale"`` choice 1 / (D * variance), which is
+    1 / D on standardised features.
+    """
+
+    kind: str
+    C: float
+    gamma_scale: float = 1.0
+    n_components: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def svm_settings_for(kind: str, n_train: int) -> SVMSettings:
+    """Defaults for ``kind`` (linear, rbf or rbf-exact) suited to the training-set size."""
+    if kind == "linear":
+        return SVMSettings("linear", default_svm_c(n_train))
+    if kind == "rbf":
+        return SVMSettings("rbf", 1.0, 1.0, int(min(2000, max(100, n_train // 10))))
+    if kind == "rbf-exact":
+        return SVMSettings("rbf-exact", 10.0, 1.0)
+    raise ValueError(f"unknown SVM {kind!r}; use one of {', '.join(SVM_KINDS)}")
+
+
+def make_classifier(settings: SVMSettings, n_features: int, device: str = "cpu", seed: int = 0,
+                    max_iter: int = 150) -> Any:
+    """The SVM of ``settings`` for standardised features with ``n_features`` columns.
+
+    linear: the torch linear SVM on ``device``. rbf: a Nystroem RBF kernel map and the same
+    linear SVM, both on ``device``. rbf-exact: scikit-learn's ``SVC`` (CPU, O(n²) memory).
+    """
+    gamma = settings.gamma_scale / max(n_features, 1)
+    if settings.kind == "linear":
+        return LinearSVM(C=settings.C, max_iter=max_iter, device=device)
+    if settings.kind == "rbf":
+        return Pipeline([
+            ("kernel", NystroemRBF(n_components=settings.n_components, gamma=gamma, random_state=seed, device=device)),
+            ("svm", LinearSVM(C=settings.C, max_iter=max_iter, device=device)),
+        ])
+    return SVC(C=settings.C, kernel="rbf", gamma=gamma)
+
+
+def classifier_device(settings: SVMSettings, device: str) -> str:
+    """Where the classifier of ``settings`` runs."""
+    return "cpu" if settings.kind == "rbf-exact" else device
+
+
+def fit_classifier(classifier: Any, x: Any, y: np.ndarray, progress: Any = None) -> Any:
+    """Fit a classifier from :func:`make_classifier`, forwarding L-BFGS progress where there is one."""
+    if isinstance(classifier, LinearSVM):
+        return classifier.fit(x, y, progress=progress)
+    if isinstance(classifier, Pipeline):
+        return classifier.fit(x, y, svm__progress=progress)
+    return classifier.fit(np.asarray(x), y)
+
+
+def tune_svm(settings: SVMSettings, x: np.ndarray, y: np.ndarray, device: str = "cpu", seed: int = 0,
+             progress: Any = None) -> tuple[SVMSettings, list[dict[str, Any]]]:
+    """A small grid search on a validation part (a fifth) of the training set, never the test set.
+
+    Tries C x {1/4, 1, 4} and, for the RBF kinds, gamma x {1/2, 1, 2}. Returns the best
+    settings and every candidate's validation accuracy.
+    """
+    from sklearn.model_selection import train_test_split
+
+    fit_index, val_index = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
+    gammas = (1.0,) if settings.kind == "linear" else (0.5, 1.0, 2.0)
+    candidates = [replace(settings, C=settings.C * c, gamma_scale=settings.gamma_scale * g)
+                  for c in (0.25, 1.0, 4.0) for g in gammas]
+    scores: list[dict[str, Any]] = []
+    for done, candidate in enumerate(candidates):
+        classifier = make_classifier(candidate, x.shape[1], device, seed)
+        fit_classifier(classifier, x[fit_index], y[fit_index])
+        accuracy = float(np.mean(np.asarray(classifier.predict(x[val_index])) == y[val_index]))
+        scores.append({**candidate.as_dict(), "validation_accuracy": accuracy})
+        if progress is not None:
+            progress(done + 1, len(candidates))
+    best = max(range(len(candidates)), key=lambda i: scores[i]["validation_accuracy"])
+    return candidates[best], scores
+
+
+def make_svm(n_train: int, device: str = "cpu", kind: str = "linear", n_features: int = 0, seed: int = 0) -> Pipeline:
+    """Standardisation followed by the SVM of ``kind`` with default settings, as one Pipeline.
+
+    ``n_features`` sets the RBF kernel width (1 / n_features on standardised features); it
+    is only needed for the RBF kinds.
+    """
+    settings = svm_settings_for(kind, n_train)
+    return Pipeline([("scale", StandardScaler()), ("svm", make_classifier(settings, n_features, device, seed))])
 
 
 def transform_in_chunks(featuriser: FeatureUnion, images: np.ndarray, chunk_size: int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -114,6 +115,11 @@ def compare(
     = False,
     precision: Annotated[str, typer.Option(help=f"CNN compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 "
                                                 "on CUDA, bf16 on CPUs with bf16 units, else fp32.")] = "auto",
+    svm: Annotated[str, typer.Option(help="SVM of hog-svm and learned-svm: linear (default), rbf (Nystroem kernel "
+                                          "approximation + linear SVM), rbf-exact (scikit-learn SVC; slow above "
+                                          "20k images).")] = "linear",
+    tune: Annotated[bool, typer.Option("--tune", help="Choose C (and gamma) by a small grid search on a fifth of "
+                                                      "the training set held out for validation.")] = False,
     preset: Annotated[str, typer.Option(help=f"CNN size and schedule: {', '.join(PRESETS)} (half width and epochs, "
                                              "no TTA / defaults, flip TTA / double width and epochs, flip and "
                                              "shift TTA, weight EMA).")] = "standard",
@@ -133,10 +139,13 @@ def compare(
     config = CompareConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
-        precision=precision, preset=preset, compile=compile, epoch_accuracy=epoch_accuracy, report_path=report,
-        json_path=json_path,
+        precision=precision, svm=svm, tune=tune, preset=preset, compile=compile, epoch_accuracy=epoch_accuracy,
+        report_path=report, json_path=json_path,
     ).validated()
-    with _progress_bars() as bars:
+    with _progress_bars() as bars, warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
+            f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
         results = run_comparison(config, progress=RichProgress(bars))
     skipped = results.settings.get("skipped_files") or []
     if skipped:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from featvslearn.classical import SVM_KINDS
 from featvslearn.data import DATASET_NAMES
 from featvslearn.device import resolve_device
 from featvslearn.errors import UserError
@@ -52,6 +53,8 @@ class CompareConfig:
     preset: str = "standard"
     compile: bool = False
     epoch_accuracy: bool = False
+    svm: str = "linear"
+    tune: bool = False
     report_path: Path | None = None
     json_path: Path | None = None
 
@@ -77,6 +80,8 @@ class CompareConfig:
             raise UserError(f"--epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs}")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        if self.svm not in SVM_KINDS:
+            raise UserError(f"--svm {self.svm!r} is not known; use one of {', '.join(SVM_KINDS)}")
         if self.preset not in PRESETS:
             raise UserError(f"--preset {self.preset!r} is not known; use one of {', '.join(PRESETS)}")
         if self.precision not in PRECISIONS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
+from sklearn.preprocessing import StandardScaler
 
 from featvslearn import classical, train
 from featvslearn.config import CompareConfig
@@ -115,12 +117,42 @@ def _bar(progress: Progress, key: str, description: str) -> Callable[[int, int],
     return lambda done, total: progress(key, description, done, total)
 
 
-def run_hog_svm(split: Split, device: torch.device, seed: int, progress: Progress = no_progress) -> PipelineResult:
+def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarray, n_train: int,
+                    device: torch.device, config: CompareConfig, progress: Progress) -> tuple[Any, dict[str, Any]]:
+    """Optional tuning, then the SVM fit, as measured stages; x_train is standardised (N, D)."""
+    settings = classical.svm_settings_for(config.svm, n_train)
+    svm_device = classical.classifier_device(settings, str(device))
+    details: dict[str, Any] = {}
+    if config.svm == "rbf-exact" and n_train > classical.EXACT_SVC_SLOW_ABOVE:
+        warnings.warn(f"{name}: --svm rbf-exact on {n_train:,} training images takes many minutes and O(n²) memory; "
+                      "--svm rbf approximates it in seconds", UserWarning, stacklevel=2)
+    if config.tune:
+        with monitor.stage("tune (validation split)", svm_device):
+            settings, scores = classical.tune_svm(settings, x_train, labels, svm_device, config.seed,
+                                                  _bar(progress, f"{name}-tune", f"{name}: tuning the SVM"))
+        details["svm_tuning"] = scores
+    classifier = classical.make_classifier(settings, x_train.shape[1], svm_device, config.seed)
+    with monitor.stage("svm fit", svm_device):
+        progress(f"{name}-fit", f"{name}: fitting the SVM", 0, None)
+        classical.fit_classifier(classifier, x_train, labels, _bar(progress, f"{name}-fit", f"{name}: fitting the SVM"))
+        progress(f"{name}-fit", f"{name}: fitting the SVM", 1, 1)
+    details["svm"] = {
+        "linear": "linear SVM, squared hinge, one-vs-rest (L-BFGS, torch)",
+        "rbf": "Nystroem RBF kernel map + linear SVM, squared hinge, one-vs-rest (L-BFGS, torch)",
+        "rbf-exact": "scikit-learn SVC, RBF kernel (one-vs-one)",
+    }[settings.kind]
+    details["svm_settings"] = settings.as_dict()
+    return classifier, details
+
+
+def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
+                progress: Progress = no_progress) -> PipelineResult:
     """HOG features on the CPU (skimage, all cores), then standardisation and the SVM on ``device``."""
     train_set, test_set = split.train, split.test
     settings = classical.hog_settings_for(train_set.image_shape)
     featuriser = classical.make_hog_features(settings)
-    svm = classical.make_svm(len(train_set), device=str(device))
+    scaler = StandardScaler()
+    svm_device = classical.classifier_device(classical.svm_settings_for(config.svm, len(train_set)), str(device))
     chunk = max(1000, len(train_set) // 20)
     with Monitor(device) as monitor:
         with monitor.stage("features (train)", "cpu"):
@@ -128,25 +160,20 @@ def run_hog_svm(split: Split, device: torch.device, seed: int, progress: Progres
             x_train = classical.transform_in_chunks(
                 featuriser, train_set.images, chunk, _bar(progress, "hog-train", "hog-svm: HOG features, train set"))
         with monitor.stage("standardise", "cpu"):
-            x_train = svm.named_steps["scale"].fit_transform(x_train)
-        with monitor.stage("svm fit", device):
-            progress("svm-fit", "hog-svm: fitting the SVM", 0, svm.named_steps["svm"].max_iter)
-            svm.named_steps["svm"].fit(x_train, train_set.labels,
-                                       progress=_bar(progress, "svm-fit", "hog-svm: fitting the SVM"))
-            progress("svm-fit", "hog-svm: fitting the SVM", 1, 1)
+            x_train = scaler.fit_transform(x_train)
+        classifier, svm_details = _fit_svm_stages(monitor, "hog-svm", x_train, train_set.labels, len(train_set),
+                                                  device, config, progress)
         del x_train
         with monitor.stage("features (test)", "cpu"):
             x_test = classical.transform_in_chunks(
                 featuriser, test_set.images, chunk, _bar(progress, "hog-test", "hog-svm: HOG features, test set"))
-        with monitor.stage("predict", device):
-            predictions = svm.predict(x_test)
+        with monitor.stage("predict", svm_device):
+            predictions = np.asarray(classifier.predict(scaler.transform(x_test)))
     details = {
         "features": "HOG at two cell sizes + intensity thumbnail, standardised",
         "hog": settings.as_dict(),
         "feature_dimensions": int(x_test.shape[1]),
-        "svm": "linear SVM, squared hinge, one-vs-rest (L-BFGS, torch)",
-        "svm_C": svm.named_steps["svm"].C,
-        "svm_iterations": svm.named_steps["svm"].n_iter_,
+        **svm_details,
     }
     return _pipeline_result("hog-svm", monitor, predictions, test_set.labels, train_set.num_classes,
                             {"features (test)", "predict"}, details)
@@ -266,7 +293,6 @@ def run_learned_svm(split: Split, device: torch.device, config: CompareConfig, t
     those stages count as this pipeline's training.
     """
     train_set, test_set = split.train, split.test
-    svm = classical.make_svm(len(train_set), device=str(device))
     try:
         with Monitor(device) as monitor:
             reused = trained is not None
@@ -279,25 +305,26 @@ def run_learned_svm(split: Split, device: torch.device, config: CompareConfig, t
             with monitor.stage("standardise", device):
                 mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
                 x_train = (x_train - mean) / std
-            with monitor.stage("svm fit", device):
-                progress("learned-svm-fit", "learned-svm: fitting the SVM", 0, svm.named_steps["svm"].max_iter)
-                svm.named_steps["svm"].fit(x_train, train_set.labels,
-                                           progress=_bar(progress, "learned-svm-fit", "learned-svm: fitting the SVM"))
-                progress("learned-svm-fit", "learned-svm: fitting the SVM", 1, 1)
+                if config.svm == "rbf-exact":
+                    x_train = x_train.cpu().numpy()
+            classifier, svm_details = _fit_svm_stages(monitor, "learned-svm", x_train, train_set.labels,
+                                                      len(train_set), device, config, progress)
             with monitor.stage("features (test)", device):
                 x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
                                        features=True)
-            with monitor.stage("predict", device):
-                predictions = svm.named_steps["svm"].predict((x_test - mean) / std)
+            with monitor.stage("predict", classical.classifier_device(
+                    classical.svm_settings_for(config.svm, len(train_set)), str(device))):
+                x_test = (x_test - mean) / std
+                predictions = np.asarray(classifier.predict(x_test.cpu().numpy() if config.svm == "rbf-exact"
+                                                            else x_test))
     except torch.cuda.OutOfMemoryError:
         raise _out_of_gpu_memory(len(train_set)) from None
     details = {
         "features": f"penultimate layer of the cnn ({x_test.shape[1]} values per image), standardised",
         "cnn": ("reuses the cnn trained in this run" + f" ({trained.train_seconds:.1f} s of training, not counted "
                 "here)") if reused else "trains its own cnn (counted in train seconds)",
-        "svm": "linear SVM, squared hinge, one-vs-rest (L-BFGS, torch) — the same as hog-svm",
-        "svm_C": svm.named_steps["svm"].C,
-        "svm_iterations": svm.named_steps["svm"].n_iter_,
+        **svm_details,
+        "same_svm_as": "hog-svm (same --svm settings)",
     }
     return _pipeline_result("learned-svm", monitor, predictions, test_set.labels, train_set.num_classes,
                             {"features (test)", "predict"}, details)
@@ -327,7 +354,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
         seed_everything(config.seed)
         try:
             if name == "hog-svm":
-                results.append(run_hog_svm(split, device, config.seed, progress))
+                results.append(run_hog_svm(split, device, config, progress))
             elif name == "cnn":
                 result, trained = run_cnn(split, device, config, progress)
                 results.append(result)
@@ -365,6 +392,8 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
             "precision": config.precision,
             "preset": config.preset,
             "compile": config.compile,
+            "svm": config.svm,
+            "tune": config.tune,
             "device_option": config.device,
             "skipped_files": list(train_set.skipped) + list(split.test.skipped),
         },

@@ -1,5 +1,5 @@
-"""Hand-engineered image features as scikit-learn transformers."""
+"""Hand-engineered image features as scikit-learn transformers, and a batched HOG."""
 
-from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer, hog_scales_for
+from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer, check_hog_params, hog, hog_scales_for
 
-__all__ = ["HOGTransformer", "ThumbnailTransformer", "hog_scales_for"]
+__all__ = ["HOGTransformer", "ThumbnailTransformer", "check_hog_params", "hog", "hog_scales_for"]

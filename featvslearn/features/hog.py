@@ -3,17 +3,25 @@
 Both are scikit-learn transformers over whole image arrays, ``(N, H, W)`` grey or
 ``(N, H, W, C)`` with ``C`` in {1, 3}, uint8 or float, and return ``(N, D)`` float32 arrays, so
 they drop into a ``sklearn.pipeline.Pipeline`` or ``FeatureUnion``.
+
+:func:`hog` is a batched re-implementation of ``skimage.feature.hog`` in torch tensor ops: it
+takes a whole stack of images, runs on any torch device and returns what a loop of skimage
+calls returns (to within float rounding).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import Parallel, delayed
 from skimage.feature import hog as skimage_hog
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    import torch
 
 BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 
@@ -28,6 +36,45 @@ def _as_nhwc(images: np.ndarray) -> np.ndarray:
     return images
 
 
+def check_hog_params(image_size: tuple[int, int], orientations: int, pixels_per_cell: tuple[int, int],
+                     cells_per_block: tuple[int, int], block_norm: str, transform_sqrt: bool) -> dict:
+    """Validated HOG parameters for ``image_size`` (H, W) images, as keyword arguments of skimage's hog.
+
+    Raises ValueError for what skimage rejects (an unknown ``block_norm``, images smaller than one
+    block) and for what it accepts but cannot describe anything with (no orientation bins, cells or
+    blocks of zero or negative size).
+    """
+    if block_norm not in BLOCK_NORMS:
+        raise ValueError(f"block_norm must be one of {', '.join(BLOCK_NORMS)}, got {block_norm!r}")
+    if int(orientations) < 1:
+        raise ValueError(f"orientations must be at least 1, got {orientations}")
+    if len(pixels_per_cell) != 2 or len(cells_per_block) != 2:
+        raise ValueError(f"pixels_per_cell and cells_per_block must be pairs, got {pixels_per_cell}, {cells_per_block}")
+    params = {
+        "orientations": int(orientations),
+        "pixels_per_cell": tuple(int(v) for v in pixels_per_cell),
+        "cells_per_block": tuple(int(v) for v in cells_per_block),
+        "block_norm": block_norm,
+        "transform_sqrt": bool(transform_sqrt),
+    }
+    h, w = image_size
+    (ch, cw), (bh, bw) = params["pixels_per_cell"], params["cells_per_block"]
+    if min(ch, cw, bh, bw) < 1:
+        raise ValueError("pixels_per_cell and cells_per_block must be positive")
+    if h // ch < bh or w // cw < bw:
+        raise ValueError(
+            f"{h}x{w} images hold {h // ch}x{w // cw} cells of {ch}x{cw} pixels, fewer than one "
+            f"block of {bh}x{bw} cells; use smaller pixels_per_cell or cells_per_block"
+        )
+    return params
+
+
+def hog_n_features(image_size: tuple[int, int], params: dict) -> int:
+    """Length of the HOG descriptor of ``image_size`` (H, W) images for validated ``params``."""
+    (h, w), (ch, cw), (bh, bw) = image_size, params["pixels_per_cell"], params["cells_per_block"]
+    return (h // ch - bh + 1) * (w // cw - bw + 1) * bh * bw * params["orientations"]
+
+
 def _hog_chunk(images: np.ndarray, params: dict) -> np.ndarray:
     """skimage HOG of each image in a chunk (n, H, W, C) -> (n, D) float32."""
     colour = images.shape[-1] == 3
@@ -38,52 +85,190 @@ def _hog_chunk(images: np.ndarray, params: dict) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
+_CHUNK_BYTES = 256 * 2**20  # rough bound on the intermediates of one chunk of images
+
+
+def _hog_float_dtype(dtype: object) -> torch.dtype:
+    """The float type skimage computes an image of ``dtype`` in: float32 for float16/32, else float64."""
+    import torch
+
+    if dtype in (torch.float16, torch.bfloat16, torch.float32) or dtype in (np.float16, np.float32):
+        return torch.float32
+    return torch.float64
+
+
+def _bin_upper_edges(orientations: int) -> np.ndarray:
+    """Upper edge of each orientation bin in degrees, computed as skimage's histogram code does.
+
+    skimage's Cython takes the bin width ``180 / orientations`` and edge ``width * (i + 1)`` in
+    double precision; bin ``i`` is ``[width * i, width * (i + 1))``.
+    """
+    return (180.0 / orientations) * np.arange(1, orientations + 1, dtype=np.float64)  # (O,)
+
+
+def _same_rounding(numpy_fn: object, torch_fn: object, *tensors: torch.Tensor) -> torch.Tensor:
+    """``torch_fn(*tensors)``, but NumPy's ``numpy_fn`` on CPU tensors (zero-copy, vectorised).
+
+    skimage's result hinges on the last bit of sqrt, hypot and arctan2 (the strongest channel on
+    near-ties, the orientation bin of gradients right on a bin edge such as 45 degrees). NumPy
+    calls the same libm as skimage, while torch's vectorised CPU kernels may differ by an ulp.
+    """
+    import torch
+
+    if all(t.device.type == "cpu" for t in tensors):
+        return torch.from_numpy(np.asarray(numpy_fn(*(t.numpy() for t in tensors))))
+    return torch_fn(*tensors)
+
+
+def _normalize_blocks(blocks: torch.Tensor, method: str, eps: float = 1e-5) -> torch.Tensor:
+    """skimage's ``_hog_normalize_block`` applied to every block at once: (..., B) -> (..., B)."""
+    if method == "L1":
+        return blocks / (blocks.abs().sum(-1, keepdim=True) + eps)
+    if method == "L1-sqrt":
+        return (blocks / (blocks.abs().sum(-1, keepdim=True) + eps)).sqrt()
+    out = blocks / (blocks.square().sum(-1, keepdim=True) + eps**2).sqrt()
+    if method == "L2-Hys":
+        out = out.clamp(max=0.2)
+        out = out / (out.square().sum(-1, keepdim=True) + eps**2).sqrt()
+    return out
+
+
+def _hog_batch(x: torch.Tensor, params: dict) -> torch.Tensor:
+    """HOG of a chunk of images already on the device and in skimage's float type: (n, H, W, C) -> (n, D)."""
+    import torch
+
+    n, h, w, c = x.shape
+    orientations = params["orientations"]
+    (ch, cw), (bh, bw) = params["pixels_per_cell"], params["cells_per_block"]
+    ncr, ncc = h // ch, w // cw  # cells per column and per row; pixels past them are ignored
+    if params["transform_sqrt"]:
+        x = _same_rounding(np.sqrt, torch.sqrt, x)  # (n, H, W, C)
+
+    # Central differences, zero on the border rows/columns (skimage's _hog_channel_gradient).
+    g_row = torch.zeros_like(x)  # (n, H, W, C)
+    g_row[:, 1:-1] = x[:, 2:] - x[:, :-2]
+    g_col = torch.zeros_like(x)  # (n, H, W, C)
+    g_col[:, :, 1:-1] = x[:, :, 2:] - x[:, :, :-2]
+    if c > 1:  # per pixel, the channel with the largest gradient magnitude (the first on ties)
+        strongest = _same_rounding(np.hypot, torch.hypot, g_row, g_col).argmax(dim=-1, keepdim=True)  # (n, H, W, 1)
+        g_row = g_row.gather(-1, strongest)  # (n, H, W, 1)
+        g_col = g_col.gather(-1, strongest)  # (n, H, W, 1)
+    g_row = g_row[:, : ncr * ch, : ncc * cw, 0].double()  # (n, ncr*ch, ncc*cw)
+    g_col = g_col[:, : ncr * ch, : ncc * cw, 0].double()  # (n, ncr*ch, ncc*cw)
+
+    magnitude = _same_rounding(np.hypot, torch.hypot, g_col, g_row)  # (n, ncr*ch, ncc*cw)
+    angle = _same_rounding(np.arctan2, torch.atan2, g_row, g_col)  # (n, ncr*ch, ncc*cw) radians
+    angle = torch.remainder(torch.rad2deg(angle), 180.0)  # (n, ncr*ch, ncc*cw) degrees in [0, 180]
+    edges = torch.from_numpy(_bin_upper_edges(orientations)).to(x.device)  # (O,)
+    bins = torch.bucketize(angle, edges, right=True)  # (n, ncr*ch, ncc*cw); O: in no bin, dropped below
+
+    # Flat slot of (cell, bin) per pixel; each cell has O + 1 slots, the last for pixels in no bin.
+    rows = torch.arange(ncr * ch, device=x.device) // ch  # (ncr*ch,)
+    cols = torch.arange(ncc * cw, device=x.device) // cw  # (ncc*cw,)
+    cell = rows[:, None] * ncc + cols[None, :]  # (ncr*ch, ncc*cw)
+    slot = (cell * (orientations + 1) + bins).reshape(n, -1)  # (n, ncr*ch*ncc*cw)
+    hist = torch.zeros(n, ncr * ncc * (orientations + 1), dtype=magnitude.dtype, device=x.device)
+    hist.scatter_add_(1, slot, magnitude.reshape(n, -1))  # (n, ncr*ncc*(O+1))
+    hist = hist.reshape(n, ncr, ncc, orientations + 1)[..., :orientations] / (ch * cw)  # (n, ncr, ncc, O)
+
+    # Blocks of bh x bw cells sliding by one cell, flattened in skimage's (row, col, cell_r, cell_c, O) order.
+    blocks = hist.unfold(1, bh, 1).unfold(2, bw, 1)  # (n, nbr, nbc, O, bh, bw)
+    blocks = blocks.permute(0, 1, 2, 4, 5, 3).reshape(n, -1, bh * bw * orientations)  # (n, nbr*nbc, bh*bw*O)
+    return _normalize_blocks(blocks, params["block_norm"]).reshape(n, -1)  # (n, D)
+
+
+def hog(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_cell: tuple[int, int] = (8, 8),
+        cells_per_block: tuple[int, int] = (3, 3), block_norm: str = "L2-Hys", transform_sqrt: bool = False,
+        device: str | torch.device | None = None) -> np.ndarray:
+    """HOG descriptors of a whole stack of images at once, equal to a loop of ``skimage.feature.hog``.
+
+    Args:
+        images: array or tensor shaped ``(N, H, W)`` grey or ``(N, H, W, C)`` with ``C`` in {1, 3},
+            any integer or float type. Like skimage, values are used as they are (uint8 stays 0..255).
+        orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt: as in
+            ``skimage.feature.hog``; colour images use its ``channel_axis=-1`` rule.
+        device: torch device to compute on; None means the CPU.
+
+    Returns:
+        ``(N, D)`` float32 array whose row ``i`` is ``skimage.feature.hog(images[i], ...,
+        feature_vector=True)`` to within float rounding (histograms are summed in float64).
+
+    Raises:
+        ValueError: for parameters skimage rejects or that describe nothing (see
+            :func:`check_hog_params`), a bad shape, or negative values with ``transform_sqrt``.
+
+    Images are processed in chunks sized to keep the intermediates near 256 MB.
+    """
+    import torch
+
+    if isinstance(images, torch.Tensor):
+        x = images.detach()
+        if x.ndim == 3:
+            x = x.unsqueeze(-1)
+        if x.ndim != 4 or x.shape[-1] not in (1, 3):
+            raise ValueError(f"expected images shaped (N, H, W) or (N, H, W, C) with C in 1 or 3, got {tuple(x.shape)}")
+        float_dtype = _hog_float_dtype(x.dtype)
+    else:
+        array = _as_nhwc(images)
+        float_dtype = _hog_float_dtype(array.dtype)
+        if array.dtype != np.uint8:  # uint8 travels as is; other types as the float type skimage uses
+            array = array.astype(np.float32 if float_dtype == torch.float32 else np.float64, copy=False)
+        x = torch.from_numpy(np.ascontiguousarray(array))
+    n, h, w, c = x.shape
+    params = check_hog_params((h, w), orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt)
+    n_features = hog_n_features((h, w), params)
+    device = torch.device("cpu" if device is None else device)
+
+    per_image = 8 * h * w * (4 * c + 10) + 32 * n_features  # bytes of intermediates, roughly
+    chunk = max(1, _CHUNK_BYTES // per_image)
+    out = np.empty((n, n_features), dtype=np.float32)
+    with torch.no_grad():
+        for start in range(0, n, chunk):
+            xc = x[start : start + chunk].to(device=device, dtype=float_dtype)  # (n_chunk, H, W, C)
+            if params["transform_sqrt"] and bool((xc < 0).any()):
+                raise ValueError("transform_sqrt needs non-negative images, but some values are negative")
+            out[start : start + chunk] = _hog_batch(xc, params).float().cpu().numpy()
+    return out
+
+
 class HOGTransformer(TransformerMixin, BaseEstimator):
     """HOG descriptors of every image, computed with ``skimage.feature.hog``.
 
     Colour images use skimage's ``channel_axis=-1`` (the strongest channel's gradient per
-    pixel). Images are split into chunks that ``n_jobs`` processes share (-1: all cores).
+    pixel). With ``device=None`` (the default) images are split into chunks that ``n_jobs``
+    processes share (-1: all cores), each calling ``skimage.feature.hog`` per image. With a torch
+    ``device`` (``"cpu"``, ``"cuda"``, ...) the batched :func:`hog` computes the same features on
+    that device with tensor ops instead, and ``n_jobs`` is not used.
     Fitted attributes: ``image_shape_`` (H, W, C) and ``n_features_out_``.
     """
 
     def __init__(self, orientations: int = 9, pixels_per_cell: tuple[int, int] = (8, 8),
                  cells_per_block: tuple[int, int] = (3, 3), block_norm: str = "L2-Hys",
-                 transform_sqrt: bool = False, n_jobs: int | None = -1) -> None:
+                 transform_sqrt: bool = False, n_jobs: int | None = -1, device: str | None = None) -> None:
         self.orientations = orientations
         self.pixels_per_cell = pixels_per_cell
         self.cells_per_block = cells_per_block
         self.block_norm = block_norm
         self.transform_sqrt = transform_sqrt
         self.n_jobs = n_jobs
+        self.device = device
 
     def _params(self) -> dict:
         return {
-            "orientations": int(self.orientations),
-            "pixels_per_cell": tuple(int(v) for v in self.pixels_per_cell),
-            "cells_per_block": tuple(int(v) for v in self.cells_per_block),
+            "orientations": self.orientations,
+            "pixels_per_cell": tuple(self.pixels_per_cell),
+            "cells_per_block": tuple(self.cells_per_block),
             "block_norm": self.block_norm,
-            "transform_sqrt": bool(self.transform_sqrt),
+            "transform_sqrt": self.transform_sqrt,
         }
 
     def fit(self, X: np.ndarray, y: object = None) -> HOGTransformer:
         """Check the parameters against the image size; returns self."""
         images = _as_nhwc(X)
-        params = self._params()
-        if params["block_norm"] not in BLOCK_NORMS:
-            raise ValueError(f"block_norm must be one of {', '.join(BLOCK_NORMS)}, got {self.block_norm!r}")
-        if params["orientations"] < 1:
-            raise ValueError(f"orientations must be at least 1, got {self.orientations}")
-        h, w = images.shape[1:3]
-        (ch, cw), (bh, bw) = params["pixels_per_cell"], params["cells_per_block"]
-        if min(ch, cw, bh, bw) < 1:
-            raise ValueError("pixels_per_cell and cells_per_block must be positive")
-        if h // ch < bh or w // cw < bw:
-            raise ValueError(
-                f"{h}x{w} images hold {h // ch}x{w // cw} cells of {ch}x{cw} pixels, fewer than one "
-                f"block of {bh}x{bw} cells; use smaller pixels_per_cell or cells_per_block"
-            )
+        image_size = tuple(images.shape[1:3])
+        params = check_hog_params(image_size, **self._params())
         self.image_shape_ = tuple(images.shape[1:])
-        self.n_features_out_ = _hog_chunk(images[:1], params).shape[1]
+        self.n_features_out_ = hog_n_features(image_size, params)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -94,7 +279,9 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
             raise ValueError(f"images are {images.shape[1:]}, but the transformer was fitted on {self.image_shape_}")
         if len(images) == 0:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
-        params = self._params()
+        params = check_hog_params(tuple(images.shape[1:3]), **self._params())
+        if self.device is not None:
+            return hog(images, device=self.device, **params)
         n_chunks = max(1, min(len(images) // 500, 4 * _n_workers(self.n_jobs)))
         if n_chunks == 1:
             return _hog_chunk(images, params)

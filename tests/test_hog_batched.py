@@ -1,0 +1,217 @@
+"""The batched torch HOG equals a loop of skimage.feature.hog on real images, and fails where it fails."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from skimage import data as skdata
+from skimage.feature import hog as skimage_hog
+from sklearn.base import clone
+
+from featvslearn.features import HOGTransformer, hog
+from featvslearn.features.hog import BLOCK_NORMS
+from tests.conftest import needs_fashion
+
+MAX_ABS, MEAN_ABS = 1e-3, 1e-5
+
+
+@cache
+def _sources() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Grey and colour uint8 photographs shipped with scikit-image, each also at half and quarter scale."""
+    grey = [skdata.camera(), skdata.coins(), skdata.moon(), skdata.text()]
+    colour = [skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()]
+    scaled = lambda images: [im[::k, ::k] for im in images for k in (1, 2, 4)]  # noqa: E731
+    return scaled(grey), scaled(colour)
+
+
+def patches(n: int, h: int, w: int, colour: bool, seed: int = 0) -> np.ndarray:
+    """``n`` random (h, w) uint8 crops of real photographs: (n, h, w) grey or (n, h, w, 3) colour."""
+    rng = np.random.default_rng(seed)
+    sources = _sources()[1 if colour else 0]
+    out = []
+    for _ in range(n):
+        image = sources[rng.integers(len(sources))]
+        r = rng.integers(image.shape[0] - h + 1)
+        c = rng.integers(image.shape[1] - w + 1)
+        out.append(image[r : r + h, c : c + w])
+    return np.stack(out)
+
+
+def as_dtype(images: np.ndarray, kind: str) -> np.ndarray:
+    """uint8 as is, float64 in [0, 1], or float32 on the 0..255 scale."""
+    if kind == "uint8":
+        return images
+    if kind == "float64-unit":
+        return images / 255.0
+    return images.astype(np.float32)
+
+
+def skimage_loop(images: np.ndarray, **params: object) -> np.ndarray:
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if images.ndim == 4 and not colour:
+        images = images[..., 0]
+    return np.stack([
+        skimage_hog(im, channel_axis=-1 if colour else None, feature_vector=True, **params) for im in images
+    ])
+
+
+def assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.dtype == np.float32 and actual.shape == expected.shape
+    diff = np.abs(actual.astype(np.float64) - expected)
+    assert diff.max() <= MAX_ABS, f"max abs difference {diff.max():.3g}"
+    assert diff.mean() <= MEAN_ABS, f"mean abs difference {diff.mean():.3g}"
+
+
+# (h, w, orientations, pixels_per_cell, cells_per_block): square and odd sizes, pixels left over past
+# the last cell, non-square cells and blocks, orientations whose bin edges real gradients hit exactly.
+SETTINGS = [
+    (28, 28, 9, (4, 4), (2, 2)),
+    (28, 28, 9, (7, 7), (2, 2)),
+    (32, 32, 9, (8, 8), (3, 3)),
+    (32, 32, 12, (4, 4), (3, 3)),
+    (31, 45, 7, (5, 3), (2, 3)),
+    (17, 23, 4, (3, 4), (1, 2)),
+    (16, 16, 8, (2, 2), (2, 2)),
+    (29, 19, 6, (6, 2), (4, 1)),
+    (9, 9, 1, (1, 1), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("block_norm", BLOCK_NORMS)
+@pytest.mark.parametrize(("h", "w", "orientations", "cell", "block"), SETTINGS)
+def test_equals_skimage_on_real_patches(
+    h: int, w: int, orientations: int, cell: tuple[int, int], block: tuple[int, int], block_norm: str
+) -> None:
+    seed = hash((h, w, orientations, block_norm)) % 2**16
+    for colour in (False, True):
+        raw = patches(24, h, w, colour, seed=seed)
+        for kind in ("uint8", "float64-unit", "float32"):
+            for transform_sqrt in (False, True):
+                images = as_dtype(raw, kind)
+                params = {"orientations": orientations, "pixels_per_cell": cell, "cells_per_block": block,
+                          "block_norm": block_norm, "transform_sqrt": transform_sqrt}
+                assert_matches(hog(images, **params), skimage_loop(images, **params))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    h=st.integers(8, 40),
+    w=st.integers(8, 40),
+    orientations=st.integers(1, 13),
+    cell=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    block=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    block_norm=st.sampled_from(BLOCK_NORMS),
+    transform_sqrt=st.booleans(),
+    colour=st.booleans(),
+    kind=st.sampled_from(["uint8", "float64-unit", "float32"]),
+    seed=st.integers(0, 2**16),
+)
+def test_equals_skimage_for_any_valid_parameters(
+    h: int, w: int, orientations: int, cell: tuple[int, int], block: tuple[int, int], block_norm: str,
+    transform_sqrt: bool, colour: bool, kind: str, seed: int,
+) -> None:
+    images = as_dtype(patches(6, h, w, colour, seed=seed), kind)
+    params = {"orientations": orientations, "pixels_per_cell": cell, "cells_per_block": block,
+              "block_norm": block_norm, "transform_sqrt": transform_sqrt}
+    try:
+        expected = skimage_loop(images, **params)
+    except ValueError:
+        with pytest.raises(ValueError):
+            hog(images, **params)
+        return
+    assert_matches(hog(images, **params), expected)
+
+
+def test_accepts_grey_with_a_channel_axis_tensors_and_empty_stacks() -> None:
+    grey = patches(10, 28, 28, colour=False)
+    params = {"pixels_per_cell": (4, 4), "cells_per_block": (2, 2)}
+    expected = skimage_loop(grey, **params)
+    assert_matches(hog(grey[..., None], **params), expected)
+    assert_matches(hog(torch.from_numpy(grey), **params), expected)
+    assert_matches(hog(torch.from_numpy(grey).double() / 255, **params), skimage_loop(grey / 255, **params))
+    assert hog(grey[:0], **params).shape == (0, expected.shape[1])
+
+
+def test_chunks_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The package attribute ``featvslearn.features.hog`` is the function; the module is in sys.modules.
+    hog_module = importlib.import_module("featvslearn.features.hog")
+    images = patches(50, 32, 32, colour=True, seed=3)
+    whole = hog(images, pixels_per_cell=(4, 4), cells_per_block=(2, 2))
+    monkeypatch.setattr(hog_module, "_CHUNK_BYTES", 1)  # one image per chunk
+    np.testing.assert_array_equal(hog(images, pixels_per_cell=(4, 4), cells_per_block=(2, 2)), whole)
+
+
+@pytest.mark.parametrize("offset", [-1e-6, -4e-7, 1e-7, 1e-6])
+def test_orientations_next_to_a_bin_edge_fall_in_skimage_bin(offset: float) -> None:
+    """Angles within single-precision rounding of the edge 180/7 land in the same bin as in skimage."""
+    angle = np.deg2rad(180.0 / 7 + offset)
+    image = np.zeros((3, 3))
+    image[2, 1], image[1, 2] = np.sin(angle), np.cos(angle)  # centre pixel: g_row = sin, g_col = cos
+    params = {"orientations": 7, "pixels_per_cell": (3, 3), "cells_per_block": (1, 1), "block_norm": "L1"}
+    expected = skimage_hog(image, **params)
+    np.testing.assert_allclose(hog(image[None], **params)[0], expected, atol=1e-6)
+
+
+def test_flat_images_give_zero_features() -> None:
+    images = np.full((3, 16, 16, 3), 7, dtype=np.uint8)
+    for block_norm in BLOCK_NORMS:
+        params = {"pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": block_norm}
+        assert_matches(hog(images, **params), skimage_loop(images, **params))
+
+
+@needs_fashion
+def test_equals_skimage_on_fashion_mnist() -> None:
+    from featvslearn.data import load_split
+
+    images = load_split("fashion-mnist", download=False).test.images[:1500]  # (N, 28, 28, 1) uint8
+    for cell, block, block_norm in [(4, 2, "L2-Hys"), (7, 2, "L1"), (4, 3, "L2"), (5, 2, "L1-sqrt")]:
+        params = {"pixels_per_cell": (cell, cell), "cells_per_block": (block, block), "block_norm": block_norm}
+        assert_matches(hog(images, **params), skimage_loop(images, **params))
+
+
+INVALID = [
+    {"block_norm": "L3"},
+    {"orientations": 0},
+    {"orientations": -2},
+    {"pixels_per_cell": (0, 4)},
+    {"cells_per_block": (2, -1)},
+    {"pixels_per_cell": (16, 16), "cells_per_block": (3, 3)},  # fewer cells than one block
+    {"pixels_per_cell": (4, 4, 4)},
+]
+
+
+@pytest.mark.parametrize("bad", INVALID)
+def test_invalid_parameters_raise_the_same_error_as_the_transformer(bad: dict) -> None:
+    images = patches(2, 28, 28, colour=False)
+    params = {"pixels_per_cell": (4, 4), "cells_per_block": (2, 2), **bad}
+    with pytest.raises(ValueError) as from_hog:
+        hog(images, **params)
+    with pytest.raises(ValueError) as from_transformer:
+        HOGTransformer(**params).fit(images)
+    assert str(from_hog.value) == str(from_transformer.value) != ""
+
+
+def test_rejects_bad_shapes_and_negative_images_under_sqrt() -> None:
+    with pytest.raises(ValueError, match="expected images"):
+        hog(np.zeros((2, 16, 16, 2)), pixels_per_cell=(4, 4), cells_per_block=(2, 2))
+    with pytest.raises(ValueError, match="expected images"):
+        hog(torch.zeros(16, 16), pixels_per_cell=(4, 4), cells_per_block=(2, 2))
+    with pytest.raises(ValueError, match="non-negative"):
+        hog(-np.ones((2, 16, 16)), pixels_per_cell=(4, 4), cells_per_block=(2, 2), transform_sqrt=True)
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_transformer_on_a_device_equals_the_skimage_path(colour: bool) -> None:
+    images = patches(300, 28, 28, colour=colour, seed=7)
+    params = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
+    reference = HOGTransformer(**params, n_jobs=1).fit_transform(images)
+    batched = HOGTransformer(**params, device="cpu")
+    assert batched.get_params()["device"] == "cpu" and clone(batched).get_params() == batched.get_params()
+    assert_matches(batched.fit_transform(images), reference.astype(np.float64))
+    assert batched.n_features_out_ == reference.shape[1]
