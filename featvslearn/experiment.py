@@ -21,10 +21,10 @@ from sklearn.preprocessing import StandardScaler
 
 from featvslearn import classical, train
 from featvslearn.config import CompareConfig
-from featvslearn.data import Split, load_split, subsample
+from featvslearn.data import Dataset, Split, load_split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
-from featvslearn.measure import Monitor, Stopwatch, environment
+from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, environment
 from featvslearn.models import CNN, CNNConfig, cnn_config_for, flops_per_image, parameter_count
 from featvslearn.results import CompareResults, DatasetInfo, PipelineResult, StageResult
 
@@ -62,13 +62,13 @@ def load_data(config: CompareConfig, progress: Progress = no_progress) -> tuple[
     return split, watch.seconds
 
 
-def _subsample(ds, size: int | None, option: str, seed: int):
+def _subsample(ds: Dataset, size: int | None, option: str, seed: int) -> Dataset:
     if size is not None and size > len(ds):
         raise UserError(f"{option} {size} is larger than the {len(ds)} images available; use at most {len(ds)}")
     return subsample(ds, size, seed=seed)
 
 
-def _stage_result(stage) -> StageResult:
+def _stage_result(stage: StageMeasurement) -> StageResult:
     stats = stage.stats
     return StageResult(
         name=stage.name,
