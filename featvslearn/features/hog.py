@@ -11,6 +11,7 @@ calls returns (to within float rounding).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,7 +86,8 @@ def _hog_chunk(images: np.ndarray, params: dict) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-_CHUNK_BYTES = 256 * 2**20  # rough bound on the intermediates of one chunk of images
+_CHUNK_BYTES = 64 * 2**20  # rough bound on the intermediates of one chunk of images
+_CHUNK_IMAGES = 256  # at most this many images a chunk: small chunks stay in cache and reuse memory
 
 
 def _hog_float_dtype(dtype: object) -> torch.dtype:
@@ -133,8 +135,55 @@ def _normalize_blocks(blocks: torch.Tensor, method: str, eps: float = 1e-5) -> t
     return out
 
 
-def _hog_batch(x: torch.Tensor, params: dict) -> torch.Tensor:
-    """HOG of a chunk of images already on the device and in skimage's float type: (n, H, W, C) -> (n, D)."""
+# Fast path: angles in float32, with a margin (in bin widths) far above float32's error on the
+# angle; only gradients that close to a bin edge are re-binned exactly as skimage does, in double.
+_EDGE_MARGIN = 1e-4
+
+
+def _skimage_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """Orientation bin of each gradient exactly as skimage's histogram code decides it, in double.
+
+    Bin ``i`` is ``[edges[i - 1], edges[i])`` of ``rad2deg(arctan2(g_row, g_col)) % 180``; ``O`` (an
+    angle that rounds to 180) is in no bin.
+    """
+    import torch
+
+    g_row, g_col = g_row.double(), g_col.double()
+    angle = _same_rounding(np.arctan2, torch.atan2, g_row, g_col)  # radians
+    angle = torch.remainder(torch.rad2deg(angle), 180.0)  # degrees in [0, 180]
+    return torch.bucketize(angle, edges, right=True)
+
+
+def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """skimage's orientation bins of float32 gradients (exactly skimage's values), mostly in float32.
+
+    Returns int32 bins in [0, O] of the shape of ``g_row``; ``O`` marks a gradient in no bin.
+    """
+    import torch
+
+    orientations = edges.numel()
+    angle = _same_rounding(np.arctan2, torch.atan2, g_row, g_col)  # (...,) float32 radians in [-pi, pi]
+    t = angle.mul_(orientations / math.pi)  # (...,) angle in bin widths, in [-O, O]
+    t = t.add_((t < 0).to(t.dtype), alpha=orientations)  # (...,) in [0, O]
+    bins = t.to(torch.int32)  # (...,) floor, as t >= 0
+    near = t.sub_(t.round()).abs_() < _EDGE_MARGIN  # (...,) within float32 error of a bin edge
+    zero_row, zero_col = g_row == 0, g_col == 0
+    # Exact angles skimage computes without rounding: 90 degrees (g_col 0), 0 or 180 % 180 = 0 (g_row 0).
+    bin_90 = int(torch.bucketize(torch.tensor(90.0, dtype=torch.float64), edges.cpu(), right=True))
+    bins.masked_fill_(zero_col, bin_90).masked_fill_(zero_row, 0)
+    near &= ~(zero_row | zero_col)
+    if bool(near.any()):
+        flat = near.reshape(-1).nonzero().squeeze(1)  # (k,)
+        bins.view(-1)[flat] = _skimage_bins(g_row.reshape(-1)[flat], g_col.reshape(-1)[flat], edges).to(bins.dtype)
+    return bins
+
+
+def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch.Tensor:
+    """HOG of a chunk of images already on the device: (n, H, W, C) -> (n, D).
+
+    ``x`` is in skimage's float type, or float32 where that holds skimage's gradients exactly (uint8
+    images); ``hypot_dtype`` is skimage's float type, in which colour channels are compared.
+    """
     import torch
 
     n, h, w, c = x.shape
@@ -145,31 +194,42 @@ def _hog_batch(x: torch.Tensor, params: dict) -> torch.Tensor:
         x = _same_rounding(np.sqrt, torch.sqrt, x)  # (n, H, W, C)
 
     # Central differences, zero on the border rows/columns (skimage's _hog_channel_gradient).
-    g_row = torch.zeros_like(x)  # (n, H, W, C)
+    if c == 1:
+        x = x[..., 0]  # (n, H, W)
+    g_row = torch.zeros_like(x)  # (n, H, W[, C])
     g_row[:, 1:-1] = x[:, 2:] - x[:, :-2]
-    g_col = torch.zeros_like(x)  # (n, H, W, C)
+    g_col = torch.zeros_like(x)  # (n, H, W[, C])
     g_col[:, :, 1:-1] = x[:, :, 2:] - x[:, :, :-2]
     if c > 1:  # per pixel, the channel with the largest gradient magnitude (the first on ties)
-        strongest = _same_rounding(np.hypot, torch.hypot, g_row, g_col).argmax(dim=-1, keepdim=True)  # (n, H, W, 1)
-        g_row = g_row.gather(-1, strongest)  # (n, H, W, 1)
-        g_col = g_col.gather(-1, strongest)  # (n, H, W, 1)
-    g_row = g_row[:, : ncr * ch, : ncc * cw, 0].double()  # (n, ncr*ch, ncc*cw)
-    g_col = g_col[:, : ncr * ch, : ncc * cw, 0].double()  # (n, ncr*ch, ncc*cw)
+        magnitudes = _same_rounding(np.hypot, torch.hypot, g_row.to(hypot_dtype), g_col.to(hypot_dtype))
+        strongest = magnitudes.argmax(dim=-1, keepdim=True)  # (n, H, W, 1)
+        g_row = g_row.gather(-1, strongest)[..., 0]  # (n, H, W)
+        g_col = g_col.gather(-1, strongest)[..., 0]  # (n, H, W)
+    g_row = g_row[:, : ncr * ch, : ncc * cw]  # (n, ncr*ch, ncc*cw)
+    g_col = g_col[:, : ncr * ch, : ncc * cw]  # (n, ncr*ch, ncc*cw)
 
-    magnitude = _same_rounding(np.hypot, torch.hypot, g_col, g_row)  # (n, ncr*ch, ncc*cw)
-    angle = _same_rounding(np.arctan2, torch.atan2, g_row, g_col)  # (n, ncr*ch, ncc*cw) radians
-    angle = torch.remainder(torch.rad2deg(angle), 180.0)  # (n, ncr*ch, ncc*cw) degrees in [0, 180]
-    edges = torch.from_numpy(_bin_upper_edges(orientations)).to(x.device)  # (O,)
-    bins = torch.bucketize(angle, edges, right=True)  # (n, ncr*ch, ncc*cw); O: in no bin, dropped below
+    edges = torch.from_numpy(_bin_upper_edges(orientations)).to(x.device)  # (O,) float64
+    if g_row.dtype == torch.float32:
+        g_row, g_col = g_row.contiguous(), g_col.contiguous()
+        magnitude = torch.addcmul(g_row * g_row, g_col, g_col).sqrt_()  # (n, ncr*ch, ncc*cw) float32
+        bins = _fast_bins(g_row, g_col, edges)  # (n, ncr*ch, ncc*cw) int32 in [0, O]
+    else:
+        g_row, g_col = g_row.double(), g_col.double()
+        magnitude = _same_rounding(np.hypot, torch.hypot, g_col, g_row)  # (n, ncr*ch, ncc*cw) float64
+        bins = _skimage_bins(g_row, g_col, edges)  # (n, ncr*ch, ncc*cw) in [0, O]
+    dropped = bins == orientations  # (n, ncr*ch, ncc*cw): angles rounding to 180 are in no bin
+    if bool(dropped.any()):
+        magnitude = magnitude.masked_fill(dropped, 0.0)
+        bins = bins.masked_fill(dropped, 0)
 
-    # Flat slot of (cell, bin) per pixel; each cell has O + 1 slots, the last for pixels in no bin.
+    # Flat slot of (cell, bin) per pixel, summed per cell with one scatter-add.
     rows = torch.arange(ncr * ch, device=x.device) // ch  # (ncr*ch,)
     cols = torch.arange(ncc * cw, device=x.device) // cw  # (ncc*cw,)
-    cell = rows[:, None] * ncc + cols[None, :]  # (ncr*ch, ncc*cw)
-    slot = (cell * (orientations + 1) + bins).reshape(n, -1)  # (n, ncr*ch*ncc*cw)
-    hist = torch.zeros(n, ncr * ncc * (orientations + 1), dtype=magnitude.dtype, device=x.device)
-    hist.scatter_add_(1, slot, magnitude.reshape(n, -1))  # (n, ncr*ncc*(O+1))
-    hist = hist.reshape(n, ncr, ncc, orientations + 1)[..., :orientations] / (ch * cw)  # (n, ncr, ncc, O)
+    cell = (rows[:, None] * ncc + cols[None, :]) * orientations  # (ncr*ch, ncc*cw) int64
+    slot = (cell + bins).reshape(n, -1)  # (n, ncr*ch*ncc*cw) int64
+    hist = torch.zeros(n, ncr * ncc * orientations, dtype=magnitude.dtype, device=x.device)
+    hist.scatter_add_(1, slot, magnitude.reshape(n, -1))  # (n, ncr*ncc*O)
+    hist = hist.reshape(n, ncr, ncc, orientations).div_(ch * cw)  # (n, ncr, ncc, O)
 
     # Blocks of bh x bw cells sliding by one cell, flattened in skimage's (row, col, cell_r, cell_c, O) order.
     blocks = hist.unfold(1, bh, 1).unfold(2, bw, 1)  # (n, nbr, nbc, O, bh, bw)
@@ -191,13 +251,14 @@ def hog(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_
 
     Returns:
         ``(N, D)`` float32 array whose row ``i`` is ``skimage.feature.hog(images[i], ...,
-        feature_vector=True)`` to within float rounding (histograms are summed in float64).
+        feature_vector=True)`` to within float rounding (uint8/int8 and float32 images are
+        summed in float32, others in float64; orientation bins are skimage's exactly).
 
     Raises:
         ValueError: for parameters skimage rejects or that describe nothing (see
             :func:`check_hog_params`), a bad shape, or negative values with ``transform_sqrt``.
 
-    Images are processed in chunks sized to keep the intermediates near 256 MB.
+    Images are processed in chunks of at most 256 images and about 64 MB of intermediates.
     """
     import torch
 
@@ -219,15 +280,18 @@ def hog(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_
     n_features = hog_n_features((h, w), params)
     device = torch.device("cpu" if device is None else device)
 
-    per_image = 8 * h * w * (4 * c + 10) + 32 * n_features  # bytes of intermediates, roughly
-    chunk = max(1, _CHUNK_BYTES // per_image)
+    # uint8/int8 differences are small integers, exact in float32: skimage's gradients at half the cost.
+    small_ints = x.dtype in (torch.uint8, torch.int8) and not params["transform_sqrt"]
+    work_dtype = torch.float32 if small_ints else float_dtype
+    per_image = 4 * h * w * (6 * c + 12) + 16 * n_features  # bytes of intermediates, roughly
+    chunk = max(1, min(_CHUNK_BYTES // per_image, _CHUNK_IMAGES))
     out = np.empty((n, n_features), dtype=np.float32)
     with torch.no_grad():
         for start in range(0, n, chunk):
-            xc = x[start : start + chunk].to(device=device, dtype=float_dtype)  # (n_chunk, H, W, C)
+            xc = x[start : start + chunk].to(device=device, dtype=work_dtype)  # (n_chunk, H, W, C)
             if params["transform_sqrt"] and bool((xc < 0).any()):
                 raise ValueError("transform_sqrt needs non-negative images, but some values are negative")
-            out[start : start + chunk] = _hog_batch(xc, params).float().cpu().numpy()
+            out[start : start + chunk] = _hog_batch(xc, params, float_dtype).float().cpu().numpy()
     return out
 
 
