@@ -49,8 +49,12 @@ def hog_settings_for(image_shape: tuple[int, int, int]) -> HOGSettings:
     )
 
 
-def make_hog_features(settings: HOGSettings, n_jobs: int | None = -1) -> FeatureUnion:
-    """The featuriser: fine HOG, coarse HOG and an intensity thumbnail, side by side."""
+def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs: int | None = -1) -> FeatureUnion:
+    """The featuriser: fine HOG, coarse HOG and an intensity thumbnail, side by side.
+
+    HOG runs batched in torch on ``device`` (equal to ``skimage.feature.hog``); with
+    ``device=None`` it loops over ``skimage.feature.hog`` in ``n_jobs`` processes instead.
+    """
 
     def hog(cell: int) -> HOGTransformer:
         return HOGTransformer(
@@ -58,6 +62,7 @@ def make_hog_features(settings: HOGSettings, n_jobs: int | None = -1) -> Feature
             pixels_per_cell=(cell, cell),
             cells_per_block=(settings.cells_per_block, settings.cells_per_block),
             block_norm=settings.block_norm,
+            device=device,
             n_jobs=n_jobs,
         )
 

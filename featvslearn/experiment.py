@@ -147,15 +147,15 @@ def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarra
 
 def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
                 progress: Progress = no_progress) -> PipelineResult:
-    """HOG features on the CPU (skimage, all cores), then standardisation and the SVM on ``device``."""
+    """Batched HOG features on ``device``, then standardisation (CPU) and the SVM on ``device``."""
     train_set, test_set = split.train, split.test
     settings = classical.hog_settings_for(train_set.image_shape)
-    featuriser = classical.make_hog_features(settings)
+    featuriser = classical.make_hog_features(settings, device=str(device))
     scaler = StandardScaler()
     svm_device = classical.classifier_device(classical.svm_settings_for(config.svm, len(train_set)), str(device))
     chunk = max(1000, len(train_set) // 20)
     with Monitor(device) as monitor:
-        with monitor.stage("features (train)", "cpu"):
+        with monitor.stage("features (train)", device):
             featuriser.fit(train_set.images[:1])
             x_train = classical.transform_in_chunks(
                 featuriser, train_set.images, chunk, _bar(progress, "hog-train", "hog-svm: HOG features, train set"))
@@ -164,13 +164,13 @@ def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
         classifier, svm_details = _fit_svm_stages(monitor, "hog-svm", x_train, train_set.labels, len(train_set),
                                                   device, config, progress)
         del x_train
-        with monitor.stage("features (test)", "cpu"):
+        with monitor.stage("features (test)", device):
             x_test = classical.transform_in_chunks(
                 featuriser, test_set.images, chunk, _bar(progress, "hog-test", "hog-svm: HOG features, test set"))
         with monitor.stage("predict", svm_device):
             predictions = np.asarray(classifier.predict(scaler.transform(x_test)))
     details = {
-        "features": "HOG at two cell sizes + intensity thumbnail, standardised",
+        "features": "HOG at two cell sizes (batched in torch, equal to skimage) + intensity thumbnail, standardised",
         "hog": settings.as_dict(),
         "feature_dimensions": int(x_test.shape[1]),
         **svm_details,

@@ -856,7 +856,8 @@ def test_folder_train_without_test(tmp_path: Path) -> None:
 def make_dataset(labels: np.ndarray, num_classes: int | None = None) -> Dataset:
     labels = np.asarray(labels, dtype=np.int64)
     k = num_classes or int(labels.max()) + 1
-    images = np.arange(len(labels), dtype=np.uint8).reshape(-1, 1, 1, 1).copy()
+    index = np.arange(len(labels))
+    images = np.stack([index % 256, index // 256], axis=1).astype(np.uint8).reshape(-1, 1, 2, 1)  # index in 2 bytes
     return Dataset("toy", images, labels, tuple(map(str, range(k))), "test", True)
 
 
@@ -864,7 +865,7 @@ def test_subsample_stratified_and_deterministic() -> None:
     labels = np.repeat(np.arange(4), [100, 50, 30, 20])
     ds = make_dataset(labels)
     small = subsample(ds, 40, seed=0)
-    assert len(small) == 40 and small.images.shape == (40, 1, 1, 1)
+    assert len(small) == 40 and small.images.shape == (40, 1, 2, 1)
     assert np.bincount(small.labels).tolist() == [20, 10, 6, 4]
     assert np.array_equal(subsample(ds, 40, seed=0).images, small.images)
     assert not np.array_equal(subsample(ds, 40, seed=1).images, small.images)
@@ -933,7 +934,7 @@ def test_subsample_property(counts: list[int], fraction: float, seed: int) -> No
     quota = size * np.array(counts) / total
     if np.all(quota >= 1):
         assert np.all(np.abs(got - quota) < 1)
-    assert len(set(out.images[:, 0, 0, 0].tolist())) == size  # no image picked twice
+    assert len({tuple(pixels) for pixels in out.images[:, 0, :, 0].tolist()}) == size  # no image picked twice
 
 
 # ----------------------------------------------------------------- availability

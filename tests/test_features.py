@@ -69,5 +69,8 @@ def test_thumbnail_averages_areas() -> None:
 def test_settings_suit_every_supported_image_size(side: int) -> None:
     fine, coarse = hog_scales_for(side, side)
     assert fine.pixels_per_cell < coarse.pixels_per_cell
-    featuriser = make_hog_features(hog_settings_for((side, side, 3)), n_jobs=1)
-    assert featuriser.fit_transform(images(3, side, side, 3)).shape[0] == 3
+    x = images(3, side, side, 3)
+    batched = make_hog_features(hog_settings_for((side, side, 3)), device="cpu").fit_transform(x)
+    looped = make_hog_features(hog_settings_for((side, side, 3)), device=None, n_jobs=1).fit_transform(x)
+    assert batched.shape[0] == 3
+    np.testing.assert_allclose(batched, looped, atol=1e-5)
