@@ -118,8 +118,12 @@ def _bar(progress: Progress, key: str, description: str) -> Callable[[int, int],
 
 
 def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarray, n_train: int,
-                    device: torch.device, config: CompareConfig, progress: Progress) -> tuple[Any, dict[str, Any]]:
-    """Optional tuning, then the SVM fit, as measured stages; x_train is standardised (N, D)."""
+                    device: torch.device, config: CompareConfig,
+                    progress: Progress) -> tuple[Any, dict[str, Any], str]:
+    """Optional tuning, then the SVM fit, as measured stages; x_train is standardised (N, D).
+
+    Returns the fitted classifier, its details for the report, and the device it runs on.
+    """
     settings = classical.svm_settings_for(config.svm, n_train)
     svm_device = classical.classifier_device(settings, str(device))
     details: dict[str, Any] = {}
@@ -142,7 +146,7 @@ def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarra
         "rbf-exact": "scikit-learn SVC, RBF kernel (one-vs-one)",
     }[settings.kind]
     details["svm_settings"] = settings.as_dict()
-    return classifier, details
+    return classifier, details, svm_device
 
 
 def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
@@ -152,7 +156,6 @@ def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
     settings = classical.hog_settings_for(train_set.image_shape)
     featuriser = classical.make_hog_features(settings, device=str(device))
     scaler = StandardScaler()
-    svm_device = classical.classifier_device(classical.svm_settings_for(config.svm, len(train_set)), str(device))
     chunk = max(1000, len(train_set) // 20)
     with Monitor(device) as monitor:
         with monitor.stage("features (train)", device):
@@ -161,8 +164,8 @@ def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
                 featuriser, train_set.images, chunk, _bar(progress, "hog-train", "hog-svm: HOG features, train set"))
         with monitor.stage("standardise", "cpu"):
             x_train = scaler.fit_transform(x_train)
-        classifier, svm_details = _fit_svm_stages(monitor, "hog-svm", x_train, train_set.labels, len(train_set),
-                                                  device, config, progress)
+        classifier, svm_details, svm_device = _fit_svm_stages(
+            monitor, "hog-svm", x_train, train_set.labels, len(train_set), device, config, progress)
         del x_train
         with monitor.stage("features (test)", device):
             x_test = classical.transform_in_chunks(
@@ -307,13 +310,12 @@ def run_learned_svm(split: Split, device: torch.device, config: CompareConfig, t
                 x_train = (x_train - mean) / std
                 if config.svm == "rbf-exact":
                     x_train = x_train.cpu().numpy()
-            classifier, svm_details = _fit_svm_stages(monitor, "learned-svm", x_train, train_set.labels,
-                                                      len(train_set), device, config, progress)
+            classifier, svm_details, svm_device = _fit_svm_stages(
+                monitor, "learned-svm", x_train, train_set.labels, len(train_set), device, config, progress)
             with monitor.stage("features (test)", device):
                 x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
                                        features=True)
-            with monitor.stage("predict", classical.classifier_device(
-                    classical.svm_settings_for(config.svm, len(train_set)), str(device))):
+            with monitor.stage("predict", svm_device):
                 x_test = (x_test - mean) / std
                 predictions = np.asarray(classifier.predict(x_test.cpu().numpy() if config.svm == "rbf-exact"
                                                             else x_test))
