@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -134,13 +135,28 @@ def classifier_device(settings: SVMSettings, device: str) -> str:
     return "cpu" if settings.kind == "rbf-exact" else device
 
 
+def _on_host(x: Any) -> np.ndarray:
+    """Features as a NumPy array, for scikit-learn's SVC (torch tensors may live on a GPU)."""
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
 def fit_classifier(classifier: Any, x: Any, y: np.ndarray, progress: Any = None) -> Any:
-    """Fit a classifier from :func:`make_classifier`, forwarding L-BFGS progress where there is one."""
+    """Fit a classifier from :func:`make_classifier` on features (N, D), array or tensor.
+
+    L-BFGS progress is forwarded where there is one.
+    """
     if isinstance(classifier, LinearSVM):
         return classifier.fit(x, y, progress=progress)
     if isinstance(classifier, Pipeline):
         return classifier.fit(x, y, svm__progress=progress)
-    return classifier.fit(np.asarray(x), y)
+    return classifier.fit(_on_host(x), y)
+
+
+def predict_classifier(classifier: Any, x: Any) -> np.ndarray:
+    """Labels (N,) from a fitted classifier of :func:`make_classifier`, for features (N, D), array or tensor."""
+    if isinstance(classifier, SVC):
+        return classifier.predict(_on_host(x))
+    return np.asarray(classifier.predict(x))
 
 
 def tune_svm(settings: SVMSettings, x: np.ndarray, y: np.ndarray, device: str = "cpu", seed: int = 0,
@@ -160,7 +176,7 @@ def tune_svm(settings: SVMSettings, x: np.ndarray, y: np.ndarray, device: str = 
     for done, candidate in enumerate(candidates):
         classifier = make_classifier(candidate, x.shape[1], device, seed)
         fit_classifier(classifier, x[fit_index], y[fit_index])
-        accuracy = float(np.mean(np.asarray(classifier.predict(x[val_index])) == y[val_index]))
+        accuracy = float(np.mean(predict_classifier(classifier, x[val_index]) == y[val_index]))
         scores.append({**candidate.as_dict(), "validation_accuracy": accuracy})
         if progress is not None:
             progress(done + 1, len(candidates))

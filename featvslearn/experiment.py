@@ -25,7 +25,7 @@ from featvslearn.data import Dataset, Split, load_split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
 from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, environment
-from featvslearn.models import CNN, CNNConfig, cnn_config_for, flops_per_image, parameter_count
+from featvslearn.models import CNN, cnn_config_for, flops_per_image, parameter_count
 from featvslearn.results import CompareResults, DatasetInfo, PipelineResult, StageResult
 
 
@@ -81,12 +81,17 @@ def _stage_result(stage: StageMeasurement) -> StageResult:
     )
 
 
+def _is_warm_up(stage_name: str) -> bool:
+    """Warm-up stages (one untimed pass, compilation) count in neither train nor predict seconds."""
+    return stage_name.startswith("warm-up")
+
+
 def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, labels: np.ndarray, num_classes: int,
                      predict_stages: set[str], details: dict) -> PipelineResult:
     """Assemble a pipeline's figures from its monitor and its test-set predictions."""
     stages = [_stage_result(s) for s in monitor.stages]
     predict_seconds = sum(s.seconds for s in stages if s.name in predict_stages)
-    warmup_seconds = sum(s.seconds for s in stages if s.name.startswith("warm-up"))
+    warmup_seconds = sum(s.seconds for s in stages if _is_warm_up(s.name))
     train_seconds = sum(s.seconds for s in stages if s.name not in predict_stages) - warmup_seconds
     overall = monitor.overall_stats()
     matrix = confusion_matrix(labels, predictions, labels=list(range(num_classes)))
@@ -171,7 +176,7 @@ def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
             x_test = classical.transform_in_chunks(
                 featuriser, test_set.images, chunk, _bar(progress, "hog-test", "hog-svm: HOG features, test set"))
         with monitor.stage("predict", svm_device):
-            predictions = np.asarray(classifier.predict(scaler.transform(x_test)))
+            predictions = classical.predict_classifier(classifier, scaler.transform(x_test))
     details = {
         "features": "HOG at two cell sizes (batched in torch, equal to skimage) + intensity thumbnail, standardised",
         "hog": settings.as_dict(),
@@ -186,12 +191,9 @@ def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
 class TrainedCNN:
     """A CNN trained in this run, kept so that learned-svm can reuse it."""
 
-    model: CNN
-    eval_model: torch.nn.Module  # the EMA of the weights when the preset keeps one, else ``model``
+    eval_model: torch.nn.Module  # the EMA of the weights when the preset keeps one, else the trained model
     normaliser: train.Normaliser
     settings: train.TrainSettings
-    config: CNNConfig
-    log: train.TrainLog
     train_seconds: float
     details: dict[str, Any]
 
@@ -254,8 +256,8 @@ def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, conf
     }
     if log.test_accuracy_per_epoch:
         details["test_accuracy_per_epoch"] = log.test_accuracy_per_epoch
-    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if not s.name.startswith("warm-up"))
-    return TrainedCNN(model, log.ema_model or model, normaliser, settings, cnn_config, log, train_seconds, details)
+    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if not _is_warm_up(s.name))
+    return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details)
 
 
 def _out_of_gpu_memory(n_train: int) -> UserError:
@@ -308,17 +310,13 @@ def run_learned_svm(split: Split, device: torch.device, config: CompareConfig, t
             with monitor.stage("standardise", device):
                 mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
                 x_train = (x_train - mean) / std
-                if config.svm == "rbf-exact":
-                    x_train = x_train.cpu().numpy()
             classifier, svm_details, svm_device = _fit_svm_stages(
                 monitor, "learned-svm", x_train, train_set.labels, len(train_set), device, config, progress)
             with monitor.stage("features (test)", device):
                 x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
                                        features=True)
             with monitor.stage("predict", svm_device):
-                x_test = (x_test - mean) / std
-                predictions = np.asarray(classifier.predict(x_test.cpu().numpy() if config.svm == "rbf-exact"
-                                                            else x_test))
+                predictions = classical.predict_classifier(classifier, (x_test - mean) / std)
     except torch.cuda.OutOfMemoryError:
         raise _out_of_gpu_memory(len(train_set)) from None
     details = {
