@@ -181,18 +181,18 @@ def datasets(
 @app.command()
 @handles_errors
 def report(
-    results_json: Annotated[Path, typer.Argument(help="A results .json written by compare --json.")],
+    results_json: Annotated[Path, typer.Argument(help="A results .json written by compare, scaling or ablate --json.")],
     out_path: Annotated[Path | None, typer.Option("--out", help="Markdown file to write (default: beside the JSON, "
                                                                  "with .md).")] = None,
 ) -> None:
     """Re-render a saved results JSON as the table and a Markdown report, without training anything."""
     from featvslearn.files import check_output_path
-    from featvslearn.report import rich_table, write_markdown
+    from featvslearn.report import terminal_table, write_markdown
     from featvslearn.results import read_json
 
     target = check_output_path(out_path or results_json.with_suffix(".md"), (".md",), "--out")
     results = read_json(results_json)
-    out.print(rich_table(results))
+    out.print(terminal_table(results))
     write_markdown(results, target)
     out.print(f"report written to {target}", highlight=False)
 

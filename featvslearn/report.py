@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from matplotlib.figure import Figure
 from rich.table import Table
 
 from featvslearn.files import atomic_write_text
-from featvslearn.results import CompareResults, PipelineResult
+from featvslearn.plots import plots_folder, write_figures
+from featvslearn.results import CompareResults, PipelineResult, Results
 
 
 def fmt_bytes(value: int | None) -> str:
@@ -126,7 +130,7 @@ def _md_table(headers: list[str], rows: list[list[str]], text_columns: int = 1) 
     return out
 
 
-def markdown(results: CompareResults) -> str:
+def markdown(results: CompareResults, links: dict[str, str] | None = None) -> str:
     """The whole Markdown report: title, reading, table, stages, dataset, settings, environment."""
     d = results.dataset
     names = " vs ".join(p.name for p in results.pipelines)
@@ -207,6 +211,29 @@ def _fmt_detail(value: object) -> str:
     return str(value)
 
 
-def write_markdown(results: CompareResults, path: Path) -> None:
-    """Write the Markdown report to ``path`` atomically."""
-    atomic_write_text(path, markdown(results))
+def compare_figures(results: CompareResults) -> dict[str, Figure]:
+    """The figures of a comparison report, by file name (without .png)."""
+    return {}
+
+
+# Per results kind: the figures to draw, and the Markdown given {figure name: relative PNG path}.
+FIGURES: dict[str, Callable[[Any], dict[str, Figure]]] = {"compare": compare_figures}
+MARKDOWN: dict[str, Callable[[Any, dict[str, str]], str]] = {"compare": lambda r, links: markdown(r, links)}
+TABLES: dict[str, Callable[[Any], Table]] = {"compare": rich_table}
+
+
+def terminal_table(results: Results) -> Table:
+    """The terminal table of any kind of results."""
+    return TABLES[results.kind](results)
+
+
+def write_markdown(results: Results, path: Path) -> None:
+    """Write the Markdown report to ``path`` and its PNG plots into a folder beside it.
+
+    The plots are written first and the Markdown last, each atomically, so a report that
+    exists always finds its images (linked by paths relative to the report).
+    """
+    folder = plots_folder(path)
+    written = write_figures(FIGURES[results.kind](results), folder)
+    links = {name: f"{folder.name}/{file.name}" for name, file in written.items()}
+    atomic_write_text(path, MARKDOWN[results.kind](results, links))

@@ -121,12 +121,18 @@ class CompareResults:
             raise UserError(f"results file is incomplete or malformed ({exc}); re-run the comparison") from None
 
 
-def write_json(results: CompareResults, path: Path) -> None:
+# Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
+RESULT_KINDS: dict[str, Any] = {"compare": CompareResults}
+
+Results = CompareResults
+
+
+def write_json(results: Results, path: Path) -> None:
     """Write ``results`` to ``path`` as indented JSON, atomically."""
     atomic_write_text(path, json.dumps(results.to_dict(), indent=2) + "\n")
 
 
-def read_json(path: Path) -> CompareResults:
+def read_json(path: Path) -> Results:
     """Read results written by :func:`write_json`; unreadable files are a ``UserError``."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -136,4 +142,8 @@ def read_json(path: Path) -> CompareResults:
         raise UserError(f"cannot read results file {path} ({exc}); pass a --json file written by featvslearn") from None
     if not isinstance(data, dict):
         raise UserError(f"results file {path} is not a featvslearn results object")
-    return CompareResults.from_dict(data)
+    kind = data.get("kind")
+    if kind not in RESULT_KINDS:
+        raise UserError(f"results file {path} has kind {kind!r}; featvslearn reads "
+                        f"{', '.join(RESULT_KINDS)} results")
+    return RESULT_KINDS[kind].from_dict(data)
