@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVICE ?= auto
+DEVICES ?= cpu,cuda
 RESULTS := results
 FVL := $(BIN)/featvslearn
 
-.PHONY: install compare test lint clean demo fashion mnist cifar10 report datasets
+.PHONY: install compare test lint clean demo fashion mnist cifar10 compute report datasets
 
 install: $(STAMP)
 
@@ -45,6 +46,12 @@ mnist: $(STAMP)
 cifar10: $(STAMP)  ## colour images: best on a GPU, e.g. make cifar10 DEVICE=cuda
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset cifar10 --device $(DEVICE) --report $(RESULTS)/cifar10.md --json $(RESULTS)/cifar10.json
+
+compute: $(STAMP)  ## the compute factor: every pipeline on the CPU, then on the GPU, with speed-ups (needs CUDA)
+	mkdir -p $(RESULTS)
+	@case "$(DEVICES)" in *cuda*) $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" || \
+		echo "make compute: no CUDA GPU here, so --device $(DEVICES) is refused (DEVICES=cpu,cpu runs on the CPU alone)";; esac
+	$(FVL) compare --dataset fashion-mnist --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
 
 report: $(STAMP)  ## re-render every saved results/*.json as Markdown, without training
 	@for f in $(RESULTS)/*.json; do \

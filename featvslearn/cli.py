@@ -99,7 +99,9 @@ def root(
 def compare(
     dataset: Annotated[str, typer.Option(help=f"{', '.join(DATASET_NAMES)}, or a folder with one sub-folder "
                                               "of images per class (optionally under train/ and test/).")] = "digits",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available. "
+                                              "A comma list (cpu,cuda) runs every pipeline on each device and adds "
+                                              "a speed-up column.")]
     = "auto",
     pipelines: Annotated[str, typer.Option(help=f"Comma list of {', '.join(PIPELINES)}. learned-svm fits the "
                                                 "hog-svm SVM on the CNN's features, reusing this run's CNN.")]
@@ -128,7 +130,8 @@ def compare(
     epoch_accuracy: Annotated[bool, typer.Option("--epoch-accuracy", help="Also measure test accuracy after each "
                                                                           "CNN epoch (counted in training time).")]
     = False,
-    report: Annotated[Path | None, typer.Option(help="Write a Markdown report to this .md file.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report to this .md file, and its plots "
+                                                     "into a folder beside it (out.md → out-plots/).")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results to this .json file.")] = None,
 ) -> None:
     """Train HOG + SVM and a CNN on the same images and device; show accuracy, time, speed and memory."""
@@ -183,14 +186,16 @@ def datasets(
 def report(
     results_json: Annotated[Path, typer.Argument(help="A results .json written by compare, scaling or ablate --json.")],
     out_path: Annotated[Path | None, typer.Option("--out", help="Markdown file to write (default: beside the JSON, "
-                                                                 "with .md).")] = None,
+                                                                 "with .md); its plots go into <name>-plots/ "
+                                                                 "beside it.")] = None,
 ) -> None:
-    """Re-render a saved results JSON as the table and a Markdown report, without training anything."""
-    from featvslearn.files import check_output_path
+    """Re-render a saved results JSON as the table, a Markdown report and its plots, without training anything."""
+    from featvslearn.files import check_output_path, check_plots_folder
     from featvslearn.report import terminal_table, write_markdown
     from featvslearn.results import read_json
 
     target = check_output_path(out_path or results_json.with_suffix(".md"), (".md",), "--out")
+    check_plots_folder(target, "--out")
     results = read_json(results_json)
     out.print(terminal_table(results))
     write_markdown(results, target)

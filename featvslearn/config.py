@@ -10,9 +10,9 @@ import torch
 
 from featvslearn.classical import SVM_KINDS
 from featvslearn.data import DATASET_NAMES
-from featvslearn.device import resolve_device
+from featvslearn.device import resolve_devices
 from featvslearn.errors import UserError
-from featvslearn.files import check_output_path, expand_user
+from featvslearn.files import check_output_path, check_plots_folder, expand_user
 
 PIPELINES: tuple[str, ...] = ("hog-svm", "cnn", "learned-svm")
 """Pipelines ``compare`` can run."""
@@ -38,7 +38,11 @@ def parse_pipelines(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """What ``featvslearn compare`` runs: dataset, device, pipelines, sizes, seed and outputs."""
+    """What ``featvslearn compare`` runs: dataset, devices, pipelines, sizes, seed and outputs.
+
+    ``device`` is one device option (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) or a comma
+    list of them (``cpu,cuda``): every pipeline then runs on each device in turn.
+    """
 
     dataset: str = "digits"
     device: str = "auto"
@@ -89,8 +93,10 @@ class CompareConfig:
         data_dir = expand_user(self.data_dir, "--data-dir") if self.data_dir is not None else None
         if data_dir is not None and not data_dir.is_dir():
             raise UserError(f"--data-dir {str(data_dir)!r} is not a folder; create it or point to the data's folder")
-        resolve_device(self.device)
+        resolve_devices(self.device)
         report = check_output_path(self.report_path, (".md",), "--report") if self.report_path else None
+        if report is not None:
+            check_plots_folder(report, "--report")
         json_path = check_output_path(self.json_path, (".json",), "--json") if self.json_path else None
         return dataclasses.replace(
             self,
@@ -101,6 +107,10 @@ class CompareConfig:
             json_path=json_path,
         )
 
+    def torch_devices(self) -> list[torch.device]:
+        """The resolved torch devices, in the order given (a device may appear twice)."""
+        return resolve_devices(self.device)
+
     def torch_device(self) -> torch.device:
-        """The resolved torch device."""
-        return resolve_device(self.device)
+        """The first resolved torch device (the only one unless ``device`` is a comma list)."""
+        return resolve_devices(self.device)[0]

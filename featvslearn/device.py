@@ -45,6 +45,20 @@ def resolve_device(spec: str) -> torch.device:
     raise UserError(f"--device {spec!r} is not a device; use {DEVICE_CHOICES}")
 
 
+def resolve_devices(spec: str) -> list[torch.device]:
+    """A comma list of device options (``cpu,cuda``) -> their torch devices, in order.
+
+    Each item is resolved by :func:`resolve_device`, so an unavailable one is a ``UserError``;
+    a device may be listed twice (``cpu,cpu`` measures the run-to-run spread).
+    """
+    parts = [part.strip() for part in spec.split(",")]
+    if not any(parts):
+        raise UserError(f"--device is empty; use {DEVICE_CHOICES}, or a comma list such as cpu,cuda")
+    if not all(parts):
+        raise UserError(f"--device {spec!r} has an empty item; write a comma list such as cpu,cuda")
+    return [resolve_device(part) for part in parts]
+
+
 def available_devices_text() -> str:
     """The devices this machine offers, as text for an error message."""
     names = ["cpu"]

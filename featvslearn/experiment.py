@@ -1,4 +1,4 @@
-"""run_comparison(config) -> CompareResults: every pipeline on the same split and device, measured.
+"""run_comparison(config) -> CompareResults: every pipeline on the same split and devices, measured.
 
 Progress flows back through a callback, so this module never prints and works in a notebook
 as well as under the CLI.
@@ -24,9 +24,22 @@ from featvslearn.config import CompareConfig
 from featvslearn.data import Dataset, Split, load_split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
-from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, environment
+from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, downsample, environment
 from featvslearn.models import CNN, cnn_config_for, flops_per_image, parameter_count
-from featvslearn.results import CompareResults, DatasetInfo, PipelineResult, StageResult
+from featvslearn.results import (
+    CompareResults,
+    DatasetInfo,
+    MisclassifiedExample,
+    PipelineResult,
+    StageResult,
+    Timeline,
+    encode_image,
+)
+
+MISCLASSIFIED_EXAMPLES = 16
+"""How many misclassified test images each pipeline's result keeps for the report."""
+TIMELINE_POINTS = 600
+"""At most this many utilisation samples per pipeline go into its result's timeline."""
 
 
 class Progress(Protocol):
@@ -44,6 +57,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def warm_up_torch_imports() -> None:
+    """Pay a one-time import cost of torch before anything is timed.
+
+    Building the process's first optimizer imports torch._dynamo and several hundred modules
+    (about 2 s on a 2-core CPU). Untreated, that lands in the first pipeline's first timed
+    stage (hog-svm's SVM fit), and with ``--device cpu,cuda`` in the speed-up baseline.
+    """
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
 
 
 def load_data(config: CompareConfig, progress: Progress = no_progress) -> tuple[Split, float]:
@@ -86,9 +109,63 @@ def _is_warm_up(stage_name: str) -> bool:
     return stage_name.startswith("warm-up")
 
 
+def choose_misclassified(labels: np.ndarray, predictions: np.ndarray, limit: int = MISCLASSIFIED_EXAMPLES,
+                         seed: int = 0) -> list[int]:
+    """Indices of up to ``limit`` test examples with ``predictions != labels``, spread over the classes.
+
+    Within each true class the mistakes are shuffled with ``seed``; then the classes take
+    turns (smallest class index first), one example each, until ``limit`` are chosen or none
+    is left. Returned sorted by true class, then index: the same inputs give the same list.
+    """
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    wrong = np.flatnonzero(labels != predictions)
+    rng = np.random.default_rng(seed)
+    queues = [list(rng.permutation(wrong[labels[wrong] == c])) for c in np.unique(labels[wrong])]
+    chosen: list[int] = []
+    while len(chosen) < limit and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(int(queue.pop(0)))
+    return sorted(chosen, key=lambda i: (int(labels[i]), i))
+
+
+def misclassified_examples(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
+                           limit: int = MISCLASSIFIED_EXAMPLES, seed: int = 0) -> list[MisclassifiedExample]:
+    """The examples of :func:`choose_misclassified` with their images (N×H×W×C uint8) as PNG strings."""
+    return [
+        MisclassifiedExample(index=i, label=int(labels[i]), prediction=int(predictions[i]),
+                             image=encode_image(images[i]))
+        for i in choose_misclassified(labels, predictions, limit, seed)
+    ]
+
+
+def monitor_timeline(monitor: Monitor, max_points: int = TIMELINE_POINTS) -> Timeline:
+    """The monitor's samples, downsampled to at most ``max_points``, and its stage windows.
+
+    Times are seconds since the monitor (the pipeline) started, rounded to milliseconds;
+    utilisations to 0.1 %. The GPU column is None when no sample has a GPU reading.
+    """
+    samples = downsample(monitor.samples, max_points)
+    has_gpu = any(s.gpu_util_percent is not None for s in samples)
+    return Timeline(
+        t_seconds=[round(s.t_seconds, 3) for s in samples],
+        gpu_util_percent=[None if s.gpu_util_percent is None else round(s.gpu_util_percent, 1) for s in samples]
+        if has_gpu else None,
+        cpu_util_percent=[round(s.cpu_util_percent, 1) for s in samples],
+        rss_bytes=[int(s.rss_bytes) for s in samples],
+        stages=[{"name": s.name, "device": s.device, "start_seconds": round(s.start_seconds, 3),
+                 "end_seconds": round(s.start_seconds + s.seconds, 3)} for s in monitor.stages],
+    )
+
+
 def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, labels: np.ndarray, num_classes: int,
-                     predict_stages: set[str], details: dict) -> PipelineResult:
-    """Assemble a pipeline's figures from its monitor and its test-set predictions."""
+                     predict_stages: set[str], details: dict, *, images: np.ndarray | None = None,
+                     seed: int = 0) -> PipelineResult:
+    """Assemble a pipeline's figures from its monitor and its test-set predictions.
+
+    ``images`` (the test images, N×H×W×C uint8) lets the result keep some misclassified
+    examples for the report; ``seed`` chooses them.
+    """
     stages = [_stage_result(s) for s in monitor.stages]
     predict_seconds = sum(s.seconds for s in stages if s.name in predict_stages)
     warmup_seconds = sum(s.seconds for s in stages if _is_warm_up(s.name))
@@ -114,6 +191,8 @@ def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, label
         per_class_accuracy=[float(v) for v in per_class],
         confusion_matrix=matrix.tolist(),
         details=details,
+        misclassified=misclassified_examples(images, labels, predictions, seed=seed) if images is not None else [],
+        timeline=monitor_timeline(monitor),
     )
 
 
@@ -184,7 +263,7 @@ def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
         **svm_details,
     }
     return _pipeline_result("hog-svm", monitor, predictions, test_set.labels, train_set.num_classes,
-                            {"features (test)", "predict"}, details)
+                            {"features (test)", "predict"}, details, images=test_set.images, seed=config.seed)
 
 
 @dataclass
@@ -286,7 +365,7 @@ def run_cnn(split: Split, device: torch.device, config: CompareConfig,
         raise _out_of_gpu_memory(len(split.train)) from None
     details = {**trained.details, "test_time_augmentation": trained.settings.tta}
     result = _pipeline_result("cnn", monitor, predictions, test_set.labels, split.train.num_classes,
-                              {"evaluate"}, details)
+                              {"evaluate"}, details, images=test_set.images, seed=config.seed)
     return result, trained
 
 
@@ -327,7 +406,7 @@ def run_learned_svm(split: Split, device: torch.device, config: CompareConfig, t
         "same_svm_as": "hog-svm (same --svm settings)",
     }
     return _pipeline_result("learned-svm", monitor, predictions, test_set.labels, train_set.num_classes,
-                            {"features (test)", "predict"}, details)
+                            {"features (test)", "predict"}, details, images=test_set.images, seed=config.seed)
 
 
 def _training_order(pipelines: tuple[str, ...]) -> list[str]:
@@ -339,15 +418,17 @@ def _training_order(pipelines: tuple[str, ...]) -> list[str]:
     return names
 
 
-def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> CompareResults:
-    """Run every pipeline of ``config`` on the same split and device; return the measured results.
+def _on_device(progress: Progress, device: torch.device, index: int, several: bool) -> Progress:
+    """``progress`` with the device named in each task, when the pipelines run on several devices."""
+    if not several:
+        return progress
+    return lambda key, description, completed, total: progress(
+        f"{key}@{index}", f"[{device}] {description}", completed, total)
 
-    ``config`` should come from :meth:`CompareConfig.validated`.
-    """
-    start = time.perf_counter()
-    device = config.torch_device()
-    seed_everything(config.seed)
-    split, load_seconds = load_data(config, progress)
+
+def run_pipelines(split: Split, device: torch.device, config: CompareConfig,
+                  progress: Progress = no_progress) -> list[PipelineResult]:
+    """Every pipeline of ``config`` on ``device``, each seeded with ``config.seed``; in the user's order."""
     results: list[PipelineResult] = []
     trained: TrainedCNN | None = None
     for name in _training_order(config.pipelines):
@@ -368,7 +449,30 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
             ) from None
     order = {name: i for i, name in enumerate(config.pipelines)}
     results.sort(key=lambda r: order[r.name])
+    return results
+
+
+def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> CompareResults:
+    """Run every pipeline of ``config`` on the same split, on each of its devices; return the results.
+
+    The data is loaded once. With several devices (``--device cpu,cuda``) every pipeline runs
+    on each, with the same seed; ``pipelines`` then holds one result per (pipeline, device),
+    grouped by pipeline in the user's order and, within a pipeline, in device order.
+    ``config`` should come from :meth:`CompareConfig.validated`.
+    """
+    start = time.perf_counter()
+    devices = config.torch_devices()
+    warm_up_torch_imports()
+    seed_everything(config.seed)
+    split, load_seconds = load_data(config, progress)
+    runs: list[tuple[int, PipelineResult]] = []
+    for index, device in enumerate(devices):
+        on_device = _on_device(progress, device, index, len(devices) > 1)
+        runs += [(index, result) for result in run_pipelines(split, device, config, on_device)]
+    order = {name: i for i, name in enumerate(config.pipelines)}
+    results = [result for _, result in sorted(runs, key=lambda run: (order[run[1].name], run[0]))]
     train_set = split.train
+    gpu_device = next((d for d in devices if d.type == "cuda"), devices[0])
     return CompareResults(
         dataset=DatasetInfo(
             name=train_set.name,
@@ -380,9 +484,9 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
             class_names=list(train_set.class_names),
             load_seconds=load_seconds,
         ),
-        device=str(device),
+        device=",".join(str(d) for d in devices),
         seed=config.seed,
-        environment=environment(device),
+        environment=environment(gpu_device),
         pipelines=results,
         settings={
             "pipelines": list(config.pipelines),

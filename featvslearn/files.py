@@ -41,6 +41,47 @@ def check_output_path(path: Path, suffixes: tuple[str, ...], option: str) -> Pat
     return path.resolve()
 
 
+def plots_folder(report_path: Path) -> Path:
+    """Where a report's PNG files go: a folder beside it, named after it (``out.md`` → ``out-plots/``)."""
+    return report_path.with_name(f"{report_path.stem}-plots")
+
+
+def check_plots_folder(report_path: Path, option: str) -> Path:
+    """Check, before any work, that the report's plots folder can be created or written.
+
+    It may not exist yet (it is created beside the report, whose folder
+    :func:`check_output_path` found writable); if it exists it must be a writable folder.
+    Returns the folder.
+    """
+    folder = plots_folder(report_path)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {report_path}: {folder} is a file, but the report's plots go in a folder "
+                        "of that name; move the file or choose another report name")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {report_path}: the plots folder {folder} is not writable; "
+                        "choose another report name or folder")
+    return folder
+
+
+def make_folder(folder: Path) -> bool:
+    """Create ``folder`` (and its parents) if needed; True when it did not exist before.
+
+    An operating-system error becomes a one-line ``UserError``.
+    """
+    if folder.is_dir():
+        return False
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        if not folder.is_dir():
+            raise UserError(f"cannot create folder {folder}: a file has that name; move it or choose another "
+                            "report name") from None
+        return False
+    except OSError as exc:
+        raise UserError(f"cannot create folder {folder} ({exc.strerror or exc}); choose another folder") from None
+    return True
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
 

@@ -8,6 +8,7 @@ from the samples inside that window, so stages and the whole pipeline share one 
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import threading
@@ -209,6 +210,34 @@ def summarise(samples: list[Sample]) -> UtilisationStats:
         cpu_util_percent_mean=fmean(s.cpu_util_percent for s in samples) if samples else None,
         peak_rss_bytes=max(s.rss_bytes for s in samples) if samples else None,
     )
+
+
+def downsample(samples: list[Sample], max_points: int) -> list[Sample]:
+    """At most ``max_points`` samples in time order, each the mean of a run of consecutive ones.
+
+    The samples are sorted by time, split into ``max_points`` runs of (nearly) equal length,
+    and each run becomes one sample: mean time, mean GPU utilisation (over the readings that
+    are not None; None if none is), mean CPU utilisation and peak RSS. Averaging, rather than
+    keeping every k-th sample, keeps short bursts of work in the means. Fewer samples than
+    ``max_points`` come back unchanged (sorted).
+    """
+    if max_points < 1:
+        raise ValueError(f"max_points must be at least 1, got {max_points}")
+    ordered = sorted(samples, key=lambda s: s.t_seconds)
+    if len(ordered) <= max_points:
+        return ordered
+    edges = [i * len(ordered) // max_points for i in range(max_points + 1)]
+    out = []
+    for start, end in itertools.pairwise(edges):
+        run = ordered[start:end]
+        gpu = [s.gpu_util_percent for s in run if s.gpu_util_percent is not None]
+        out.append(Sample(
+            t_seconds=fmean(s.t_seconds for s in run),
+            gpu_util_percent=fmean(gpu) if gpu else None,
+            cpu_util_percent=fmean(s.cpu_util_percent for s in run),
+            rss_bytes=max(s.rss_bytes for s in run),
+        ))
+    return out
 
 
 @dataclass

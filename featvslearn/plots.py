@@ -1,42 +1,221 @@
 """Figures for the reports: pure functions from results to matplotlib figures, and their PNG files.
 
 Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot, no global state), so
-drawing never opens a window and works on a headless machine.
+drawing never opens a window and works on a headless machine. Every function here takes plain
+values (lists, class names, titles) or result records and returns a ``Figure``; choosing which
+figures a report has, and their titles, is the report writer's job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from featvslearn.files import atomic_write_bytes
+from featvslearn.files import atomic_write_bytes, make_folder, plots_folder
+from featvslearn.results import MisclassifiedExample, Timeline, decode_image
+
+__all__ = [
+    "confusion_matrix_figure",
+    "misclassified_figure",
+    "per_class_accuracy_figure",
+    "plots_folder",
+    "timeline_figure",
+    "write_figures",
+]
 
 DPI = 110
+ANNOTATE_COUNTS_UP_TO = 15  # classes; above this a confusion matrix's cells are too small for numbers
+CLASS_TICKS_UP_TO = 40  # classes; above this the axes carry indices instead of names
+STAGE_COLOURS = ("#fde0c5", "#d4e6f1", "#e8daef", "#d5f5e3", "#fcf3cf", "#f5cba7", "#d6dbdf", "#fadbd8")
+GPU_COLOUR, CPU_COLOUR = "#2e7d32", "#1565c0"
 
 
 def png_bytes(figure: Figure) -> bytes:
-    """The figure rendered as PNG bytes."""
+    """The figure rendered as PNG bytes; no metadata, so the same figure gives the same bytes."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     return buffer.getvalue()
 
 
-def plots_folder(report_path: Path) -> Path:
-    """Where a report's PNG files go: a folder beside it, named after it (``out.md`` → ``out-plots/``)."""
-    return report_path.with_name(f"{report_path.stem}-plots")
-
-
 def write_figures(figures: Mapping[str, Figure], folder: Path) -> dict[str, Path]:
-    """Write each figure as ``folder/<name>.png`` (atomically); returns name → path written."""
+    """Write each figure as ``folder/<name>.png`` (atomically); returns name → path written.
+
+    The folder is created when there is a figure to write. If writing stops part-way (a full
+    disk, Ctrl-C) and the folder was created here, the files written so far and the folder are
+    removed again. An operating-system error is a one-line ``UserError``.
+    """
     written: dict[str, Path] = {}
     if not figures:
         return written
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, figure in figures.items():
-        path = folder / f"{name}.png"
-        atomic_write_bytes(path, png_bytes(figure))
-        written[name] = path
+    created = make_folder(folder)
+    try:
+        for name, figure in figures.items():
+            path = folder / f"{name}.png"
+            atomic_write_bytes(path, png_bytes(figure))
+            written[name] = path
+    except BaseException:
+        if created:
+            remove_figures(written, folder)
+        raise
     return written
+
+
+def remove_figures(written: Mapping[str, Path], folder: Path) -> None:
+    """Remove the files in ``written``, then ``folder`` if that leaves it empty."""
+    for path in written.values():
+        with contextlib.suppress(OSError):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _short(name: str, limit: int = 14) -> str:
+    """A class name cut to ``limit`` characters for a tick or a caption."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _class_ticks(ax: Axes, axis: str, class_names: Sequence[str], rotate: bool) -> None:
+    """Class names on one axis of ``ax`` (indices when there are too many classes to name)."""
+    n = len(class_names)
+    if n > CLASS_TICKS_UP_TO:
+        return
+    labels = [_short(c) for c in class_names]
+    if axis == "x":
+        widest = max((len(c) for c in labels), default=0)
+        long = rotate and (widest * n > 40 or widest > 8)  # names that would overlap side by side
+        ax.set_xticks(range(n), labels, rotation=45 if long else 0, ha="right" if long else "center",
+                      rotation_mode="anchor", fontsize=8)
+    else:
+        ax.set_yticks(range(n), labels, fontsize=8)
+
+
+# --------------------------------------------------------------------------- confusion matrix
+def confusion_matrix_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str) -> Figure:
+    """A confusion matrix (rows: true class, columns: predicted), shaded by the fraction of each
+    true class, with the counts written in the cells when there are at most 15 classes."""
+    counts = np.asarray(matrix, dtype=np.int64)  # (K, K)
+    n = counts.shape[0]
+    fractions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # each row sums to 1
+    side = min(2.8 + 0.42 * n, 12.0)
+    figure = Figure(figsize=(side + 1.2, side), layout="constrained")
+    ax = figure.add_subplot()
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    figure.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class")
+    if n <= ANNOTATE_COUNTS_UP_TO:
+        for i in range(n):
+            for j in range(n):
+                if counts[i, j] or i == j:
+                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if fractions[i, j] > 0.5 else "black")
+    _class_ticks(ax, "x", class_names, rotate=True)
+    _class_ticks(ax, "y", class_names, rotate=False)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    return figure
+
+
+# --------------------------------------------------------------------------- per-class accuracy
+def per_class_accuracy_figure(series: Sequence[tuple[str, Sequence[float]]], class_names: Sequence[str],
+                              title: str = "Per-class test accuracy") -> Figure:
+    """Grouped bars: for each class, one bar per run (``series`` is [(run label, accuracy per class)])."""
+    n, k = len(class_names), max(len(series), 1)
+    x = np.arange(n)
+    width = 0.8 / k
+    figure = Figure(figsize=(min(max(6.0, 0.22 * n * k + 2.5), 18.0), 4.0), layout="constrained")
+    ax = figure.add_subplot()
+    lowest = min((min(values) for _, values in series if len(values)), default=0.0)
+    for i, (label, values) in enumerate(series):
+        ax.bar(x + (i - (k - 1) / 2) * width, values, width, label=label)
+    # start the axis below the lowest bar, so differences between runs show; the ticks say where
+    bottom = 0.0 if lowest < 0.6 else math.floor((lowest - 0.05) * 10) / 10
+    ax.set_ylim(bottom, 1.0)
+    ax.set_xlim(-0.6, n - 0.4)
+    _class_ticks(ax, "x", class_names, rotate=True)
+    ax.set_ylabel("test accuracy" + (f" (axis from {bottom:.1f})" if bottom > 0 else ""))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=min(k, 4), frameon=False)
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+# --------------------------------------------------------------------------- misclassified images
+def misclassified_figure(examples: Sequence[MisclassifiedExample], class_names: Sequence[str], title: str,
+                         columns: int = 8) -> Figure:
+    """A grid of misclassified test images, each captioned "true → predicted" with class names."""
+    count = max(len(examples), 1)
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(1.25 * columns + 0.2, 1.45 * rows + 0.5), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, example in zip(axes.flat, examples, strict=False):
+        image = decode_image(example.image)  # (H, W, C) uint8
+        if image.shape[2] == 1:
+            ax.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(image, interpolation="nearest")
+        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        true, predicted = (_short(_class_name(class_names, c), 12) for c in (example.label, example.prediction))
+        ax.set_xlabel(f"{true}\n→ {predicted}", fontsize=7, color="#b71c1c")
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def _class_name(class_names: Sequence[str], index: int) -> str:
+    return class_names[index] if 0 <= index < len(class_names) else str(index)
+
+
+# --------------------------------------------------------------------------- utilisation timelines
+def timeline_figure(runs: Sequence[tuple[str, Timeline]],
+                    title: str = "Utilisation over time; shaded bands are the stages") -> Figure:
+    """One panel per run: GPU and CPU utilisation (%) against seconds since the run started,
+    its stages shaded (one colour per stage name, the same in every panel) and named where
+    there is room. A run without GPU readings says so in its panel's title."""
+    count = max(len(runs), 1)
+    figure = Figure(figsize=(10.0, 2.1 * count + 0.8), layout="constrained")
+    axes = figure.subplots(count, 1, squeeze=False)[:, 0]
+    stage_names = list(dict.fromkeys(stage["name"] for _, timeline in runs for stage in timeline.stages))
+    colours = {name: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, name in enumerate(stage_names)}
+    lines: dict[str, object] = {}
+    for ax, (label, timeline) in zip(axes, runs, strict=False):
+        t = np.asarray(timeline.t_seconds, dtype=float)
+        end = max([float(t[-1]) if len(t) else 0.0] + [s["end_seconds"] for s in timeline.stages])
+        end = end if end > 0 else 1.0
+        for stage in timeline.stages:
+            start, stop = stage["start_seconds"], stage["end_seconds"]
+            ax.axvspan(start, stop, color=colours[stage["name"]], linewidth=0)
+            if stop - start >= 0.06 * end:
+                ax.text((start + stop) / 2, 101, stage["name"], ha="center", va="bottom", fontsize=7,
+                        clip_on=True)
+        if timeline.gpu_util_percent is not None:
+            gpu = np.array([np.nan if v is None else v for v in timeline.gpu_util_percent], dtype=float)
+            (lines["GPU util %"],) = ax.plot(t, gpu, color=GPU_COLOUR, linewidth=1.3)
+            heading = label
+        else:
+            heading = f"{label} — no GPU readings: CPU only"
+        (lines["CPU util % (whole machine)"],) = ax.plot(t, timeline.cpu_util_percent, color=CPU_COLOUR,
+                                                         linewidth=1.0, alpha=0.8)
+        ax.set_xlim(0, end)
+        ax.set_ylim(0, 112)
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.set_ylabel("%")
+        ax.set_title(heading, fontsize=9, loc="left")
+    axes[-1].set_xlabel("seconds since the run started")
+    names = [name for name in ("GPU util %", "CPU util % (whole machine)") if name in lines]
+    if names:
+        figure.legend([lines[name] for name in names], names, loc="outside upper right", ncols=2, fontsize=8,
+                      frameon=False)
+    figure.suptitle(title, fontsize=10)
+    return figure

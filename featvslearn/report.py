@@ -1,17 +1,31 @@
-"""Report writers: the Rich side-by-side table, the Markdown report and its plain-language reading."""
+"""Report writers: the Rich side-by-side table, the Markdown report with its plots, and its reading."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from matplotlib.figure import Figure
 from rich.table import Table
 
 from featvslearn.files import atomic_write_text
-from featvslearn.plots import plots_folder, write_figures
+from featvslearn.plots import (
+    confusion_matrix_figure,
+    misclassified_figure,
+    per_class_accuracy_figure,
+    plots_folder,
+    remove_figures,
+    timeline_figure,
+    write_figures,
+)
 from featvslearn.results import CompareResults, PipelineResult, Results
+
+PER_CLASS_FIGURE_UP_TO = 40  # classes; above this grouped bars are unreadable
 
 
 def fmt_bytes(value: int | None) -> str:
@@ -45,6 +59,110 @@ def fmt_rate(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def fmt_speed_up(value: float | None) -> str:
+    """A ratio such as 12.3× (one decimal below 100), or a dash when it cannot be computed."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}×" if value < 100 else f"{value:,.0f}×"
+
+
+# --------------------------------------------------------------------------- runs on several devices
+def run_labels(results: CompareResults) -> list[str]:
+    """A name for each result: the pipeline, and with several devices "pipeline on device".
+
+    A run that would repeat an earlier label (``--device cpu,cpu``) gets " #2", " #3", ….
+    """
+    several = len(results.devices) > 1
+    labels = [f"{p.name} on {p.device}" if several else p.name for p in results.pipelines]
+    seen: Counter[str] = Counter()
+    out = []
+    for label in labels:
+        seen[label] += 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
+
+
+def run_keys(results: CompareResults) -> list[str]:
+    """File-name-safe keys of :func:`run_labels` (``cnn on cuda:0`` → ``cnn-on-cuda-0``)."""
+    return [re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "run" for label in run_labels(results)]
+
+
+@dataclass(frozen=True)
+class SpeedUp:
+    """How much faster a run was than the same pipeline's run on the first device.
+
+    ``train`` is the baseline's train seconds over this run's; ``predict`` the baseline's
+    predict seconds over this run's (the ratio of images/s). None where a time is zero.
+    """
+
+    baseline_device: str
+    train: float | None
+    predict: float | None
+
+
+def _ratio(baseline: float, value: float) -> float | None:
+    return baseline / value if value > 0 and baseline > 0 else None
+
+
+def speed_ups(results: CompareResults) -> list[SpeedUp | None]:
+    """Per result, its speed-up against the first run of the same pipeline (on the first device).
+
+    None for that first run itself, and for every run when only one device was used.
+    """
+    if len(results.devices) < 2:
+        return [None] * len(results.pipelines)
+    first: dict[str, PipelineResult] = {}
+    out: list[SpeedUp | None] = []
+    for p in results.pipelines:
+        base = first.setdefault(p.name, p)
+        out.append(None if base is p else SpeedUp(
+            baseline_device=base.device,
+            train=_ratio(base.train_seconds, p.train_seconds),
+            predict=_ratio(base.predict_seconds, p.predict_seconds),
+        ))
+    return out
+
+
+def fmt_speed_up_cell(up: SpeedUp | None) -> str:
+    """The speed-up column's text: "12.3× train / 40.0× predict", or "baseline" for the first device."""
+    if up is None:
+        return "baseline"
+    return f"{fmt_speed_up(up.train)} train / {fmt_speed_up(up.predict)} predict"
+
+
+def speed_up_sentence(results: CompareResults) -> str:
+    """One sentence naming the biggest speed-up over the first device; empty with one device."""
+    candidates = []
+    for label, p, up in zip(run_labels(results), results.pipelines, speed_ups(results), strict=True):
+        if up is None:
+            continue
+        if up.train is not None:
+            candidates.append((up.train, "training", label, p, up))
+        if up.predict is not None:
+            candidates.append((up.predict, "inference", label, p, up))
+    if not candidates:
+        return ""
+    value, what, label, p, up = max(candidates, key=lambda c: c[0])
+    base = next(b for b in results.pipelines if b.name == p.name)
+    if what == "training":
+        figures = f"{base.train_seconds:.1f} s against {p.train_seconds:.1f} s"
+    else:
+        figures = f"{p.images_per_second:,.0f} against {base.images_per_second:,.0f} images/s"
+    if value < 1:
+        return (f"No run was faster than on {up.baseline_device}; the closest was {what} of {label}, at "
+                f"{fmt_speed_up(value)} ({figures}).")
+    return f"The biggest speed-up over {up.baseline_device}: {what} of {label}, {fmt_speed_up(value)} ({figures})."
+
+
+def _first_runs(results: CompareResults) -> list[PipelineResult]:
+    """Each pipeline's first run (on the first device), in the report's order."""
+    first: dict[str, PipelineResult] = {}
+    for p in results.pipelines:
+        first.setdefault(p.name, p)
+    return list(first.values())
+
+
+# --------------------------------------------------------------------------- table
 def _columns(p: PipelineResult) -> list[str]:
     return [
         p.name,
@@ -64,16 +182,30 @@ HEADERS = ["pipeline", "device", "accuracy", "train s", "predict s", "images/s",
            "peak GPU mem", "CPU util", "peak RSS"]
 
 
+def table_headers(results: CompareResults) -> list[str]:
+    """The side-by-side table's headers: :data:`HEADERS`, and a speed-up column with several devices."""
+    if len(results.devices) < 2:
+        return list(HEADERS)
+    return [*HEADERS, f"speed-up vs {results.devices[0]}"]
+
+
+def table_rows(results: CompareResults) -> list[list[str]]:
+    """The side-by-side table's rows, one per result, matching :func:`table_headers`."""
+    rows = [_columns(p) for p in results.pipelines]
+    if len(results.devices) < 2:
+        return rows
+    return [[*row, fmt_speed_up_cell(up)] for row, up in zip(rows, speed_ups(results), strict=True)]
+
+
 def rich_table(results: CompareResults) -> Table:
     """The pipelines side by side, for the terminal."""
     d = results.dataset
     table = Table(title=f"{d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
                         f"{'×'.join(map(str, d.image_shape))}, device {results.device}")
-    for header in HEADERS:
+    for header in table_headers(results):
         table.add_column(header, justify="left" if header in ("pipeline", "device") else "right")
     best = max(p.accuracy for p in results.pipelines) if results.pipelines else None
-    for p in results.pipelines:
-        row = _columns(p)
+    for p, row in zip(results.pipelines, table_rows(results), strict=True):
         if p.accuracy == best and len(results.pipelines) > 1:
             row[2] = f"[bold green]{row[2]}[/]"
         table.add_row(*row)
@@ -81,12 +213,16 @@ def rich_table(results: CompareResults) -> Table:
 
 
 def reading(results: CompareResults) -> str:
-    """A short plain-language reading: which pipeline won, by how much, at what cost."""
-    pipelines = sorted(results.pipelines, key=lambda p: p.accuracy, reverse=True)
+    """A short plain-language reading: which pipeline won, by how much, at what cost.
+
+    With several devices the comparison of pipelines uses the first device's runs, and a
+    sentence names the biggest speed-up over that device.
+    """
+    pipelines = sorted(_first_runs(results), key=lambda p: p.accuracy, reverse=True)
     if not pipelines:
         return "No pipeline was run."
     best = pipelines[0]
-    lines = []
+    lines = [f"On {results.devices[0]}:"] if len(results.devices) > 1 else []
     if len(pipelines) == 1:
         lines.append(
             f"{best.name} reached {best.accuracy:.1%} test accuracy in {best.train_seconds:.1f} s of training."
@@ -115,9 +251,13 @@ def reading(results: CompareResults) -> str:
             f"At inference {quick.name} labels {quick.images_per_second:,.0f} images/s from raw pixels, "
             f"{quick.images_per_second / max(laggard.images_per_second, 1e-9):.1f}× the rate of {laggard.name}."
         )
-    gpu = [p for p in results.pipelines if p.gpu_util_percent_mean is not None]
+    speed = speed_up_sentence(results)
+    if speed:
+        lines.append(speed)
+    gpu = [(label, p) for label, p in zip(run_labels(results), results.pipelines, strict=True)
+           if p.gpu_util_percent_mean is not None]
     if gpu:
-        busy = ", ".join(f"{p.name} {p.gpu_util_percent_mean:.0f}%" for p in gpu)
+        busy = ", ".join(f"{label} {p.gpu_util_percent_mean:.0f}%" for label, p in gpu)
         lines.append(f"Mean GPU utilisation: {busy}.")
     return " ".join(lines)
 
@@ -130,12 +270,24 @@ def _md_table(headers: list[str], rows: list[list[str]], text_columns: int = 1) 
     return out
 
 
+def _image(alt: str, link: str) -> str:
+    """A Markdown image; the path is percent-encoded, so spaces and ``#`` in a report's name are safe."""
+    return f"![{alt.replace('[', '(').replace(']', ')')}]({quote(link)})"
+
+
 def markdown(results: CompareResults, links: dict[str, str] | None = None) -> str:
-    """The whole Markdown report: title, reading, table, stages, dataset, settings, environment."""
+    """The whole Markdown report: title, reading, table, stages, dataset, settings, environment.
+
+    ``links`` maps figure names (those of :func:`compare_figures`) to PNG paths relative to
+    the report; each figure given is shown in the section it belongs to, the others are left out.
+    """
+    links = links or {}
     d = results.dataset
-    names = " vs ".join(p.name for p in results.pipelines)
+    labels, keys = run_labels(results), run_keys(results)
+    names = " vs ".join(dict.fromkeys(p.name for p in results.pipelines))
+    devices = f": {' vs '.join(results.devices)}" if len(results.devices) > 1 else ""
     lines = [
-        f"# {names} on {d.name}",
+        f"# {names} on {d.name}{devices}",
         "",
         f"featvslearn {results.environment.get('featvslearn', '')} · {results.created} · device `{results.device}` · "
         f"seed {results.seed} · {results.total_seconds:.1f} s in all",
@@ -146,25 +298,43 @@ def markdown(results: CompareResults, links: dict[str, str] | None = None) -> st
         "",
         "## Side by side",
         "",
-        *_md_table(HEADERS, [_columns(p) for p in results.pipelines], text_columns=2),
+        *_md_table(table_headers(results), table_rows(results), text_columns=2),
         "",
         "Train seconds cover everything fitted on the training set (features and SVM, or CNN training); "
         "predict seconds go from raw test images to labels, so images/s is the end-to-end inference rate. "
         "A warm-up stage (one untimed pass, and compilation with --compile) is listed under Stages and "
         "counted in neither.",
-        "",
-        "## Stages",
-        "",
     ]
+    if len(results.devices) > 1:
+        lines += [
+            "",
+            f"Every pipeline ran on each device ({', '.join(results.devices)}) on the same data with the same "
+            f"seed. The speed-up column divides a pipeline's train and predict seconds on {results.devices[0]} "
+            "by its seconds on the row's device.",
+        ]
+    lines += ["", "## Stages", ""]
     stage_rows = []
-    for p in results.pipelines:
+    for label, p in zip(labels, results.pipelines, strict=True):
         for s in p.stages:
             gpu = ("–" if s.gpu_util_percent_mean is None
                    else f"{s.gpu_util_percent_mean:.0f}% / {s.gpu_util_percent_max:.0f}%")
-            stage_rows.append([p.name, s.name, s.device, fmt_seconds(s.seconds), gpu,
+            stage_rows.append([label, s.name, s.device, fmt_seconds(s.seconds), gpu,
                                fmt_percent(s.cpu_util_percent_mean), fmt_bytes(s.peak_rss_bytes)])
     lines += _md_table(["pipeline", "stage", "device", "seconds", "GPU util mean / max", "CPU util", "peak RSS"],
                        stage_rows, text_columns=3)
+    if "timeline" in links:
+        gpu = any(p.timeline is not None and p.timeline.gpu_util_percent is not None for p in results.pipelines)
+        lines += [
+            "",
+            "### Utilisation over time",
+            "",
+            ("GPU utilisation (green, read through NVML) and the whole machine's CPU utilisation (blue)" if gpu
+             else "The whole machine's CPU utilisation (no run had GPU readings)")
+            + ", sampled at 20 Hz while each run went on and averaged to at most 600 points; the shaded bands "
+            "are its stages.",
+            "",
+            _image("GPU and CPU utilisation over time, per run", links["timeline"]),
+        ]
     lines += [
         "",
         "## Dataset",
@@ -179,14 +349,36 @@ def markdown(results: CompareResults, links: dict[str, str] | None = None) -> st
     if skipped:
         lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
                      + (" …" if len(skipped) > 10 else ""))
-    if d.num_classes <= 20 and results.pipelines and results.pipelines[0].per_class_accuracy:
+    per_class_table = (d.num_classes <= 20 and bool(results.pipelines)
+                       and all(len(p.per_class_accuracy) == d.num_classes for p in results.pipelines))
+    if per_class_table or "per-class-accuracy" in links:
         lines += ["", "## Per-class accuracy", ""]
-        rows = [[name] + [f"{p.per_class_accuracy[i]:.3f}" for p in results.pipelines]
-                for i, name in enumerate(d.class_names)]
-        lines += _md_table(["class"] + [p.name for p in results.pipelines], rows)
+        if per_class_table:
+            rows = [[name] + [f"{p.per_class_accuracy[i]:.3f}" for p in results.pipelines]
+                    for i, name in enumerate(d.class_names)]
+            lines += _md_table(["class", *labels], rows)
+            lines.append("")
+        if "per-class-accuracy" in links:
+            lines.append(_image("per-class test accuracy", links["per-class-accuracy"]))
+    confusion = [(label, links[f"confusion-{key}"]) for label, key in zip(labels, keys, strict=True)
+                 if f"confusion-{key}" in links]
+    if confusion:
+        lines += ["", "## Confusion matrices", "",
+                  "Rows are the true classes, columns the predicted ones; each cell is shaded by the fraction of "
+                  "its true class" + (" and shows the count." if d.num_classes <= 15 else ".")]
+        for label, link in confusion:
+            lines += ["", _image(f"{label}: confusion matrix", link)]
+    mistakes = [(label, links[f"misclassified-{key}"]) for label, key in zip(labels, keys, strict=True)
+                if f"misclassified-{key}" in links]
+    if mistakes:
+        lines += ["", "## Misclassified test images", "",
+                  "Up to 16 test images each run got wrong, spread over the true classes (chosen with the run's "
+                  "seed); under each image, its true class → the predicted one."]
+        for label, link in mistakes:
+            lines += ["", _image(f"{label}: misclassified test images", link)]
     lines += ["", "## Pipelines", ""]
-    for p in results.pipelines:
-        lines.append(f"### {p.name}")
+    for label, p in zip(labels, results.pipelines, strict=True):
+        lines.append(f"### {label}")
         lines.append("")
         lines += [f"- {key}: {_fmt_detail(value)}" for key, value in p.details.items()
                   if key not in ("loss_per_epoch", "seconds_per_epoch")]
@@ -212,8 +404,32 @@ def _fmt_detail(value: object) -> str:
 
 
 def compare_figures(results: CompareResults) -> dict[str, Figure]:
-    """The figures of a comparison report, by file name (without .png)."""
-    return {}
+    """The figures of a comparison report, by file name (without .png).
+
+    ``timeline`` (every run that has one), ``per-class-accuracy`` (grouped bars, up to 40
+    classes), and per run ``confusion-<run>`` and ``misclassified-<run>`` (``<run>`` from
+    :func:`run_keys`). A figure whose data the results lack (files written before the field
+    existed) is left out.
+    """
+    d = results.dataset
+    labels, keys = run_labels(results), run_keys(results)
+    runs = list(zip(labels, keys, results.pipelines, strict=True))
+    figures: dict[str, Figure] = {}
+    timelines = [(label, p.timeline) for label, _, p in runs if p.timeline is not None and p.timeline.t_seconds]
+    if timelines:
+        figures["timeline"] = timeline_figure(timelines)
+    series = [(label, p.per_class_accuracy) for label, _, p in runs if len(p.per_class_accuracy) == d.num_classes]
+    if series and len(series) == len(runs) and d.num_classes <= PER_CLASS_FIGURE_UP_TO:
+        figures["per-class-accuracy"] = per_class_accuracy_figure(series, d.class_names)
+    for label, key, p in runs:
+        if len(p.confusion_matrix) == d.num_classes:
+            figures[f"confusion-{key}"] = confusion_matrix_figure(
+                p.confusion_matrix, d.class_names, f"{label}: test accuracy {p.accuracy:.4f}")
+    for label, key, p in runs:
+        if p.misclassified:
+            figures[f"misclassified-{key}"] = misclassified_figure(
+                p.misclassified, d.class_names, f"{label}: misclassified test images (true → predicted)")
+    return figures
 
 
 # Per results kind: the figures to draw, and the Markdown given {figure name: relative PNG path}.
@@ -231,9 +447,19 @@ def write_markdown(results: Results, path: Path) -> None:
     """Write the Markdown report to ``path`` and its PNG plots into a folder beside it.
 
     The plots are written first and the Markdown last, each atomically, so a report that
-    exists always finds its images (linked by paths relative to the report).
+    exists always finds its images (linked by paths relative to the report). If the
+    Markdown cannot be written (a full disk, Ctrl-C), a plots folder created by this call is
+    removed again.
     """
     folder = plots_folder(path)
-    written = write_figures(FIGURES[results.kind](results), folder)
-    links = {name: f"{folder.name}/{file.name}" for name, file in written.items()}
-    atomic_write_text(path, MARKDOWN[results.kind](results, links))
+    existed = folder.exists()
+    figures = FIGURES[results.kind](results)
+    written: dict[str, Path] = {}
+    try:
+        written = write_figures(figures, folder)
+        links = {name: f"{folder.name}/{file.name}" for name, file in written.items()}
+        atomic_write_text(path, MARKDOWN[results.kind](results, links))
+    except BaseException:
+        if not existed:
+            remove_figures(written, folder)
+        raise

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from featvslearn.errors import UserError
 from featvslearn.files import atomic_write_text
@@ -27,6 +31,38 @@ class StageResult:
 
 
 @dataclass
+class MisclassifiedExample:
+    """A test image the pipeline got wrong: its index in the test set, true and predicted class.
+
+    ``image`` is the image as a base64-encoded PNG (grey or RGB, the test set's H×W), so a
+    results file can redraw it without the dataset; :func:`decode_image` turns it back into
+    an H×W×C uint8 array.
+    """
+
+    index: int
+    label: int
+    prediction: int
+    image: str
+
+
+@dataclass
+class Timeline:
+    """A pipeline's utilisation over time, downsampled, with its stage windows.
+
+    Columns of equal length: ``t_seconds`` since the pipeline started, ``gpu_util_percent``
+    (None for the whole column without a GPU reading; a single None where one reading was
+    missing), ``cpu_util_percent`` (system-wide) and ``rss_bytes`` (this process). ``stages``
+    lists each stage as {"name", "device", "start_seconds", "end_seconds"} on the same clock.
+    """
+
+    t_seconds: list[float]
+    gpu_util_percent: list[float | None] | None
+    cpu_util_percent: list[float]
+    rss_bytes: list[int]
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class PipelineResult:
     """The figures of one pipeline on the test set.
 
@@ -35,6 +71,10 @@ class PipelineResult:
     ``images_per_second`` is the end-to-end inference throughput. ``warmup_seconds`` (the
     untimed warm-up pass, and compilation with ``--compile``) is reported on its own and is
     in neither.
+
+    ``misclassified`` (up to 16 test images it got wrong, spread over the classes) and
+    ``timeline`` (the utilisation samples of its run) are there so that a report can be
+    redrawn from the JSON alone; files written before they existed load with ``[]`` and None.
     """
 
     name: str
@@ -54,6 +94,44 @@ class PipelineResult:
     per_class_accuracy: list[float] = field(default_factory=list)
     confusion_matrix: list[list[int]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    misclassified: list[MisclassifiedExample] = field(default_factory=list)
+    timeline: Timeline | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineResult:
+        """Rebuild a pipeline's result from its JSON object (the optional fields may be absent)."""
+        timeline = data.get("timeline")
+        return cls(**{
+            **data,
+            "stages": [StageResult(**s) for s in data["stages"]],
+            "misclassified": [MisclassifiedExample(**m) for m in data.get("misclassified") or []],
+            "timeline": Timeline(**timeline) if timeline is not None else None,
+        })
+
+
+def encode_image(image: np.ndarray) -> str:
+    """An H×W×C uint8 image (C = 1 or 3) as a base64 PNG string, compact and lossless."""
+    from PIL import Image
+
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", optimize=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_image(text: str) -> np.ndarray:
+    """The H×W×C uint8 image of :func:`encode_image`'s string."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as image:
+            array = np.asarray(image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode), dtype=np.uint8)
+    except (ValueError, TypeError, OSError) as exc:  # binascii.Error is a ValueError
+        raise UserError(f"a misclassified image in the results file is not a base64 PNG ({exc}); "
+                        "re-run the comparison") from None
+    return array[:, :, None] if array.ndim == 2 else array
 
 
 @dataclass
@@ -85,6 +163,15 @@ class CompareResults:
     kind: str = "compare"
     schema_version: int = SCHEMA_VERSION
 
+    @property
+    def devices(self) -> list[str]:
+        """The devices every pipeline ran on, in the order given (``device`` is their comma list).
+
+        With more than one, ``pipelines`` holds one result per (pipeline, device), each
+        pipeline's runs in this order, so its first run is on the first device.
+        """
+        return [part.strip() for part in self.device.split(",") if part.strip()]
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of the results, as written to JSON."""
         data = asdict(self)
@@ -103,10 +190,7 @@ class CompareResults:
         if data.get("kind") != "compare":
             raise UserError(f"results of kind {data.get('kind')!r} are not comparison results")
         try:
-            pipelines = [
-                PipelineResult(**{**p, "stages": [StageResult(**s) for s in p["stages"]]})
-                for p in data["pipelines"]
-            ]
+            pipelines = [PipelineResult.from_dict(p) for p in data["pipelines"]]
             return cls(
                 dataset=DatasetInfo(**data["dataset"]),
                 device=data["device"],
@@ -117,7 +201,7 @@ class CompareResults:
                 created=data["created"],
                 total_seconds=data["total_seconds"],
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise UserError(f"results file is incomplete or malformed ({exc}); re-run the comparison") from None
 
 
@@ -127,9 +211,26 @@ RESULT_KINDS: dict[str, Any] = {"compare": CompareResults}
 Results = CompareResults
 
 
+def dumps(data: Any, indent: int = 2) -> str:
+    """JSON text indented like ``json.dumps(indent=2)``, except that a list of plain values
+    (numbers, strings, null) stays on one line: a confusion matrix reads row by row and a
+    timeline column takes one line instead of hundreds."""
+
+    def encode(value: Any, level: int) -> str:
+        inner, outer = " " * (indent * (level + 1)), " " * (indent * level)
+        if isinstance(value, dict) and value:
+            items = [f"{inner}{json.dumps(str(k))}: {encode(v, level + 1)}" for k, v in value.items()]
+            return "{\n" + ",\n".join(items) + "\n" + outer + "}"
+        if isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in value):
+            return "[\n" + ",\n".join(inner + encode(v, level + 1) for v in value) + "\n" + outer + "]"
+        return json.dumps(value, separators=(", ", ": "))
+
+    return encode(data, 0)
+
+
 def write_json(results: Results, path: Path) -> None:
-    """Write ``results`` to ``path`` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(results.to_dict(), indent=2) + "\n")
+    """Write ``results`` to ``path`` as indented JSON (see :func:`dumps`), atomically."""
+    atomic_write_text(path, dumps(results.to_dict()) + "\n")
 
 
 def read_json(path: Path) -> Results:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -71,17 +72,26 @@ def test_compare_on_digits_writes_table_report_and_json(tmp_path: Path) -> None:
     for section in ("## Result", "## Side by side", "## Stages", "## Environment"):
         assert section in text
     assert "won" in text or "level" in text
-    assert not list(tmp_path.glob(".*.tmp"))
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert "out-plots/timeline.png" in links and "out-plots/confusion-cnn.png" in links
+    assert all((tmp_path / link).is_file() for link in links)
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("out-plots/.*.tmp"))
 
 
 def test_report_command_rerenders_the_same_markdown(tmp_path: Path) -> None:
     first, results = tmp_path / "first.md", tmp_path / "r.json"
     assert invoke("compare", *SMALL, "--pipelines", "hog-svm", "--report", str(first), "--json",
                   str(results)).exit_code == 0
-    again = tmp_path / "again.md"
+    again = tmp_path / "again" / "first.md"  # same name, so the same plots folder name in the links
+    again.parent.mkdir()
     result = invoke("report", str(results), "--out", str(again))
     assert result.exit_code == 0, result.output
     assert again.read_text() == first.read_text()
+    assert sorted(p.name for p in (again.parent / "first-plots").iterdir()) == sorted(
+        p.name for p in (tmp_path / "first-plots").iterdir())
+    other = tmp_path / "other.md"  # another name: only the plots folder in the links differs
+    assert invoke("report", str(results), "--out", str(other)).exit_code == 0
+    assert other.read_text().replace("other-plots/", "first-plots/") == first.read_text()
 
 
 def test_report_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
