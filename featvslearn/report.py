@@ -288,9 +288,12 @@ def scaling_reading(results: ScalingResults) -> str:
             lines.append(f"At {high:,} images {slow} trained in {at_full[slow]:.1f} s against {at_full[fast]:.1f} s "
                          f"for {fast} ({at_full[slow] / at_full[fast]:.1f}×).")
     seeds = len(results.seeds)
-    lines.append(f"Accuracies are means{' ± sample standard deviation' if seeds > 1 else ''} over {seeds} "
-                 f"seed{'s' if seeds != 1 else ''}, each drawing its own stratified subsample and initialisation; "
-                 f"every run is tested on the same {results.dataset.test_size:,} images.")
+    if seeds > 1:
+        lines.append(f"Accuracies are means ± sample standard deviation over {seeds} seeds, each drawing its own "
+                     "stratified subsample and initialisation;")
+    else:
+        lines.append(f"Accuracies come from one seed ({results.seeds[0]}), so there is no spread to judge them by;")
+    lines.append(f"every run is tested on the same {results.dataset.test_size:,} images.")
     return " ".join(lines)
 
 
