@@ -8,7 +8,7 @@ DEVICES ?= cpu,cuda
 RESULTS := results
 FVL := $(BIN)/featvslearn
 
-.PHONY: install compare test lint clean demo fashion mnist cifar10 compute report datasets
+.PHONY: install compare test lint clean demo fashion mnist cifar10 compute scaling report datasets
 
 install: $(STAMP)
 
@@ -52,6 +52,10 @@ compute: $(STAMP)  ## the compute factor: every pipeline on the CPU, then on the
 	@case "$(DEVICES)" in *cuda*) $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" || \
 		echo "make compute: no CUDA GPU here, so --device $(DEVICES) is refused (DEVICES=cpu,cpu runs on the CPU alone)";; esac
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
+
+scaling: $(STAMP)  ## lesson 3, long on a CPU: accuracy against training-set size on Fashion-MNIST, and the crossover
+	mkdir -p $(RESULTS)
+	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/scaling.md --json $(RESULTS)/scaling.json
 
 report: $(STAMP)  ## re-render every saved results/*.json as Markdown, without training
 	@for f in $(RESULTS)/*.json; do \

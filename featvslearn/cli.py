@@ -16,7 +16,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from featvslearn import __version__
-from featvslearn.config import DEFAULT_PIPELINES, PIPELINES, PRECISIONS, PRESETS, CompareConfig
+from featvslearn.config import (
+    DEFAULT_PIPELINES,
+    PIPELINES,
+    PRECISIONS,
+    PRESETS,
+    CompareConfig,
+    ScalingConfig,
+    parse_sizes,
+)
 from featvslearn.data import DATASET_NAMES
 from featvslearn.errors import UserError
 
@@ -161,6 +169,66 @@ def compare(
     if config.report_path:
         write_markdown(results, config.report_path)
         out.print(f"report written to {config.report_path}", highlight=False)
+
+
+@app.command()
+@handles_errors
+def scaling(
+    dataset: Annotated[str, typer.Option(help=f"{', '.join(DATASET_NAMES)}, or a folder with one sub-folder "
+                                              "of images per class (optionally under train/ and test/).")] = "digits",
+    sizes: Annotated[str | None, typer.Option(help="Comma list of training-set sizes, e.g. 100,300,1000. Default: "
+                                                   "about 10 images per class up to the whole training set, in "
+                                                   "steps of about ×3.")] = None,
+    seeds: Annotated[int, typer.Option(help="Runs per size, with seeds --seed, --seed+1, …: each draws its own "
+                                            "subsample and initialisation.")] = 3,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
+    = "auto",
+    pipelines: Annotated[str, typer.Option(help=f"Comma list of {', '.join(PIPELINES)}. learned-svm reuses the "
+                                                "CNN of the same size and seed.")] = ",".join(DEFAULT_PIPELINES),
+    test_size: Annotated[int | None, typer.Option(help="Test images (stratified, seeded subsample), the same for "
+                                                       "every run.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="CNN epochs at every size; default adapts to each size and the "
+                                                    "device.")] = None,
+    seed: Annotated[int, typer.Option(help="Base seed: the test subsample and the first run of each size.")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding the dataset's files, or to download into.")]
+    = None,
+    no_download: Annotated[bool, typer.Option("--no-download", help="Never download; use local files only.")]
+    = False,
+    precision: Annotated[str, typer.Option(help=f"CNN compute precision: {', '.join(PRECISIONS)}.")] = "auto",
+    svm: Annotated[str, typer.Option(help="SVM of hog-svm and learned-svm: linear (default), rbf or rbf-exact.")]
+    = "linear",
+    preset: Annotated[str, typer.Option(help=f"CNN size and schedule: {', '.join(PRESETS)}.")] = "standard",
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report (with plots beside it) to this .md "
+                                                     "file.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results to this .json file.")] = None,
+) -> None:
+    """Train every pipeline at growing training-set sizes; show accuracy ± std per size and where the CNN overtakes."""
+    from featvslearn.report import scaling_table, write_markdown
+    from featvslearn.results import write_json
+    from featvslearn.scaling import run_scaling
+
+    config = ScalingConfig(
+        compare=CompareConfig(
+            dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), test_size=test_size,
+            epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download, precision=precision, svm=svm,
+            preset=preset, report_path=report, json_path=json_path,
+        ),
+        sizes=parse_sizes(sizes) if sizes is not None else None,
+        seeds=seeds,
+    ).validated()
+    with _progress_bars() as bars, warnings.catch_warnings():
+        warnings.simplefilter("once", UserWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
+            f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+        results = run_scaling(config, progress=RichProgress(bars),
+                              on_plan=lambda plan: bars.console.print(plan.describe(), highlight=False))
+    out.print(scaling_table(results))
+    if config.compare.json_path:
+        write_json(results, config.compare.json_path)
+        out.print(f"results written to {config.compare.json_path}", highlight=False)
+    if config.compare.report_path:
+        write_markdown(results, config.compare.report_path)
+        out.print(f"report written to {config.compare.report_path}", highlight=False)
 
 
 @app.command()

@@ -17,12 +17,16 @@ from featvslearn.files import check_output_path, check_plots_folder, expand_user
 PIPELINES: tuple[str, ...] = ("hog-svm", "cnn", "learned-svm")
 """Pipelines ``compare`` can run."""
 
+LEARNED_PIPELINES: tuple[str, ...] = ("cnn", "learned-svm")
+"""Pipelines whose features are learned; every other pipeline is hand-engineered."""
+
 DEFAULT_PIPELINES: tuple[str, ...] = ("hog-svm", "cnn")
 PRESETS: tuple[str, ...] = ("quick", "standard", "best")
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 1000
+MAX_SCALING_SEEDS = 100
 
 
 def parse_pipelines(text: str) -> tuple[str, ...]:
@@ -114,3 +118,69 @@ class CompareConfig:
     def torch_device(self) -> torch.device:
         """The first resolved torch device (the only one unless ``device`` is a comma list)."""
         return resolve_devices(self.device)[0]
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """A comma list of training-set sizes (``"100,300,1000"``) -> a tuple of ints in the order given.
+
+    Anything that is not a whole number is a UserError; :meth:`ScalingConfig.validated` sorts,
+    removes repeats and checks the values.
+    """
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise UserError("--sizes is empty; give training-set sizes such as 100,300,1000")
+    sizes = []
+    for part in parts:
+        try:
+            sizes.append(int(part))
+        except ValueError:
+            raise UserError(f"--sizes: {part!r} is not a whole number; give sizes such as 100,300,1000") from None
+    return tuple(sizes)
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """What ``featvslearn scaling`` runs: every pipeline of ``compare`` at each training-set size and seed.
+
+    ``compare`` carries the dataset, device, pipelines, test size, epochs, base seed, SVM, preset,
+    precision and output paths; its ``train_size`` is unused (``sizes`` replaces it). ``sizes``
+    of ``None`` picks sizes from the dataset (see :func:`featvslearn.scaling.default_sizes`).
+    Run ``i`` of each size uses seed ``compare.seed + i`` for its subsample and its training.
+    """
+
+    compare: CompareConfig = dataclasses.field(default_factory=CompareConfig)
+    sizes: tuple[int, ...] | None = None
+    seeds: int = 3
+
+    @property
+    def seed_values(self) -> tuple[int, ...]:
+        """The seeds of the runs at each size: the base seed and the ones after it."""
+        return tuple(range(self.compare.seed, self.compare.seed + self.seeds))
+
+    def validated(self) -> ScalingConfig:
+        """Check every option before any data is loaded (sizes against the dataset are checked once it is).
+
+        Raises ``UserError`` naming the option and the fix; returns a cleaned copy.
+        """
+        if self.compare.train_size is not None:
+            raise UserError("scaling sets the training-set size itself; use --sizes instead of --train-size")
+        if self.compare.tune or self.compare.compile or self.compare.epoch_accuracy:
+            raise UserError("scaling does not take --tune, --compile or --epoch-accuracy; run compare for those")
+        compare = self.compare.validated()
+        if "," in compare.device:
+            raise UserError(f"scaling runs on one device, not {compare.device!r}; pass one, such as --device cpu "
+                            "(compare --device cpu,cuda measures the speed-up)")
+        sizes = None
+        if self.sizes is not None:
+            if not self.sizes:
+                raise UserError("--sizes is empty; give training-set sizes such as 100,300,1000")
+            if min(self.sizes) < 1:
+                raise UserError(f"--sizes: {min(self.sizes)} is not a positive number of images; "
+                                "give sizes such as 100,300,1000")
+            sizes = tuple(sorted(set(self.sizes)))
+        if not 1 <= self.seeds <= MAX_SCALING_SEEDS:
+            raise UserError(f"--seeds must be between 1 and {MAX_SCALING_SEEDS}, got {self.seeds}")
+        if compare.seed + self.seeds - 1 > MAX_SEED:
+            raise UserError(f"--seed {compare.seed} with --seeds {self.seeds} passes {MAX_SEED}; "
+                            f"use --seed {MAX_SEED - self.seeds + 1} or lower")
+        return dataclasses.replace(self, compare=compare, sizes=sizes)

@@ -1,10 +1,11 @@
-"""Result records of a comparison, and their JSON round-trip."""
+"""Result records of a comparison and of a scaling run, and their JSON round-trip."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,10 +206,186 @@ class CompareResults:
             raise UserError(f"results file is incomplete or malformed ({exc}); re-run the comparison") from None
 
 
-# Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
-RESULT_KINDS: dict[str, Any] = {"compare": CompareResults}
+@dataclass
+class ScalingRun:
+    """One pipeline trained on one subsample: its size, its seed, and what it reached on the test set."""
 
-Results = CompareResults
+    train_size: int
+    seed: int
+    accuracy: float
+    train_seconds: float
+
+
+@dataclass
+class Crossover:
+    """Where the CNN overtakes one pipeline along the training-set sizes.
+
+    ``size``: the smallest measured size from which the CNN's mean accuracy is above the
+    pipeline's at that size and at every larger one; ``between``: that size and the one below
+    it, and ``estimate``: where the difference of the means crosses zero between them,
+    interpolated linearly in log size. All three are None when there is no such size, and
+    ``reason`` says why; otherwise it describes the crossover in words.
+    """
+
+    size: int | None
+    estimate: float | None
+    between: list[int] | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class SizeSummary:
+    """One pipeline at one training-set size, over its seeds.
+
+    ``*_std`` is the sample standard deviation over the seeds (0 with a single seed).
+    """
+
+    train_size: int
+    runs: int
+    accuracy_mean: float
+    accuracy_std: float
+    train_seconds_mean: float
+    train_seconds_std: float
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+@dataclass
+class ScalingResults:
+    """Everything ``featvslearn scaling`` measured: each pipeline at each training-set size and seed.
+
+    ``dataset.train_size`` is the whole training set the subsamples are drawn from; every run
+    is tested on the same ``dataset.test_size`` test images. ``pipelines`` maps a pipeline
+    name to its runs, one per (size, seed) pair; ``crossover`` maps each hand-engineered
+    pipeline to where the CNN overtakes it (empty when the CNN was not run).
+    """
+
+    dataset: DatasetInfo
+    device: str
+    seed: int
+    seeds: list[int]
+    sizes: list[int]
+    environment: dict[str, Any]
+    settings: dict[str, Any]
+    pipelines: dict[str, list[ScalingRun]]
+    crossover: dict[str, Crossover]
+    created: str
+    total_seconds: float
+    kind: str = "scaling"
+    schema_version: int = SCHEMA_VERSION
+
+    def summary(self, name: str) -> list[SizeSummary]:
+        """Pipeline ``name`` per training-set size (ascending): mean and std over the seeds."""
+        summaries = []
+        for size in self.sizes:
+            runs = [r for r in self.pipelines[name] if r.train_size == size]
+            accuracy_mean, accuracy_std = _mean_std([r.accuracy for r in runs])
+            seconds_mean, seconds_std = _mean_std([r.train_seconds for r in runs])
+            summaries.append(SizeSummary(size, len(runs), accuracy_mean, accuracy_std, seconds_mean, seconds_std))
+        return summaries
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the results, as written to JSON."""
+        data = asdict(self)
+        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScalingResults:
+        """Rebuild results from :meth:`to_dict`'s output; anything malformed is a ``UserError``."""
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise UserError(
+                f"results schema version {version!r} is not supported (this featvslearn reads "
+                f"version {SCHEMA_VERSION}); re-run featvslearn scaling with this version"
+            )
+        if data.get("kind") != "scaling":
+            raise UserError(f"results of kind {data.get('kind')!r} are not scaling results")
+        try:
+            results = cls(
+                dataset=DatasetInfo(**data["dataset"]),
+                device=_checked(data["device"], str, "device"),
+                seed=_checked(data["seed"], int, "seed"),
+                seeds=[_checked(v, int, "seeds") for v in data["seeds"]],
+                sizes=[_checked(v, int, "sizes") for v in data["sizes"]],
+                environment=_checked(data["environment"], dict, "environment"),
+                settings=_checked(data["settings"], dict, "settings"),
+                pipelines={_checked(name, str, "pipelines"): [_scaling_run(r) for r in runs]
+                           for name, runs in _checked(data["pipelines"], dict, "pipelines").items()},
+                crossover={_checked(name, str, "crossover"): _crossover(c)
+                           for name, c in _checked(data["crossover"], dict, "crossover").items()},
+                created=_checked(data["created"], str, "created"),
+                total_seconds=_checked(data["total_seconds"], float, "total_seconds"),
+            )
+            results._check_runs()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise UserError(f"results of kind 'scaling' are incomplete or malformed ({reason}); "
+                            "re-run featvslearn scaling") from None
+        return results
+
+    def _check_runs(self) -> None:
+        """Every pipeline has exactly one run per (size, seed) pair; else ValueError."""
+        if not self.sizes or self.sizes != sorted(set(self.sizes)) or not self.seeds:
+            raise ValueError("sizes must be ascending without repeats, and seeds not empty")
+        if not self.pipelines:
+            raise ValueError("no pipelines")
+        expected = {(size, seed) for size in self.sizes for seed in self.seeds}
+        for name, runs in self.pipelines.items():
+            pairs = [(r.train_size, r.seed) for r in runs]
+            if len(pairs) != len(expected) or set(pairs) != expected:
+                raise ValueError(f"{name} does not have exactly one run per size and seed")
+        for name in self.crossover:
+            if name not in self.pipelines:
+                raise ValueError(f"crossover of {name}, which has no runs")
+
+
+def _checked(value: Any, kind: type, what: str) -> Any:
+    """``value`` if it is a ``kind`` (ints count as floats, bools as nothing else); else TypeError."""
+    ok = isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+    if isinstance(value, bool) and kind is not bool:
+        ok = False
+    if not ok:
+        raise TypeError(f"{what}: {value!r} should be of type {kind.__name__}")
+    return float(value) if kind is float else value
+
+
+def _scaling_run(data: dict[str, Any]) -> ScalingRun:
+    if not isinstance(data, dict) or set(data) != {"train_size", "seed", "accuracy", "train_seconds"}:
+        raise ValueError(f"a run must have train_size, seed, accuracy and train_seconds, got {data!r}")
+    run = ScalingRun(
+        train_size=_checked(data["train_size"], int, "train_size"),
+        seed=_checked(data["seed"], int, "seed"),
+        accuracy=_checked(data["accuracy"], float, "accuracy"),
+        train_seconds=_checked(data["train_seconds"], float, "train_seconds"),
+    )
+    if not 0.0 <= run.accuracy <= 1.0 or not run.train_seconds >= 0 or run.train_size < 1:
+        raise ValueError(f"a run's accuracy must lie in [0, 1], its seconds and size be positive: {data!r}")
+    return run
+
+
+def _crossover(data: dict[str, Any]) -> Crossover:
+    if not isinstance(data, dict) or set(data) != {"size", "estimate", "between", "reason"}:
+        raise ValueError(f"a crossover must have size, estimate, between and reason, got {data!r}")
+    between = data["between"]
+    if between is not None and (not isinstance(between, list) or len(between) != 2):
+        raise ValueError(f"crossover between must be two sizes, got {between!r}")
+    return Crossover(
+        size=None if data["size"] is None else _checked(data["size"], int, "crossover size"),
+        estimate=None if data["estimate"] is None else _checked(data["estimate"], float, "crossover estimate"),
+        between=None if between is None else [_checked(v, int, "crossover between") for v in between],
+        reason=_checked(data["reason"], str, "crossover reason"),
+    )
+
+
+# Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
+RESULT_KINDS: dict[str, Any] = {"compare": CompareResults, "scaling": ScalingResults}
+
+Results = CompareResults | ScalingResults
 
 
 def dumps(data: Any, indent: int = 2) -> str:

@@ -1,0 +1,296 @@
+"""run_scaling(config) -> ScalingResults: every pipeline at each training-set size and seed, one test set.
+
+The "data" factor of the deep-learning revolution: hand-engineered features tend to lead when
+labelled images are few, and a CNN overtakes them as the training set grows. This module draws
+a stratified, seeded subsample of the training set per (size, seed), trains each pipeline on it
+with ``experiment.run_hog_svm`` / ``run_cnn`` / ``run_learned_svm``, tests every run on the same
+test set, and finds where the CNN overtakes each hand-engineered pipeline.
+
+Like ``experiment``, it never prints: progress and the plan go to callbacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from featvslearn import experiment, train
+from featvslearn.config import LEARNED_PIPELINES, ScalingConfig
+from featvslearn.data import Split, subsample
+from featvslearn.device import autocast_dtype, dtype_name
+from featvslearn.errors import UserError
+from featvslearn.experiment import Progress, TrainedCNN, no_progress, seed_everything
+from featvslearn.measure import environment
+from featvslearn.results import Crossover, DatasetInfo, ScalingResults, ScalingRun
+
+# ----------------------------------------------------------------------------- sizes
+
+IMAGES_PER_CLASS_AT_START = 10
+"""The default sizes start near this many training images per class."""
+
+CLOSE_TO_FULL = 1.25
+"""A default size within this factor of the whole training set is left out: the full set follows."""
+
+
+def _one_three_series(limit: int) -> list[int]:
+    """1, 3, 10, 30, 100, … up to ``limit`` (inclusive): steps of about ×3 that read well on a log axis."""
+    values, decade = [], 1
+    while decade <= limit:
+        values += [v for v in (decade, 3 * decade) if v <= limit]
+        decade *= 10
+    return values
+
+
+def default_sizes(n_train: int, num_classes: int) -> list[int]:
+    """Training-set sizes spanning the dataset, from about 10 images per class to all of them.
+
+    The sizes follow 1, 3, 10, 30, 100, … (steps of about ×3), starting at the value nearest
+    (on a log scale) to ``10 × num_classes``, leaving out values within 25 % of ``n_train``,
+    and always ending with ``n_train`` itself. Fashion-MNIST (10 classes, 60,000 images):
+    100, 300, 1000, 3000, 10000, 30000, 60000; scikit-learn's digits (10 classes, 1,347):
+    100, 300, 1000, 1347; 3 classes and 48 images: 30, 48.
+    """
+    if n_train < 1 or num_classes < 1:
+        raise ValueError("n_train and num_classes must be positive")
+    target = IMAGES_PER_CLASS_AT_START * num_classes
+    series = _one_three_series(100 * max(target, n_train))
+    start = min(series, key=lambda v: abs(math.log(v / target)))
+    sizes = [v for v in series if start <= v and num_classes <= v and v * CLOSE_TO_FULL <= n_train]
+    return [*sizes, n_train]
+
+
+def check_sizes(sizes: Sequence[int], n_train: int, num_classes: int) -> None:
+    """A size outside ``[num_classes, n_train]`` is a one-line UserError naming the valid range."""
+    for size in sizes:
+        if not num_classes <= size <= n_train:
+            raise UserError(
+                f"--sizes {size} is out of range: the training set has {n_train:,} images in {num_classes} "
+                f"classes, so use sizes from {num_classes} (one image per class) to {n_train}"
+            )
+
+
+# ------------------------------------------------------------------------- crossover
+
+
+def find_crossover(sizes: Sequence[int], cnn_means: Sequence[float], other_means: Sequence[float]) -> Crossover:
+    """Where the CNN's mean accuracy overtakes another pipeline's, along ascending ``sizes``.
+
+    The crossover size is the smallest size from which the CNN's mean is above the other
+    pipeline's at that size and at every larger size. Between it and the size below, the
+    difference of the means (CNN minus other) is interpolated linearly in log size to
+    estimate where it crosses zero. A pure function of the means.
+
+    Returns a :class:`Crossover`; without a crossover in the range, its size, estimate and
+    between are None and its reason is "the CNN is ahead at every size", "the CNN never
+    overtakes in this range" (never above), or "the CNN does not stay ahead up to the
+    largest size" (above somewhere, but not at the largest size).
+    """
+    if not sizes or not len(sizes) == len(cnn_means) == len(other_means):
+        raise ValueError("sizes, cnn_means and other_means must be non-empty and equally long")
+    if list(sizes) != sorted(set(sizes)):
+        raise ValueError("sizes must be ascending without repeats")
+    ahead = [c > o for c, o in zip(cnn_means, other_means, strict=True)]
+    if all(ahead):
+        return Crossover(None, None, None, "the CNN is ahead at every size")
+    if not ahead[-1]:
+        reason = ("the CNN does not stay ahead up to the largest size" if any(ahead)
+                  else "the CNN never overtakes in this range")
+        return Crossover(None, None, None, reason)
+    first = len(ahead) - 1
+    while ahead[first - 1]:
+        first -= 1
+    low, high = sizes[first - 1], sizes[first]
+    below = cnn_means[first - 1] - other_means[first - 1]  # <= 0
+    above = cnn_means[first] - other_means[first]  # > 0
+    fraction = -below / (above - below)
+    estimate = math.exp(math.log(low) + fraction * (math.log(high) - math.log(low)))
+    return Crossover(
+        size=int(high),
+        estimate=estimate,
+        between=[int(low), int(high)],
+        reason=f"the CNN is ahead from {high:,} training images on; the curves cross near {estimate:,.0f} "
+               f"(between {low:,} and {high:,})",
+    )
+
+
+def crossovers(results: ScalingResults) -> dict[str, Crossover]:
+    """The crossover of the CNN over each hand-engineered pipeline of ``results`` (none without a CNN)."""
+    if "cnn" not in results.pipelines:
+        return {}
+    cnn = [s.accuracy_mean for s in results.summary("cnn")]
+    return {
+        name: find_crossover(results.sizes, cnn, [s.accuracy_mean for s in results.summary(name)])
+        for name in results.pipelines if name not in LEARNED_PIPELINES
+    }
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+@dataclass(frozen=True)
+class ScalingPlan:
+    """The work ahead, known once the data is loaded: sizes, seeds, runs and the CNN's share.
+
+    ``cnn_epochs``: the CNN's epochs at each size (they adapt to the size unless --epochs is
+    given); ``cnn_image_passes``: images the CNN trains on over every run (size × epochs,
+    summed); ``full_run_image_passes``: those of one CNN run on the whole training set.
+    """
+
+    sizes: list[int]
+    seeds: list[int]
+    pipelines: list[str]
+    n_train: int
+    n_test: int
+    cnn_epochs: dict[int, int]
+    cnn_image_passes: int
+    full_run_image_passes: int
+
+    @property
+    def runs(self) -> int:
+        """Pipeline runs in all: sizes × seeds × pipelines."""
+        return len(self.sizes) * len(self.seeds) * len(self.pipelines)
+
+    def describe(self) -> str:
+        """One or two sentences for the user before the work starts."""
+
+        def count(n: int, noun: str) -> str:
+            return f"{n:,} {noun}{'s' if n != 1 else ''}"
+
+        text = (f"{count(self.runs, 'run')}: {count(len(self.sizes), 'size')} "
+                f"({', '.join(f'{s:,}' for s in self.sizes)} training images) × {count(len(self.seeds), 'seed')} × "
+                f"{count(len(self.pipelines), 'pipeline')}, each tested on the same {self.n_test:,} images.")
+        if self.cnn_image_passes:
+            ratio = self.cnn_image_passes / max(self.full_run_image_passes, 1)
+            times = f"{ratio:.1f}×" if ratio >= 0.95 else f"{ratio:.2f}×"
+            text += (f" CNN training: {self.cnn_image_passes:,} image passes, {times} one CNN run on all "
+                     f"{self.n_train:,} training images (epochs per size: "
+                     f"{', '.join(str(self.cnn_epochs[s]) for s in self.sizes)}).")
+        return text
+
+
+def _plan(config: ScalingConfig, split: Split, sizes: list[int]) -> ScalingPlan:
+    base = config.compare
+    device_type = base.torch_device().type
+    train_set = split.train
+
+    def epochs(size: int) -> int:
+        return train.train_settings_for(size, min(train_set.image_shape[:2]), device_type, train_set.hflip_ok,
+                                        base.seed, epochs=base.epochs, preset=base.preset).epochs
+
+    cnn_epochs = {size: epochs(size) for size in sizes}
+    # learned-svm without the cnn trains its own network
+    trains_cnn = "cnn" in base.pipelines or "learned-svm" in base.pipelines
+    passes = sum(size * cnn_epochs[size] for size in sizes) * config.seeds if trains_cnn else 0
+    return ScalingPlan(sizes=sizes, seeds=list(config.seed_values), pipelines=list(base.pipelines),
+                       n_train=len(train_set), n_test=len(split.test), cnn_epochs=cnn_epochs,
+                       cnn_image_passes=passes, full_run_image_passes=len(train_set) * epochs(len(train_set)))
+
+
+# ------------------------------------------------------------------------------- run
+
+
+def _run_order(pipelines: Sequence[str]) -> list[str]:
+    """The cnn before learned-svm, so that the probe reuses the network of the same (size, seed)."""
+    names = list(pipelines)
+    if "cnn" in names and "learned-svm" in names:
+        names.remove("cnn")
+        names.insert(names.index("learned-svm"), "cnn")
+    return names
+
+
+def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
+                on_plan: Callable[[ScalingPlan], None] | None = None) -> ScalingResults:
+    """Train every pipeline of ``config`` at each training-set size and seed; return the measured runs.
+
+    ``config`` should come from :meth:`ScalingConfig.validated`. The test set is drawn once
+    (seeded with the base seed, like ``compare``) and shared by every run. For seed ``s`` and
+    size ``n``, the training subsample is stratified and seeded with ``s`` (at the full size it
+    is the whole training set, and the seeds differ in initialisation and shuffling only), and
+    each pipeline trains with ``s``. ``on_plan`` receives the plan once the data is loaded,
+    before any training. Raises ``UserError`` for sizes outside the training set's range.
+    """
+    start = time.perf_counter()
+    base = config.compare
+    device = base.torch_device()
+    seed_everything(base.seed)
+    full, load_seconds = experiment.load_data(base, progress)
+    num_classes = len(np.unique(full.train.labels))
+    sizes = list(config.sizes) if config.sizes is not None else default_sizes(len(full.train), num_classes)
+    check_sizes(sizes, len(full.train), num_classes)
+    plan = _plan(config, full, sizes)
+    if on_plan is not None:
+        on_plan(plan)
+    runs: dict[str, list[ScalingRun]] = {name: [] for name in base.pipelines}
+    done = 0
+    progress("scaling", f"scaling: {plan.runs} runs", 0, plan.runs)
+    for size_index, size in enumerate(sizes):
+        for seed in config.seed_values:
+            split = Split(train=subsample(full.train, size, seed=seed), test=full.test)
+            run_config = dataclasses.replace(base, seed=seed, train_size=size)
+            trained: TrainedCNN | None = None
+            for name in _run_order(base.pipelines):
+                progress("scaling", f"size {size:,} ({size_index + 1}/{len(sizes)}), seed {seed}: {name}",
+                         done, plan.runs)
+                seed_everything(seed)
+                try:
+                    if name == "hog-svm":
+                        result = experiment.run_hog_svm(split, device, run_config, progress)
+                    elif name == "cnn":
+                        result, trained = experiment.run_cnn(split, device, run_config, progress)
+                    elif name == "learned-svm":
+                        result = experiment.run_learned_svm(split, device, run_config, trained, progress)
+                    else:  # config validation makes this unreachable
+                        raise UserError(f"unknown pipeline {name!r}")
+                except MemoryError:
+                    raise UserError(f"{name} ran out of memory on {size:,} training images; "
+                                    "lower the largest of --sizes") from None
+                runs[name].append(ScalingRun(train_size=size, seed=seed, accuracy=result.accuracy,
+                                             train_seconds=result.train_seconds))
+                done += 1
+                progress("scaling", f"size {size:,} ({size_index + 1}/{len(sizes)}), seed {seed}: {name} "
+                                    f"{result.accuracy:.4f}", done, plan.runs)
+    train_set = full.train
+    results = ScalingResults(
+        dataset=DatasetInfo(
+            name=train_set.name,
+            train_size=len(train_set),
+            test_size=len(full.test),
+            image_shape=list(train_set.image_shape),
+            num_classes=train_set.num_classes,
+            source=train_set.source,
+            class_names=list(train_set.class_names),
+            load_seconds=load_seconds,
+        ),
+        device=str(device),
+        seed=base.seed,
+        seeds=list(config.seed_values),
+        sizes=sizes,
+        environment=environment(device),
+        settings={
+            "pipelines": list(base.pipelines),
+            "sizes_option": list(config.sizes) if config.sizes is not None else None,
+            "test_size": base.test_size,
+            "epochs": base.epochs,
+            "cnn_epochs_per_size": {str(size): plan.cnn_epochs[size] for size in sizes} if plan.cnn_image_passes
+            else {},
+            "precision": base.precision,
+            "cnn_precision": dtype_name(autocast_dtype(device, base.precision)),
+            "preset": base.preset,
+            "svm": base.svm,
+            "device_option": base.device,
+            "skipped_files": list(train_set.skipped) + list(full.test.skipped),
+        },
+        pipelines=runs,
+        crossover={},
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        total_seconds=0.0,
+    )
+    results.crossover = crossovers(results)
+    results.total_seconds = time.perf_counter() - start
+    return results
