@@ -14,7 +14,7 @@ from featvslearn.device import resolve_devices
 from featvslearn.errors import UserError
 from featvslearn.files import check_output_path, check_plots_folder, expand_user
 
-PIPELINES: tuple[str, ...] = ("hog-svm", "cnn", "learned-svm")
+PIPELINES: tuple[str, ...] = ("hog-svm", "sift-svm", "cnn", "learned-svm")
 """Pipelines ``compare`` can run."""
 
 LEARNED_PIPELINES: tuple[str, ...] = ("cnn", "learned-svm")

@@ -24,6 +24,7 @@ from featvslearn.config import CompareConfig
 from featvslearn.data import Dataset, Split, load_split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
+from featvslearn.features.sift import make_sift_features, sift_settings_for
 from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, downsample, environment
 from featvslearn.models import CNN, cnn_config_for, flops_per_image, parameter_count
 from featvslearn.results import (
@@ -233,37 +234,89 @@ def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarra
     return classifier, details, svm_device
 
 
-def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
-                progress: Progress = no_progress) -> PipelineResult:
-    """Batched HOG features on ``device``, then standardisation (CPU) and the SVM on ``device``."""
+def _run_classical(name: str, split: Split, device: torch.device, config: CompareConfig, featuriser: Any,
+                   fit_stage: str | None, fit_images: np.ndarray | None, what: str,
+                   progress: Progress) -> tuple[PipelineResult, int]:
+    """A hand-engineered pipeline as measured stages: featuriser -> standardisation -> SVM.
+
+    ``fit_stage`` names the stage that fits the featuriser on ``fit_images`` (training images
+    only: a codebook, say); without one, fitting only checks the image size and is part of the
+    train-features stage. Returns the result (details to be filled in by the
+    caller) and the feature dimension.
+    """
     train_set, test_set = split.train, split.test
-    settings = classical.hog_settings_for(train_set.image_shape)
-    featuriser = classical.make_hog_features(settings, device=str(device))
     scaler = StandardScaler()
     chunk = max(1000, len(train_set) // 20)
     with Monitor(device) as monitor:
+        if fit_stage is not None:
+            with monitor.stage(fit_stage, device):
+                progress(f"{name}-fit-features", f"{name}: {fit_stage}", 0, 1)
+                featuriser.fit(fit_images)
+                progress(f"{name}-fit-features", f"{name}: {fit_stage}", 1, 1)
         with monitor.stage("features (train)", device):
-            featuriser.fit(train_set.images[:1])
+            if fit_stage is None:
+                featuriser.fit(train_set.images[:1])
             x_train = classical.transform_in_chunks(
-                featuriser, train_set.images, chunk, _bar(progress, "hog-train", "hog-svm: HOG features, train set"))
+                featuriser, train_set.images, chunk, _bar(progress, f"{name}-train", f"{name}: {what}, train set"))
         with monitor.stage("standardise", "cpu"):
             x_train = scaler.fit_transform(x_train)
         classifier, svm_details, svm_device = _fit_svm_stages(
-            monitor, "hog-svm", x_train, train_set.labels, len(train_set), device, config, progress)
+            monitor, name, x_train, train_set.labels, len(train_set), device, config, progress)
         del x_train
         with monitor.stage("features (test)", device):
             x_test = classical.transform_in_chunks(
-                featuriser, test_set.images, chunk, _bar(progress, "hog-test", "hog-svm: HOG features, test set"))
+                featuriser, test_set.images, chunk, _bar(progress, f"{name}-test", f"{name}: {what}, test set"))
         with monitor.stage("predict", svm_device):
             predictions = classical.predict_classifier(classifier, scaler.transform(x_test))
-    details = {
+    result = _pipeline_result(name, monitor, predictions, test_set.labels, train_set.num_classes,
+                              {"features (test)", "predict"}, svm_details, images=test_set.images, seed=config.seed)
+    return result, int(x_test.shape[1])
+
+
+def run_hog_svm(split: Split, device: torch.device, config: CompareConfig,
+                progress: Progress = no_progress) -> PipelineResult:
+    """Batched HOG features on ``device``, then standardisation (CPU) and the SVM on ``device``."""
+    settings = classical.hog_settings_for(split.train.image_shape)
+    featuriser = classical.make_hog_features(settings, device=str(device))
+    result, dimensions = _run_classical("hog-svm", split, device, config, featuriser, None, None, "HOG features",
+                                        progress)
+    result.details = {
         "features": "HOG at two cell sizes (batched in torch, equal to skimage) + intensity thumbnail, standardised",
         "hog": settings.as_dict(),
-        "feature_dimensions": int(x_test.shape[1]),
-        **svm_details,
+        "feature_dimensions": dimensions,
+        **result.details,
     }
-    return _pipeline_result("hog-svm", monitor, predictions, test_set.labels, train_set.num_classes,
-                            {"features (test)", "predict"}, details, images=test_set.images, seed=config.seed)
+    return result
+
+
+SIFT_CODEBOOK_IMAGES = 10_000
+"""Training images whose descriptors the sift-svm codebook is learned from (a seeded sample of them)."""
+
+
+def run_sift_svm(split: Split, device: torch.device, config: CompareConfig,
+                 progress: Progress = no_progress) -> PipelineResult:
+    """Dense SIFT and a spatial-pyramid codebook on ``device``, then standardisation and the SVM.
+
+    The codebook is learned by k-means on descriptors of a seeded random sample of at most
+    ``SIFT_CODEBOOK_IMAGES`` training images, never on test images.
+    """
+    settings = sift_settings_for(split.train.image_shape)
+    featuriser = make_sift_features(settings, device=str(device), seed=config.seed)
+    codebook_images = min(len(split.train), SIFT_CODEBOOK_IMAGES)
+    chosen = np.sort(np.random.default_rng(config.seed).permutation(len(split.train))[:codebook_images])
+    result, dimensions = _run_classical("sift-svm", split, device, config, featuriser, "codebook (k-means)",
+                                        split.train.images[chosen], "dense SIFT words", progress)
+    words = featuriser.named_steps["words"]
+    result.details = {
+        "features": "dense RootSIFT (kornia) -> visual words by k-means on training descriptors -> soft-assigned "
+                    "histograms over a 1x1, 2x2, 4x4 spatial pyramid, square-rooted, standardised",
+        "sift": settings.as_dict(),
+        "codebook": {"training_images": codebook_images, "words": words.n_words,
+                     "kmeans_iterations": int(words.n_iter_)},
+        "feature_dimensions": dimensions,
+        **result.details,
+    }
+    return result
 
 
 @dataclass
@@ -426,6 +479,24 @@ def _on_device(progress: Progress, device: torch.device, index: int, several: bo
         f"{key}@{index}", f"[{device}] {description}", completed, total)
 
 
+def run_pipeline(name: str, split: Split, device: torch.device, config: CompareConfig, trained: TrainedCNN | None,
+                 progress: Progress = no_progress) -> tuple[PipelineResult, TrainedCNN | None]:
+    """Run pipeline ``name`` on ``split``; returns its result and the CNN trained so far.
+
+    ``trained`` is the CNN of an earlier ``cnn`` run on the same split, which learned-svm
+    reuses (it trains its own when there is none).
+    """
+    if name == "hog-svm":
+        return run_hog_svm(split, device, config, progress), trained
+    if name == "sift-svm":
+        return run_sift_svm(split, device, config, progress), trained
+    if name == "cnn":
+        return run_cnn(split, device, config, progress)
+    if name == "learned-svm":
+        return run_learned_svm(split, device, config, trained, progress), trained
+    raise UserError(f"unknown pipeline {name!r}")  # config validation makes this unreachable
+
+
 def run_pipelines(split: Split, device: torch.device, config: CompareConfig,
                   progress: Progress = no_progress) -> list[PipelineResult]:
     """Every pipeline of ``config`` on ``device``, each seeded with ``config.seed``; in the user's order."""
@@ -434,19 +505,12 @@ def run_pipelines(split: Split, device: torch.device, config: CompareConfig,
     for name in _training_order(config.pipelines):
         seed_everything(config.seed)
         try:
-            if name == "hog-svm":
-                results.append(run_hog_svm(split, device, config, progress))
-            elif name == "cnn":
-                result, trained = run_cnn(split, device, config, progress)
-                results.append(result)
-            elif name == "learned-svm":
-                results.append(run_learned_svm(split, device, config, trained, progress))
-            else:  # config validation makes this unreachable
-                raise UserError(f"unknown pipeline {name!r}")
+            result, trained = run_pipeline(name, split, device, config, trained, progress)
         except MemoryError:
             raise UserError(
                 f"{name} ran out of memory on {len(split.train)} training images; lower --train-size"
             ) from None
+        results.append(result)
     order = {name: i for i, name in enumerate(config.pipelines)}
     results.sort(key=lambda r: order[r.name])
     return results

@@ -239,14 +239,7 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
                          done, plan.runs)
                 seed_everything(seed)
                 try:
-                    if name == "hog-svm":
-                        result = experiment.run_hog_svm(split, device, run_config, progress)
-                    elif name == "cnn":
-                        result, trained = experiment.run_cnn(split, device, run_config, progress)
-                    elif name == "learned-svm":
-                        result = experiment.run_learned_svm(split, device, run_config, trained, progress)
-                    else:  # config validation makes this unreachable
-                        raise UserError(f"unknown pipeline {name!r}")
+                    result, trained = experiment.run_pipeline(name, split, device, run_config, trained, progress)
                 except MemoryError:
                     raise UserError(f"{name} ran out of memory on {size:,} training images; "
                                     "lower the largest of --sizes") from None
