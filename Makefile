@@ -7,7 +7,7 @@ DEVICE ?= auto
 RESULTS := results
 FVL := $(BIN)/featvslearn
 
-.PHONY: install compare test lint clean demo fashion mnist cifar10 report datasets
+.PHONY: install compare test lint clean demo fashion mnist cifar10 ablate report datasets
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ mnist: $(STAMP)
 cifar10: $(STAMP)  ## colour images: best on a GPU, e.g. make cifar10 DEVICE=cuda
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset cifar10 --device $(DEVICE) --report $(RESULTS)/cifar10.md --json $(RESULTS)/cifar10.json
+
+ablate: $(STAMP)  ## lesson 3: CNN variants (activations, batch norm, dropout, depth) for the same budget; sized for <= 10 minutes on a 2-core CPU
+	mkdir -p $(RESULTS)
+	$(FVL) ablate --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
 
 report: $(STAMP)  ## re-render every saved results/*.json as Markdown, without training
 	@for f in $(RESULTS)/*.json; do \
