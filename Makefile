@@ -8,7 +8,7 @@ DEVICES ?= cpu,cuda
 RESULTS := results
 FVL := $(BIN)/featvslearn
 
-.PHONY: install compare test lint clean demo fashion mnist cifar10 compute scaling report datasets
+.PHONY: install compare test lint clean demo fashion mnist cifar10 compute scaling ablate report datasets
 
 install: $(STAMP)
 
@@ -53,9 +53,13 @@ compute: $(STAMP)  ## the compute factor: every pipeline on the CPU, then on the
 		echo "make compute: no CUDA GPU here, so --device $(DEVICES) is refused (DEVICES=cpu,cpu runs on the CPU alone)";; esac
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
 
-scaling: $(STAMP)  ## lesson 3, long on a CPU: accuracy against training-set size on Fashion-MNIST, and the crossover
+scaling: $(STAMP)  ## the data factor, long on a CPU: accuracy against training-set size on Fashion-MNIST, and the crossover
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/scaling.md --json $(RESULTS)/scaling.json
+
+ablate: $(STAMP)  ## the algorithms factor: CNN variants (activations, batch norm, dropout, depth) for the same budget; sized for <= 10 minutes on a 2-core CPU
+	mkdir -p $(RESULTS)
+	$(FVL) ablate --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
 
 report: $(STAMP)  ## re-render every saved results/*.json as Markdown, without training
 	@for f in $(RESULTS)/*.json; do \

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,10 +18,14 @@ from rich.table import Table
 
 from featvslearn import __version__
 from featvslearn.config import (
+    ABLATION_TRAIN_SIZE,
+    ABLATION_VARIANTS,
+    DEFAULT_ABLATION_VARIANTS,
     DEFAULT_PIPELINES,
     PIPELINES,
     PRECISIONS,
     PRESETS,
+    AblateConfig,
     CompareConfig,
     ScalingConfig,
     parse_sizes,
@@ -88,6 +93,24 @@ def _progress_bars() -> Progress:
     )
 
 
+@contextlib.contextmanager
+def _live_progress() -> Iterator[RichProgress]:
+    """Rich progress bars on stderr for the callbacks, with library warnings printed above them."""
+    with _progress_bars() as bars, warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
+            f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+        yield RichProgress(bars)
+
+
+def _warn_skipped(settings: dict[str, Any]) -> None:
+    """Name the image files a run skipped as unreadable."""
+    skipped = settings.get("skipped_files") or []
+    if skipped:
+        err.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
+                  + (" …" if len(skipped) > 5 else ""), highlight=False)
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"featvslearn {__version__}")
@@ -153,16 +176,59 @@ def compare(
         precision=precision, svm=svm, tune=tune, preset=preset, compile=compile, epoch_accuracy=epoch_accuracy,
         report_path=report, json_path=json_path,
     ).validated()
-    with _progress_bars() as bars, warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)
-        warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
-            f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
-        results = run_comparison(config, progress=RichProgress(bars))
-    skipped = results.settings.get("skipped_files") or []
-    if skipped:
-        err.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
-                  + (" …" if len(skipped) > 5 else ""), highlight=False)
+    with _live_progress() as progress:
+        results = run_comparison(config, progress=progress)
+    _warn_skipped(results.settings)
     out.print(rich_table(results))
+    if config.json_path:
+        write_json(results, config.json_path)
+        out.print(f"results written to {config.json_path}", highlight=False)
+    if config.report_path:
+        write_markdown(results, config.report_path)
+        out.print(f"report written to {config.report_path}", highlight=False)
+
+
+@app.command()
+@handles_errors
+def ablate(
+    dataset: Annotated[str, typer.Option(help=f"{', '.join(DATASET_NAMES)}, or a folder with one sub-folder "
+                                              "of images per class (optionally under train/ and test/).")] = "digits",
+    variants: Annotated[str, typer.Option(help=f"Comma list of {', '.join(ABLATION_VARIANTS)}, or all. plain: no "
+                                               "normalisation; deep: twice the convolutions per stage.")]
+    = ",".join(DEFAULT_ABLATION_VARIANTS),
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
+    = "auto",
+    train_size: Annotated[int | None, typer.Option(help=f"Training images (stratified, seeded subsample); default "
+                                                        f"{ABLATION_TRAIN_SIZE:,} or all if fewer.")] = None,
+    test_size: Annotated[int | None, typer.Option(help="Test images (stratified, seeded subsample); default all.")]
+    = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs for every variant; default about 100,000 image passes "
+                                                    "(10 epochs of 10,000 images), within 10-40.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for splits, subsamples, initialisation and shuffling.")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding the dataset's files, or to download into.")]
+    = None,
+    no_download: Annotated[bool, typer.Option("--no-download", help="Never download; use local files only.")]
+    = False,
+    precision: Annotated[str, typer.Option(help=f"Compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 "
+                                                "on CUDA, bf16 on CPUs with bf16 units, else fp32.")] = "auto",
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report (and its plots) to this .md file.")]
+    = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results to this .json file.")] = None,
+) -> None:
+    """Train CNN variants for the same budget: sigmoid, tanh, ReLU; with and without batch norm and dropout; deeper."""
+    from featvslearn.ablation import run_ablation
+    from featvslearn.report import ablate_table, write_markdown
+    from featvslearn.results import write_json
+
+    config = AblateConfig(
+        dataset=dataset, device=device, variants=tuple(variants.split(",")), train_size=train_size,
+        test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
+        precision=precision, report_path=report, json_path=json_path,
+    ).validated()
+    with _live_progress() as progress:
+        results = run_ablation(config, progress=progress)
+    _warn_skipped(results.settings)
+    out.print(ablate_table(results))
     if config.json_path:
         write_json(results, config.json_path)
         out.print(f"results written to {config.json_path}", highlight=False)

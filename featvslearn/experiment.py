@@ -26,7 +26,7 @@ from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
 from featvslearn.features.sift import make_sift_features, sift_settings_for
 from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, downsample, environment
-from featvslearn.models import CNN, cnn_config_for, flops_per_image, parameter_count
+from featvslearn.models import CNN, CNNConfig, cnn_config_for, flops_per_image, parameter_count
 from featvslearn.results import (
     CompareResults,
     DatasetInfo,
@@ -333,8 +333,7 @@ class TrainedCNN:
 def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, config: CompareConfig,
                       progress: Progress) -> TrainedCNN:
     """The CNN's training stages (to device, warm-up, train) inside ``monitor``."""
-    train_set, test_set = split.train, split.test
-    torch.manual_seed(config.seed)
+    train_set = split.train
     preset = train.PRESETS[config.preset]
     cnn_config = cnn_config_for(train_set.image_shape, train_set.num_classes, device.type, preset.width_multiplier)
     settings = train.train_settings_for(
@@ -342,6 +341,23 @@ def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, conf
         epochs=config.epochs, autocast_dtype=autocast_dtype(device, config.precision), preset=config.preset,
         compile=config.compile,
     )
+    trained, _ = train_cnn_stages(monitor, split, device, cnn_config, settings, progress,
+                                  epoch_accuracy=config.epoch_accuracy)
+    trained.details = {"preset": config.preset, **trained.details}
+    return trained
+
+
+def train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, cnn_config: CNNConfig,
+                     settings: train.TrainSettings, progress: Progress = no_progress, name: str = "cnn",
+                     epoch_accuracy: bool = False) -> tuple[TrainedCNN, train.TrainLog]:
+    """Build ``cnn_config`` and train it with ``settings``: stages to device, warm-up and train in ``monitor``.
+
+    The network is initialised from ``settings.seed``; progress goes to the ``<name>-train``
+    task. With ``epoch_accuracy`` the test accuracy after each epoch is measured (and counted
+    in training time). Returns the trained network with its details, and the training log.
+    """
+    train_set, test_set = split.train, split.test
+    torch.manual_seed(settings.seed)
     first_stage = len(monitor.stages)
     with monitor.stage("to device", device):
         model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
@@ -352,17 +368,21 @@ def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, conf
     with monitor.stage("warm-up" + (" and compile" if settings.compile else ""), device):
         trainable = train.warm_up(model, images, labels, normaliser, settings)
     total = settings.epochs
-    state = {"loss": ""}
+    state: dict[str, Any] = {"loss": "", "steps": 1}
 
     def on_step(epoch: int, step: int, steps: int) -> None:
-        progress("cnn-train", f"cnn: training, epoch {epoch + 1}/{total}{state['loss']}", epoch * steps + step,
-                 total * steps)
+        state["steps"] = steps
+        progress(f"{name}-train", f"{name}: training, epoch {epoch + 1}/{total}{state['loss']}",
+                 epoch * steps + step, total * steps)
 
     def on_epoch(epoch: int, loss: float, accuracy: float | None) -> None:
         state["loss"] = f", loss {loss:.3f}" + (f", test accuracy {accuracy:.4f}" if accuracy is not None else "")
+        steps = state["steps"]
+        progress(f"{name}-train", f"{name}: training, epoch {epoch}/{total}{state['loss']}", epoch * steps,
+                 total * steps)
 
     evaluate = None
-    if config.epoch_accuracy:
+    if epoch_accuracy:
         test_images = train.images_to_device(test_set.images, device)
         test_labels = torch.as_tensor(test_set.labels, device=device)
 
@@ -375,7 +395,6 @@ def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, conf
                               trainable=trainable, evaluate=evaluate)
     height, width = train_set.image_shape[:2]
     details: dict[str, Any] = {
-        "preset": config.preset,
         "architecture": cnn_config.as_dict(),
         "parameters": parameter_count(model),
         "flops_per_image": flops_per_image(cnn_config, height, width),
@@ -389,7 +408,7 @@ def _train_cnn_stages(monitor: Monitor, split: Split, device: torch.device, conf
     if log.test_accuracy_per_epoch:
         details["test_accuracy_per_epoch"] = log.test_accuracy_per_epoch
     train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if not _is_warm_up(s.name))
-    return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details)
+    return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details), log
 
 
 def _out_of_gpu_memory(n_train: int) -> UserError:

@@ -1,4 +1,8 @@
-"""CNN definitions only: a compact VGG-style network with batch norm that fits the image size."""
+"""CNN definitions only: a compact VGG-style network with batch norm that fits the image size.
+
+The defaults are the network ``compare`` trains (ReLU, batch norm, no dropout); ``ablate``
+varies the activation, batch norm, dropout and depth through the same config.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,12 @@ class CNNConfig:
     """Shape of the network: input channels, classes, and one width per resolution stage.
 
     Each stage is ``convs_per_stage`` 3x3 conv-BN-ReLU layers (default two) followed by 2x2
-    max pooling; a global average pool and a linear layer classify. ``dropout`` applies
-    before the classifier.
+    max pooling; a global average pool and a linear layer classify. ``dropout`` (a rate, 0 =
+    none) applies before the classifier. ``activation`` is "relu", "tanh" or "sigmoid";
+    without ``batch_norm`` each convolution has a bias instead of the normalisation.
+    ``init`` is "torch" (torch's default: uniform weights with a third of the fan-in
+    variance) or "matched" to the activation: He (Kaiming) normal for ReLU, Glorot (Xavier)
+    uniform for tanh and sigmoid, zero biases.
     """
 
     in_channels: int
@@ -23,14 +31,25 @@ class CNNConfig:
     widths: tuple[int, ...]
     dropout: float = 0.0
     convs_per_stage: tuple[int, ...] = ()
+    activation: str = "relu"
+    batch_norm: bool = True
+    init: str = "torch"
 
     def convs(self) -> tuple[int, ...]:
         """Convolutions in each stage."""
         return self.convs_per_stage or (2,) * len(self.widths)
 
+    def depth(self) -> int:
+        """Weight layers: every convolution, and the linear classifier."""
+        return sum(self.convs()) + 1
+
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
         return {**asdict(self), "widths": list(self.widths), "convs_per_stage": list(self.convs())}
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+INITS: tuple[str, ...] = ("torch", "matched")
 
 
 def cnn_config_for(image_shape: tuple[int, int, int], num_classes: int, device_type: str,
@@ -52,26 +71,54 @@ def cnn_config_for(image_shape: tuple[int, int, int], num_classes: int, device_t
     return CNNConfig(in_channels=channels, num_classes=num_classes, widths=widths)
 
 
-def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def _conv_block(cin: int, cout: int, activation: str, batch_norm: bool) -> list[nn.Module]:
+    """conv-BN-activation, or conv (with bias)-activation without batch norm."""
+    act = nn.ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]()
+    if batch_norm:
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), act]
+    return [nn.Conv2d(cin, cout, 3, padding=1), act]
 
 
 class CNN(nn.Module):
-    """VGG-style CNN: stages of [conv-BN-ReLU x n, maxpool], global average pool, linear."""
+    """VGG-style CNN: stages of [conv-BN-ReLU x n, maxpool], global average pool, linear.
+
+    The activation, batch norm, dropout, depth and initialisation follow ``config``.
+    """
 
     def __init__(self, config: CNNConfig) -> None:
         super().__init__()
+        if config.activation not in ACTIVATIONS:
+            raise ValueError(f"activation {config.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        if config.init not in INITS:
+            raise ValueError(f"init {config.init!r} is not one of {', '.join(INITS)}")
         self.config = config
         layers: list[nn.Module] = []
         cin = config.in_channels
         for width, convs in zip(config.widths, config.convs(), strict=True):
             for _ in range(convs):
-                layers += _conv_bn_relu(cin, width)
+                layers += _conv_block(cin, width, config.activation, config.batch_norm)
                 cin = width
             layers.append(nn.MaxPool2d(2))
         self.body = nn.Sequential(*layers)
         self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.head = nn.Linear(cin, config.num_classes)
+        if config.init == "matched":
+            self._init_matched()
+
+    @torch.no_grad()
+    def _init_matched(self) -> None:
+        """He normal weights before ReLU, Glorot uniform before tanh and sigmoid; zero biases.
+
+        The classifier keeps torch's default: it feeds the loss, not an activation.
+        """
+        for module in self.body.modules():
+            if isinstance(module, nn.Conv2d):
+                if self.config.activation == "relu":
+                    nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features (N, widths[-1]) of normalised images x (N, C, H, W)."""

@@ -286,3 +286,54 @@ def scaling_seconds_figure(results: ScalingResults) -> Figure:
                  fontsize=10)
     ax.legend(loc="upper left")
     return figure
+# ---------------------------------------------------------------- ablation figures
+
+def loss_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float | None]]], chance_loss: float | None = None,
+                       title: str = "") -> Figure:
+    """Training loss against epochs, one line per variant.
+
+    ``curves``: variant name -> {"epoch": [...], "loss": [...]} (a loss of None, not finite,
+    leaves a gap). ``chance_loss``, if given, is drawn as a dashed line: the loss of a network
+    that predicts every class equally (ln of the number of classes); the y axis then runs from
+    0 to 1.3 times it.
+    """
+    figure = Figure(figsize=(7.5, 4.5))
+    axes = figure.add_subplot()
+    for name, curve in curves.items():
+        losses = [float("nan") if v is None else v for v in curve["loss"]]
+        axes.plot(curve["epoch"], losses, label=name, linewidth=1.6)
+    if chance_loss is not None:
+        axes.axhline(chance_loss, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance_loss:.2f})")
+        axes.set_ylim(0, 1.3 * chance_loss)  # a diverging curve leaves the plot instead of flattening the rest
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("training loss (cross-entropy)")
+    axes.set_xlim(left=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small", loc="upper right")
+    if title:
+        axes.set_title(title)
+    return figure
+
+
+def accuracy_bars_figure(accuracies: Mapping[str, float], chance: float | None = None, title: str = "") -> Figure:
+    """Test accuracy per variant as horizontal bars, in the given order (first at the top).
+
+    ``chance``, if given, is drawn as a dashed line: the accuracy of guessing.
+    """
+    names = list(accuracies)
+    values = [accuracies[n] for n in names]
+    figure = Figure(figsize=(7.5, 0.45 * len(names) + 1.4))
+    axes = figure.add_subplot()
+    positions = list(range(len(names)))[::-1]
+    bars = axes.barh(positions, values, color="tab:blue")
+    axes.bar_label(bars, labels=[f"{v:.1%}" for v in values], padding=3, fontsize="small")
+    axes.set_yticks(positions, names)
+    axes.set_xlim(0, 1.08)
+    axes.set_xlabel("test accuracy")
+    if chance is not None:
+        axes.axvline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance:.0%})")
+        axes.legend(fontsize="small", loc="lower right")
+    axes.grid(axis="x", alpha=0.3)
+    if title:
+        axes.set_title(title)
+    return figure

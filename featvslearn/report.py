@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -15,7 +16,9 @@ from rich.table import Table
 
 from featvslearn.files import atomic_write_text
 from featvslearn.plots import (
+    accuracy_bars_figure,
     confusion_matrix_figure,
+    loss_curves_figure,
     misclassified_figure,
     per_class_accuracy_figure,
     plots_folder,
@@ -25,7 +28,15 @@ from featvslearn.plots import (
     timeline_figure,
     write_figures,
 )
-from featvslearn.results import CompareResults, PipelineResult, Results, ScalingResults, SizeSummary
+from featvslearn.results import (
+    AblateResults,
+    CompareResults,
+    PipelineResult,
+    Results,
+    ScalingResults,
+    SizeSummary,
+    VariantResult,
+)
 
 PER_CLASS_FIGURE_UP_TO = 40  # classes; above this grouped bars are unreadable
 
@@ -674,6 +685,7 @@ FIGURES: dict[str, Callable[[Any], dict[str, Figure]]] = {"compare": compare_fig
 MARKDOWN: dict[str, Callable[[Any, dict[str, str]], str]] = {"compare": lambda r, links: markdown(r, links),
                                                              "scaling": scaling_markdown}
 TABLES: dict[str, Callable[[Any], Table]] = {"compare": rich_table, "scaling": scaling_table}
+# Other kinds register themselves below, next to their writers.
 
 
 def terminal_table(results: Results) -> Table:
@@ -701,3 +713,200 @@ def write_markdown(results: Results, path: Path) -> None:
         if not existed:
             remove_figures(written, folder)
         raise
+
+
+# ---------------------------------------------------------------- ablate
+
+ABLATE_HEADERS = ["variant", "activation", "batch norm", "dropout", "depth", "lr", "parameters", "accuracy",
+                  "train s", "final loss"]
+
+
+def _final_loss(v: VariantResult) -> str:
+    losses = v.loss_per_epoch
+    if v.diverged or not losses or losses[-1] is None:
+        return "diverged"
+    return f"{losses[-1]:.3f}"
+
+
+def _ablate_columns(v: VariantResult) -> list[str]:
+    return [
+        v.name,
+        v.activation,
+        "yes" if v.batch_norm else "no",
+        f"{v.dropout:g}" if v.dropout > 0 else "–",
+        str(v.depth),
+        f"{v.lr:.3g}",
+        f"{v.parameters:,}",
+        f"{v.accuracy:.4f}",
+        fmt_seconds(v.train_seconds),
+        _final_loss(v),
+    ]
+
+
+def ablate_table(results: AblateResults) -> Table:
+    """The variants side by side, for the terminal; the best accuracy in bold green."""
+    d = results.dataset
+    table = Table(title=f"CNN ablation on {d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
+                        f"{results.settings.get('epochs')} epochs each, device {results.device}")
+    for header in ABLATE_HEADERS:
+        table.add_column(header, justify="left" if header in ("variant", "activation") else "right")
+    best = max((v.accuracy for v in results.variants), default=None)
+    for v in results.variants:
+        row = _ablate_columns(v)
+        if v.accuracy == best and len(results.variants) > 1:
+            row[7] = f"[bold green]{row[7]}[/]"
+        table.add_row(*row)
+    return table
+
+
+# (variant without the factor, variant with it, what the factor is), read in this order
+_FACTORS = [
+    ("relu-plain", "relu-bn", "Batch norm"),
+    ("relu-bn", "relu-bn-dropout", "Dropout"),
+    ("sigmoid-plain", "relu-plain", "ReLU instead of sigmoid"),
+    ("tanh-plain", "relu-plain", "ReLU instead of tanh"),
+    ("relu-plain", "relu-deep-plain", "Twice the depth without normalisation (ReLU)"),
+    ("sigmoid-plain", "sigmoid-deep-plain", "Twice the depth without normalisation (sigmoid)"),
+    ("sigmoid-deep-plain", "sigmoid-deep-bn", "Batch norm in the deep sigmoid net"),
+]
+
+
+def ablate_reading(results: AblateResults) -> str:
+    """A short plain-language reading: the best and worst variant and the gap, which barely learned or diverged."""
+    variants = results.variants
+    if not variants:
+        return "No variant was trained."
+    chance = 1 / max(results.dataset.num_classes, 1)
+    best = max(variants, key=lambda v: v.accuracy)
+    worst = min(variants, key=lambda v: v.accuracy)
+    budget = (f"{results.dataset.train_size:,} training images, {results.settings.get('epochs')} epochs, "
+              "the same schedule and seed")
+    if len(variants) == 1:
+        return f"{best.name} reached {best.accuracy:.1%} test accuracy with {budget}."
+    lines = [
+        f"**{best.name} did best** with {best.accuracy:.1%} test accuracy; **{worst.name} did worst** with "
+        f"{worst.accuracy:.1%}, {(best.accuracy - worst.accuracy) * 100:.1f} points behind — with the same budget "
+        f"for every variant ({budget})."
+    ]
+    near_chance = [v.name for v in variants if v.accuracy < chance + 0.05]
+    if near_chance:
+        lines.append(f"{', '.join(near_chance)} stayed within 5 points of chance ({chance:.0%}): "
+                     f"{'it' if len(near_chance) == 1 else 'they'} barely learned in this budget.")
+    diverged = [v.name for v in variants if v.diverged]
+    if diverged:
+        lines.append(f"{', '.join(diverged)} diverged (the training loss stopped being a number).")
+    return " ".join(lines)
+
+
+def ablate_factors(results: AblateResults) -> list[str]:
+    """What each change did to test accuracy, one line per pair of variants that differ in it."""
+    by_name = {v.name: v for v in results.variants}
+    lines = []
+    for without, with_, factor in _FACTORS:
+        if without in by_name and with_ in by_name:
+            before, after = by_name[without].accuracy, by_name[with_].accuracy
+            lines.append(f"{factor}: {(after - before) * 100:+.1f} points ({without} {before:.1%} → "
+                         f"{with_} {after:.1%})")
+    return lines
+
+
+def ablate_markdown(results: AblateResults, links: dict[str, str] | None = None) -> str:
+    """The ablation report: reading, table, loss curves, the shared budget, stages, dataset, environment."""
+    links = links or {}
+    d, s = results.dataset, results.settings
+    lines = [
+        f"# CNN ablation on {d.name}: activations, batch norm, dropout, depth",
+        "",
+        f"featvslearn {results.environment.get('featvslearn', '')} · {results.created} · device `{results.device}` · "
+        f"seed {results.seed} · {results.total_seconds:.1f} s in all",
+        "",
+        "## Result",
+        "",
+        ablate_reading(results),
+        "",
+    ]
+    factors = ablate_factors(results)
+    if factors:
+        lines += ["What each change did to test accuracy:", "", *[f"- {line}" for line in factors], ""]
+    lines += [
+        "## Variants",
+        "",
+        *_md_table(ABLATE_HEADERS, [_ablate_columns(v) for v in results.variants], text_columns=2),
+        "",
+        "Depth counts weight layers (every convolution and the classifier); dropout applies before the "
+        "classifier; \"plain\" means no normalisation. Train seconds cover moving the data to the device and the "
+        "training loop; the final loss is the mean training loss of the last epoch.",
+        "",
+    ]
+    if "loss-curves" in links:
+        lines += ["## Training loss", "", f"![training loss per variant]({links['loss-curves']})", ""]
+    if "accuracy" in links:
+        lines += ["## Test accuracy", "", f"![test accuracy per variant]({links['accuracy']})", ""]
+    lr_note = f"the trainer's learning rate is {s['lr']:.3g}, scaled per variant (the lr column): {s['lr_rule']}"
+    lines += [
+        "## The same budget for every variant",
+        "",
+        f"- {d.train_size:,} training images (the same ones, in the same order), {s['epochs']} epochs, batch "
+        f"{s['batch_size']}, {s['steps']:,} optimiser steps",
+        f"- {s['optimizer']}; {lr_note}",
+        f"- weight decay {s['weight_decay']:g} on weights only, label smoothing {s['label_smoothing']:g}, "
+        + (f"random translation by up to {s['translate_pixels']} pixels, " if s["translate_pixels"] else
+           "no random translation, ")
+        + ("random horizontal flips" if s["hflip"] else "no flips"),
+        f"- initialisation: {s['initialisation']}; seed {results.seed}",
+        f"- precision {s['precision']}; no patch-whitening first layer and no test-time augmentation "
+        "(compare's CNN uses both)",
+        "",
+        "## Loss per epoch",
+        "",
+    ]
+    epochs = max((len(v.loss_per_epoch) for v in results.variants), default=0)
+    rows = [[v.name] + ["–" if x is None else f"{x:.3f}" for x in v.loss_per_epoch] for v in results.variants]
+    lines += _md_table(["variant"] + [str(i + 1) for i in range(epochs)], rows)
+    lines += ["", "## Stages", ""]
+    stage_rows = []
+    for v in results.variants:
+        for st in v.stages:
+            gpu = ("–" if st.gpu_util_percent_mean is None
+                   else f"{st.gpu_util_percent_mean:.0f}% / {st.gpu_util_percent_max:.0f}%")
+            stage_rows.append([v.name, st.name, st.device, fmt_seconds(st.seconds), gpu,
+                               fmt_percent(st.cpu_util_percent_mean), fmt_bytes(st.peak_rss_bytes)])
+    lines += _md_table(["variant", "stage", "device", "seconds", "GPU util mean / max", "CPU util", "peak RSS"],
+                       stage_rows, text_columns=3)
+    lines += [
+        "",
+        "## Dataset",
+        "",
+        f"- **{d.name}**: {d.train_size:,} training and {d.test_size:,} test images of "
+        f"{'×'.join(map(str, d.image_shape))} (H×W×C), {d.num_classes} classes",
+        f"- source: {d.source}",
+        f"- classes: {', '.join(d.class_names)}",
+        f"- loaded in {d.load_seconds:.1f} s",
+    ]
+    skipped = s.get("skipped_files") or []
+    if skipped:
+        lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
+                     + (" …" if len(skipped) > 10 else ""))
+    lines += ["", "## Environment", ""]
+    lines += _md_table(["what", "value"], [[k, str(v)] for k, v in results.environment.items()], text_columns=2)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def ablate_figures(results: AblateResults) -> dict[str, Figure]:
+    """The training-loss curves and the accuracy bars of an ablation, by file name (without .png)."""
+    if not results.variants:
+        return {}
+    d = results.dataset
+    title = f"{d.name}: {d.train_size:,} training images, {results.settings.get('epochs')} epochs per variant"
+    return {
+        "loss-curves": loss_curves_figure({v.name: v.loss_curve for v in results.variants},
+                                          chance_loss=math.log(d.num_classes), title=title),
+        "accuracy": accuracy_bars_figure({v.name: v.accuracy for v in results.variants},
+                                         chance=1 / d.num_classes, title=title),
+    }
+
+
+FIGURES["ablate"] = ablate_figures
+MARKDOWN["ablate"] = ablate_markdown
+TABLES["ablate"] = ablate_table

@@ -1,4 +1,4 @@
-"""Result records of a comparison and of a scaling run, and their JSON round-trip."""
+"""Result records of a comparison, a scaling run and an ablation, and their JSON round-trip."""
 
 from __future__ import annotations
 
@@ -382,10 +382,104 @@ def _crossover(data: dict[str, Any]) -> Crossover:
     )
 
 
-# Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
-RESULT_KINDS: dict[str, Any] = {"compare": CompareResults, "scaling": ScalingResults}
+@dataclass
+class VariantResult:
+    """One CNN variant of an ablation, trained on the same images, epochs and schedule as the others.
 
-Results = CompareResults | ScalingResults
+    ``depth`` counts weight layers (every convolution and the classifier); ``dropout`` is a
+    rate (0 = none). ``loss_curve`` holds at most 200 points: ``epoch``
+    (fractional, at the end of each window of steps) and ``loss`` (the mean training loss over
+    that window, None where it was not finite). ``train_seconds`` covers moving the data to the
+    device and the training loop; ``warmup_seconds`` (one untimed pass) and ``predict_seconds``
+    (the test set) are counted apart.
+    """
+
+    name: str
+    activation: str
+    batch_norm: bool
+    dropout: float
+    depth: int
+    accuracy: float
+    train_seconds: float
+    loss_curve: dict[str, list[Any]]
+    loss_per_epoch: list[float | None]
+    seconds_per_epoch: list[float]
+    predict_seconds: float
+    warmup_seconds: float
+    diverged: bool
+    parameters: int
+    flops_per_image: int
+    lr: float
+    device: str
+    gpu_util_percent_mean: float | None
+    gpu_util_percent_max: float | None
+    gpu_util_samples: int
+    peak_gpu_memory_bytes: int | None
+    cpu_util_percent_mean: float | None
+    peak_rss_bytes: int | None
+    stages: list[StageResult]
+    per_class_accuracy: list[float] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AblateResults:
+    """Everything ``featvslearn ablate`` measured: one entry per CNN variant, same budget for each."""
+
+    dataset: DatasetInfo
+    device: str
+    seed: int
+    environment: dict[str, Any]
+    variants: list[VariantResult]
+    settings: dict[str, Any]
+    created: str
+    total_seconds: float
+    kind: str = "ablate"
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the results, as written to JSON."""
+        data = asdict(self)
+        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AblateResults:
+        """Rebuild results from :meth:`to_dict`'s output; a wrong schema or kind is a ``UserError``."""
+        _check_header(data, "ablate")
+        try:
+            variants = [
+                VariantResult(**{**v, "stages": [StageResult(**s) for s in v["stages"]]}) for v in data["variants"]
+            ]
+            return cls(
+                dataset=DatasetInfo(**data["dataset"]),
+                device=data["device"],
+                seed=data["seed"],
+                environment=data["environment"],
+                variants=variants,
+                settings=data["settings"],
+                created=data["created"],
+                total_seconds=data["total_seconds"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"results file is incomplete or malformed ({exc}); re-run the ablation") from None
+
+
+def _check_header(data: dict[str, Any], kind: str) -> None:
+    """Refuse results of another schema version or kind."""
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UserError(
+            f"results schema version {version!r} is not supported (this featvslearn reads "
+            f"version {SCHEMA_VERSION}); re-run the command with this version"
+        )
+    if data.get("kind") != kind:
+        raise UserError(f"results of kind {data.get('kind')!r} are not {kind} results")
+
+
+# Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
+RESULT_KINDS: dict[str, Any] = {"compare": CompareResults, "scaling": ScalingResults, "ablate": AblateResults}
+
+Results = CompareResults | ScalingResults | AblateResults
 
 
 def dumps(data: Any, indent: int = 2) -> str:

@@ -231,9 +231,10 @@ def warm_up(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normal
 
 @dataclass
 class TrainLog:
-    """What happened during training: mean loss and seconds per epoch."""
+    """What happened during training: mean loss and seconds per epoch, and the loss of every step."""
 
     loss_per_epoch: list[float] = field(default_factory=list)
+    loss_per_step: list[float] = field(default_factory=list)
     seconds_per_epoch: list[float] = field(default_factory=list)
     test_accuracy_per_epoch: list[float] = field(default_factory=list)
     ema_model: nn.Module | None = None
@@ -252,7 +253,8 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
     average of the weights when ``settings.ema_decay`` is set (returned as ``log.ema_model``).
     ``trainable`` is the module to call (``warm_up``'s compiled model); ``evaluate(model)``,
     if given, returns test accuracy after each epoch. Epoch seconds come from CUDA events on
-    a GPU and the wall clock elsewhere. Returns the per-epoch log.
+    a GPU and the wall clock elsewhere. Returns the log: loss and seconds per epoch, and the
+    training loss of every optimiser step (read from the device once per epoch).
     """
     import time
 
@@ -291,6 +293,7 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
             start_event.record()
         order = torch.randperm(n, device=device, generator=generator)
         loss_sum = torch.zeros((), device=device)
+        step_losses = torch.zeros(steps_per_epoch, device=device)  # read once per epoch: no sync per step
         for step in range(steps_per_epoch):
             index = order[step * settings.batch_size : (step + 1) * settings.batch_size]
             x = augment(normaliser(images[index]), settings.translate_pixels, settings.hflip, generator)
@@ -303,6 +306,7 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
             if ema is not None and step % 5 == 4:
                 ema.update_parameters(model)
             loss_sum += loss.detach().float()
+            step_losses[step] = loss.detach().float()
             if on_step is not None:
                 on_step(epoch, step + 1, steps_per_epoch)
         mean_loss = float(loss_sum) / steps_per_epoch
@@ -313,6 +317,7 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
         else:
             log.seconds_per_epoch.append(time.perf_counter() - start)
         log.loss_per_epoch.append(mean_loss)
+        log.loss_per_step += step_losses.tolist()
         accuracy = None
         if evaluate is not None:
             accuracy = evaluate(ema.module if ema is not None else model)

@@ -36,7 +36,7 @@ def test_progress_is_reported_for_every_long_step() -> None:
     seen: dict[str, tuple[float, float | None]] = {}
     run_comparison(dataclasses.replace(SMALL, epochs=1).validated(),
                    progress=lambda key, text, done, total: seen.__setitem__(key, (done, total)))
-    assert {"load", "hog-train", "hog-svm-fit", "hog-test", "cnn-train"} <= set(seen)
+    assert {"load", "hog-svm-train", "hog-svm-fit", "hog-svm-test", "cnn-train"} <= set(seen)
     assert all(done == total for done, total in seen.values())
 
 

@@ -1,0 +1,238 @@
+"""run_ablation(config) -> AblateResults: CNN variants trained for the same budget, each measured.
+
+The "algorithms" factor of the deep-learning revolution: the same network with sigmoid, tanh or
+ReLU, with and without batch norm and dropout, and twice as deep without normalisation. Every
+variant sees the same training images in the same order, for the same epochs, with the same
+optimiser schedule and seed. Progress flows back through a callback, as in ``experiment``, so
+this module never prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import torch
+
+from featvslearn import train
+from featvslearn.config import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, AblateConfig, AblationVariant
+from featvslearn.data import Split, subsample
+from featvslearn.device import autocast_dtype, dtype_name
+from featvslearn.errors import UserError
+from featvslearn.experiment import (
+    Progress,
+    _is_warm_up,
+    _out_of_gpu_memory,
+    _stage_result,
+    load_data,
+    no_progress,
+    seed_everything,
+    train_cnn_stages,
+)
+from featvslearn.measure import Monitor, environment
+from featvslearn.models import CNNConfig, cnn_config_for
+from featvslearn.results import AblateResults, DatasetInfo, VariantResult
+
+LOSS_CURVE_POINTS = 200
+"""Most points in a variant's loss curve: enough for a smooth plot, few enough for a small JSON."""
+
+LR_RULE = ("each variant trains at the best of the rates tried in a pilot (the trainer's rate times 1, 0.5, 0.25 "
+           "or 0.1; Fashion-MNIST, 3,000 training images, 6 epochs): the trainer's rate for every variant but the "
+           "ReLU networks without normalisation, which barely learn at it (relu-plain 0.33 test accuracy at the full "
+           "rate, 0.66 at a quarter; relu-deep-plain 0.31 at a quarter, 0.61 at a tenth); tanh-plain does better at "
+           "the full rate (0.59 against 0.43 at a quarter) and sigmoid-plain stays at chance at either")
+"""How the learning rates were chosen, as the report states it."""
+
+
+def ablation_epochs(n_train: int) -> int:
+    """Epochs for every variant: about 100,000 image passes (10 epochs of 10,000), within 10-40.
+
+    The same on every device, so a figure measured on a CPU can be repeated on a GPU.
+    """
+    return int(np.clip(math.ceil(100_000 / max(n_train, 1)), 10, 40))
+
+
+def variant_cnn_config(variant: AblationVariant, image_shape: tuple[int, int, int], num_classes: int,
+                       device_type: str) -> CNNConfig:
+    """The network of ``variant``: compare's CNN for the image size, with the variant's activation,
+    batch norm, dropout, twice the convolutions per stage when deep, and the initialisation matched
+    to the activation (He for ReLU, Glorot for tanh and sigmoid)."""
+    base = cnn_config_for(image_shape, num_classes, device_type)
+    convs = tuple(2 * c if variant.deep else c for c in base.convs())
+    return dataclasses.replace(base, activation=variant.activation, batch_norm=variant.batch_norm,
+                               dropout=variant.dropout, convs_per_stage=convs, init="matched")
+
+
+def variant_train_settings(variant: AblationVariant, n_train: int, image_side: int, device_type: str, hflip_ok: bool,
+                           seed: int, epochs: int, dtype: torch.dtype | None) -> train.TrainSettings:
+    """The trainer's settings for ``epochs``: the same for every variant but the learning rate.
+
+    No variant uses the patch-whitening first layer (a trick for networks with batch norm) or
+    test-time augmentation (not what is compared). The learning rate is the trainer's times
+    ``variant.lr_factor``: a quarter or a tenth for ReLU networks without normalisation, which
+    barely learn at the full rate (see ``config.ABLATION_VARIANTS``).
+    """
+    settings = train.train_settings_for(n_train, image_side, device_type, hflip_ok, seed, epochs=epochs,
+                                        autocast_dtype=dtype)
+    return dataclasses.replace(settings, lr=settings.lr * variant.lr_factor, whiten=False, tta=0)
+
+
+def loss_curve(loss_per_step: list[float], steps_per_epoch: int,
+               points: int = LOSS_CURVE_POINTS) -> dict[str, list[Any]]:
+    """The per-step training loss averaged over at most ``points`` equal windows of consecutive steps.
+
+    Returns {"epoch": fractional epoch at the end of each window, "loss": the window's mean
+    loss, or None where a step's loss was not finite}.
+    """
+    losses = np.asarray(loss_per_step, dtype=np.float64)
+    if losses.size == 0:
+        return {"epoch": [], "loss": []}
+    windows = np.array_split(np.arange(losses.size), min(points, losses.size))
+    epochs = [round(float(w[-1] + 1) / steps_per_epoch, 6) for w in windows]
+    return {"epoch": epochs, "loss": _finite_or_none([float(losses[w].mean()) for w in windows])}
+
+
+def _finite_or_none(values: list[float]) -> list[float | None]:
+    """JSON has no NaN or infinity: a loss that stopped being a number becomes None."""
+    return [v if math.isfinite(v) else None for v in values]
+
+
+def run_variant(variant: AblationVariant, split: Split, device: torch.device, epochs: int, config: AblateConfig,
+                progress: Progress = no_progress) -> VariantResult:
+    """Train and evaluate one variant on ``split``, every stage measured on ``device``."""
+    train_set, test_set = split.train, split.test
+    dtype = autocast_dtype(device, config.precision)
+    cnn_config = variant_cnn_config(variant, train_set.image_shape, train_set.num_classes, device.type)
+    settings = variant_train_settings(variant, len(train_set), min(train_set.image_shape[:2]), device.type,
+                                      train_set.hflip_ok, config.seed, epochs, dtype)
+    try:
+        with Monitor(device) as monitor:
+            trained, log = train_cnn_stages(monitor, split, device, cnn_config, settings, progress,
+                                            name=variant.name)
+            with monitor.stage("evaluate", device):
+                test_images = train.images_to_device(test_set.images, device)
+                predictions = train.predict(trained.eval_model, test_images, trained.normaliser, dtype,
+                                            tta=settings.tta, hflip=train_set.hflip_ok).cpu().numpy()
+    except torch.cuda.OutOfMemoryError:
+        raise _out_of_gpu_memory(len(train_set)) from None
+    steps_per_epoch = max(1, len(log.loss_per_step) // epochs)
+    stages = [_stage_result(s) for s in monitor.stages]
+    overall = monitor.overall_stats()
+    labels = test_set.labels
+    per_class = [float(np.mean(predictions[labels == c] == c)) if np.any(labels == c) else 0.0
+                 for c in range(train_set.num_classes)]
+    details = trained.details
+    return VariantResult(
+        name=variant.name,
+        activation=variant.activation,
+        batch_norm=variant.batch_norm,
+        dropout=variant.dropout,
+        depth=cnn_config.depth(),
+        accuracy=float(np.mean(predictions == labels)),
+        train_seconds=trained.train_seconds,
+        loss_curve=loss_curve(log.loss_per_step, steps_per_epoch),
+        loss_per_epoch=_finite_or_none(log.loss_per_epoch),
+        seconds_per_epoch=log.seconds_per_epoch,
+        predict_seconds=sum(s.seconds for s in stages if s.name == "evaluate"),
+        warmup_seconds=sum(s.seconds for s in stages if _is_warm_up(s.name)),
+        diverged=not all(math.isfinite(v) for v in log.loss_per_step),
+        parameters=details["parameters"],
+        flops_per_image=details["flops_per_image"],
+        lr=settings.lr,
+        device=str(device),
+        gpu_util_percent_mean=overall.gpu_util_percent_mean,
+        gpu_util_percent_max=overall.gpu_util_percent_max,
+        gpu_util_samples=overall.gpu_util_samples,
+        peak_gpu_memory_bytes=monitor.peak_gpu_memory_bytes(),
+        cpu_util_percent_mean=overall.cpu_util_percent_mean,
+        peak_rss_bytes=overall.peak_rss_bytes,
+        stages=stages,
+        per_class_accuracy=per_class,
+        details={
+            "architecture": details["architecture"],
+            "training": details["training"],
+            "train_images_per_second": details["train_images_per_second"],
+        },
+    )
+
+
+def _ablation_split(config: AblateConfig, progress: Progress) -> tuple[Split, float]:
+    """The split every variant trains on: ``--train-size`` images, else at most ``ABLATION_TRAIN_SIZE``."""
+    split, load_seconds = load_data(config.data_config(), progress)
+    if config.train_size is None and len(split.train) > ABLATION_TRAIN_SIZE:
+        # the same draw as --train-size 10000 would make
+        split = Split(train=subsample(split.train, ABLATION_TRAIN_SIZE, seed=config.seed), test=split.test)
+        progress("load", f"loaded {config.dataset}: {len(split.train)} train (a stratified draw), "
+                 f"{len(split.test)} test", 1, 1)
+    return split, load_seconds
+
+
+def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> AblateResults:
+    """Train every variant of ``config`` on the same split, epochs, schedule and seed; return the results.
+
+    ``config`` should come from :meth:`AblateConfig.validated`.
+    """
+    start = time.perf_counter()
+    device = config.torch_device()
+    seed_everything(config.seed)
+    split, load_seconds = _ablation_split(config, progress)
+    train_set = split.train
+    epochs = config.epochs if config.epochs is not None else ablation_epochs(len(train_set))
+    results: list[VariantResult] = []
+    for name in config.variants:
+        seed_everything(config.seed)
+        try:
+            results.append(run_variant(ABLATION_VARIANTS[name], split, device, epochs, config, progress))
+        except MemoryError:
+            raise UserError(
+                f"{name} ran out of memory on {len(train_set)} training images; lower --train-size"
+            ) from None
+    reference = train.train_settings_for(len(train_set), min(train_set.image_shape[:2]), device.type,
+                                         train_set.hflip_ok, config.seed, epochs=epochs,
+                                         autocast_dtype=autocast_dtype(device, config.precision))
+    return AblateResults(
+        dataset=DatasetInfo(
+            name=train_set.name,
+            train_size=len(train_set),
+            test_size=len(split.test),
+            image_shape=list(train_set.image_shape),
+            num_classes=train_set.num_classes,
+            source=train_set.source,
+            class_names=list(train_set.class_names),
+            load_seconds=load_seconds,
+        ),
+        device=str(device),
+        seed=config.seed,
+        environment=environment(device),
+        variants=results,
+        settings={
+            "variants": list(config.variants),
+            "train_size": config.train_size,
+            "test_size": config.test_size,
+            "epochs": epochs,
+            "epochs_option": config.epochs,
+            "batch_size": reference.batch_size,
+            "steps": max(1, len(train_set) // reference.batch_size) * epochs,
+            "optimizer": f"Nesterov SGD, momentum {reference.momentum}, linear warm-up over "
+                         f"{reference.warmup_fraction:.0%} of the steps then linear decay to zero",
+            "lr": reference.lr,
+            "lr_rule": LR_RULE,
+            "weight_decay": reference.weight_decay,
+            "label_smoothing": reference.label_smoothing,
+            "translate_pixels": reference.translate_pixels,
+            "hflip": reference.hflip,
+            "precision": dtype_name(reference.autocast_dtype),
+            "precision_option": config.precision,
+            "initialisation": "He (Kaiming) normal for ReLU, Glorot (Xavier) uniform for tanh and sigmoid",
+            "whitened_first_layer": False,
+            "test_time_augmentation": False,
+            "device_option": config.device,
+            "skipped_files": list(train_set.skipped) + list(split.test.skipped),
+        },
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        total_seconds=time.perf_counter() - start,
+    )
