@@ -110,10 +110,14 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
         if self.spatial_bin_size < 1 or self.stride < 1:
             raise ValueError("spatial_bin_size and stride must be at least 1")
         self.image_shape_ = tuple(np.shape(X)[1:])
-        self.grid_shape_ = tuple(self._describe(np.asarray(X[:1])).shape[1:3])
+        too_small = ValueError(f"images of {self.image_shape_[:2]} are too small for SIFT descriptors with "
+                               f"{self.spatial_bin_size}-pixel cells; use a smaller spatial_bin_size")
+        try:
+            self.grid_shape_ = tuple(self._describe(np.asarray(X[:1])).shape[1:3])
+        except RuntimeError:  # the pooling kernel is larger than the image
+            raise too_small from None
         if min(self.grid_shape_) < 1:
-            raise ValueError(f"images of {self.image_shape_[:2]} are too small for descriptors of "
-                             f"{4 * self.spatial_bin_size} pixels")
+            raise too_small
         return self
 
     def _describe(self, X: np.ndarray) -> torch.Tensor:
@@ -228,8 +232,8 @@ class SpatialPyramidCodebook(TransformerMixin, BaseEstimator):
             weights = torch.softmax(-distances.square() / (2 * self.sigma**2), dim=1)  # (M, k)
             assignment = torch.zeros(len(flat), self.n_words, device=device).scatter_(1, nearest, weights)
             assignment = assignment.reshape(n, rows, cols, -1).permute(0, 3, 1, 2)  # (n, K, rows, cols)
-            pooled = [torch.nn.functional.adaptive_avg_pool2d(assignment, level).reshape(n, -1)
-                      for level in self.pyramid_levels]  # each (n, K * level²)
+            pooled = [torch.nn.functional.adaptive_avg_pool2d(assignment, level).permute(0, 2, 3, 1).reshape(n, -1)
+                      for level in self.pyramid_levels]  # each (n, level² * K): one histogram per region
             parts.append(torch.cat(pooled, dim=1).sqrt())
         if not parts:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
