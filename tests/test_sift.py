@@ -128,3 +128,10 @@ def test_sift_svm_runs_in_compare_with_its_codebook_stage() -> None:
     assert stages[0] == "codebook (k-means)" and "svm fit" in stages and "predict" in stages
     assert all(s.device == "cpu" for s in result.stages)
     assert result.details["feature_dimensions"] == result.details["sift"]["n_words"] * 21
+
+
+def test_a_tiny_training_set_gets_a_smaller_codebook_instead_of_an_error() -> None:
+    config = CompareConfig(dataset="digits", device="cpu", pipelines=("sift-svm",), train_size=10, test_size=20)
+    result = run_comparison(config.validated()).pipelines[0]
+    assert 2 <= result.details["sift"]["n_words"] < 128
+    assert result.details["feature_dimensions"] == result.details["sift"]["n_words"] * 21
