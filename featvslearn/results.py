@@ -149,8 +149,46 @@ class DatasetInfo:
     load_seconds: float
 
 
+class _ResultsFile:
+    """What every kind of results has in common: its JSON object, with schema and kind first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the results, as written to JSON."""
+        data = asdict(self)  # type: ignore[call-overload]
+        # schema and kind first, so a reader can tell what a file is at a glance
+        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
+
+
+def _check_header(data: dict[str, Any], kind: str, what: str | None = None, rerun: str = "the command") -> None:
+    """Refuse results of another schema version or kind.
+
+    ``what`` names the kind in the message (default: ``kind``); ``rerun`` is what to re-run.
+    """
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UserError(
+            f"results schema version {version!r} is not supported (this featvslearn reads "
+            f"version {SCHEMA_VERSION}); re-run {rerun} with this version"
+        )
+    if data.get("kind") != kind:
+        raise UserError(f"results of kind {data.get('kind')!r} are not {what or kind} results")
+
+
+def _plain_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields that compare and ablate results read as they are: dataset, device, seed and the like."""
+    return {
+        "dataset": DatasetInfo(**data["dataset"]),
+        "device": data["device"],
+        "seed": data["seed"],
+        "environment": data["environment"],
+        "settings": data["settings"],
+        "created": data["created"],
+        "total_seconds": data["total_seconds"],
+    }
+
+
 @dataclass
-class CompareResults:
+class CompareResults(_ResultsFile):
     """Everything ``featvslearn compare`` measured, ready for the table, Markdown and JSON."""
 
     dataset: DatasetInfo
@@ -173,35 +211,13 @@ class CompareResults:
         """
         return [part.strip() for part in self.device.split(",") if part.strip()]
 
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict of the results, as written to JSON."""
-        data = asdict(self)
-        # schema and kind first, so a reader can tell what a file is at a glance
-        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareResults:
         """Rebuild results from :meth:`to_dict`'s output; a wrong schema is a ``UserError``."""
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise UserError(
-                f"results schema version {version!r} is not supported (this featvslearn reads "
-                f"version {SCHEMA_VERSION}); re-run the comparison with this version"
-            )
-        if data.get("kind") != "compare":
-            raise UserError(f"results of kind {data.get('kind')!r} are not comparison results")
+        _check_header(data, "compare", what="comparison", rerun="the comparison")
         try:
             pipelines = [PipelineResult.from_dict(p) for p in data["pipelines"]]
-            return cls(
-                dataset=DatasetInfo(**data["dataset"]),
-                device=data["device"],
-                seed=data["seed"],
-                environment=data["environment"],
-                pipelines=pipelines,
-                settings=data["settings"],
-                created=data["created"],
-                total_seconds=data["total_seconds"],
-            )
+            return cls(pipelines=pipelines, **_plain_fields(data))
         except (KeyError, TypeError, AttributeError) as exc:
             raise UserError(f"results file is incomplete or malformed ({exc}); re-run the comparison") from None
 
@@ -256,7 +272,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 @dataclass
-class ScalingResults:
+class ScalingResults(_ResultsFile):
     """Everything ``featvslearn scaling`` measured: each pipeline at each training-set size and seed.
 
     ``dataset.train_size`` is the whole training set the subsamples are drawn from; every run
@@ -289,22 +305,10 @@ class ScalingResults:
             summaries.append(SizeSummary(size, len(runs), accuracy_mean, accuracy_std, seconds_mean, seconds_std))
         return summaries
 
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict of the results, as written to JSON."""
-        data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScalingResults:
         """Rebuild results from :meth:`to_dict`'s output; anything malformed is a ``UserError``."""
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise UserError(
-                f"results schema version {version!r} is not supported (this featvslearn reads "
-                f"version {SCHEMA_VERSION}); re-run featvslearn scaling with this version"
-            )
-        if data.get("kind") != "scaling":
-            raise UserError(f"results of kind {data.get('kind')!r} are not scaling results")
+        _check_header(data, "scaling", rerun="featvslearn scaling")
         try:
             results = cls(
                 dataset=DatasetInfo(**data["dataset"]),
@@ -423,7 +427,7 @@ class VariantResult:
 
 
 @dataclass
-class AblateResults:
+class AblateResults(_ResultsFile):
     """Everything ``featvslearn ablate`` measured: one entry per CNN variant, same budget for each."""
 
     dataset: DatasetInfo
@@ -437,11 +441,6 @@ class AblateResults:
     kind: str = "ablate"
     schema_version: int = SCHEMA_VERSION
 
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict of the results, as written to JSON."""
-        data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), "kind": data.pop("kind"), **data}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AblateResults:
         """Rebuild results from :meth:`to_dict`'s output; a wrong schema or kind is a ``UserError``."""
@@ -450,30 +449,9 @@ class AblateResults:
             variants = [
                 VariantResult(**{**v, "stages": [StageResult(**s) for s in v["stages"]]}) for v in data["variants"]
             ]
-            return cls(
-                dataset=DatasetInfo(**data["dataset"]),
-                device=data["device"],
-                seed=data["seed"],
-                environment=data["environment"],
-                variants=variants,
-                settings=data["settings"],
-                created=data["created"],
-                total_seconds=data["total_seconds"],
-            )
+            return cls(variants=variants, **_plain_fields(data))
         except (KeyError, TypeError) as exc:
             raise UserError(f"results file is incomplete or malformed ({exc}); re-run the ablation") from None
-
-
-def _check_header(data: dict[str, Any], kind: str) -> None:
-    """Refuse results of another schema version or kind."""
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UserError(
-            f"results schema version {version!r} is not supported (this featvslearn reads "
-            f"version {SCHEMA_VERSION}); re-run the command with this version"
-        )
-    if data.get("kind") != kind:
-        raise UserError(f"results of kind {data.get('kind')!r} are not {kind} results")
 
 
 # Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
