@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,6 +32,9 @@ from featvslearn.config import (
 )
 from featvslearn.data import DATASET_NAMES
 from featvslearn.errors import UserError
+
+if TYPE_CHECKING:
+    from featvslearn.results import Results
 
 app = typer.Typer(
     name="featvslearn",
@@ -94,10 +97,14 @@ def _progress_bars() -> Progress:
 
 
 @contextlib.contextmanager
-def _live_progress() -> Iterator[RichProgress]:
-    """Rich progress bars on stderr for the callbacks, with library warnings printed above them."""
+def _live_progress(warning_action: Literal["always", "once"] = "always") -> Iterator[RichProgress]:
+    """Rich progress bars on stderr for the callbacks, with library warnings printed above them.
+
+    ``warning_action`` is the filter for ``UserWarning``: ``always``, or ``once`` for runs that
+    repeat the same step many times.
+    """
     with _progress_bars() as bars, warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)
+        warnings.simplefilter(warning_action, UserWarning)
         warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
             f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
         yield RichProgress(bars)
@@ -109,6 +116,19 @@ def _warn_skipped(settings: dict[str, Any]) -> None:
     if skipped:
         err.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
                   + (" …" if len(skipped) > 5 else ""), highlight=False)
+
+
+def _write_outputs(results: Results, json_path: Path | None, report_path: Path | None) -> None:
+    """Write the --json results and the --report Markdown (with its plots) where asked, and say where."""
+    from featvslearn.report import write_markdown
+    from featvslearn.results import write_json
+
+    if json_path:
+        write_json(results, json_path)
+        out.print(f"results written to {json_path}", highlight=False)
+    if report_path:
+        write_markdown(results, report_path)
+        out.print(f"report written to {report_path}", highlight=False)
 
 
 def _version(value: bool) -> None:
@@ -167,8 +187,7 @@ def compare(
 ) -> None:
     """Train HOG + SVM and a CNN on the same images and device; show accuracy, time, speed and memory."""
     from featvslearn.experiment import run_comparison
-    from featvslearn.report import rich_table, write_markdown
-    from featvslearn.results import write_json
+    from featvslearn.report import rich_table
 
     config = CompareConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
@@ -180,12 +199,7 @@ def compare(
         results = run_comparison(config, progress=progress)
     _warn_skipped(results.settings)
     out.print(rich_table(results))
-    if config.json_path:
-        write_json(results, config.json_path)
-        out.print(f"results written to {config.json_path}", highlight=False)
-    if config.report_path:
-        write_markdown(results, config.report_path)
-        out.print(f"report written to {config.report_path}", highlight=False)
+    _write_outputs(results, config.json_path, config.report_path)
 
 
 @app.command()
@@ -217,8 +231,7 @@ def ablate(
 ) -> None:
     """Train CNN variants for the same budget: sigmoid, tanh, ReLU; with and without batch norm and dropout; deeper."""
     from featvslearn.ablation import run_ablation
-    from featvslearn.report import ablate_table, write_markdown
-    from featvslearn.results import write_json
+    from featvslearn.report import ablate_table
 
     config = AblateConfig(
         dataset=dataset, device=device, variants=tuple(variants.split(",")), train_size=train_size,
@@ -229,12 +242,7 @@ def ablate(
         results = run_ablation(config, progress=progress)
     _warn_skipped(results.settings)
     out.print(ablate_table(results))
-    if config.json_path:
-        write_json(results, config.json_path)
-        out.print(f"results written to {config.json_path}", highlight=False)
-    if config.report_path:
-        write_markdown(results, config.report_path)
-        out.print(f"report written to {config.report_path}", highlight=False)
+    _write_outputs(results, config.json_path, config.report_path)
 
 
 @app.command()
@@ -269,8 +277,7 @@ def scaling(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results to this .json file.")] = None,
 ) -> None:
     """Train every pipeline at growing training-set sizes; show accuracy ± std per size and where the CNN overtakes."""
-    from featvslearn.report import scaling_table, write_markdown
-    from featvslearn.results import write_json
+    from featvslearn.report import scaling_table
     from featvslearn.scaling import run_scaling
 
     config = ScalingConfig(
@@ -282,19 +289,11 @@ def scaling(
         sizes=parse_sizes(sizes) if sizes is not None else None,
         seeds=seeds,
     ).validated()
-    with _progress_bars() as bars, warnings.catch_warnings():
-        warnings.simplefilter("once", UserWarning)
-        warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
-            f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
-        results = run_scaling(config, progress=RichProgress(bars),
-                              on_plan=lambda plan: bars.console.print(plan.describe(), highlight=False))
+    with _live_progress("once") as progress:
+        results = run_scaling(config, progress=progress,
+                              on_plan=lambda plan: progress.progress.console.print(plan.describe(), highlight=False))
     out.print(scaling_table(results))
-    if config.compare.json_path:
-        write_json(results, config.compare.json_path)
-        out.print(f"results written to {config.compare.json_path}", highlight=False)
-    if config.compare.report_path:
-        write_markdown(results, config.compare.report_path)
-        out.print(f"report written to {config.compare.report_path}", highlight=False)
+    _write_outputs(results, config.compare.json_path, config.compare.report_path)
 
 
 @app.command()
