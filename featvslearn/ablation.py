@@ -28,14 +28,17 @@ from featvslearn.experiment import (
     _is_warm_up,
     _out_of_gpu_memory,
     _stage_result,
+    dataset_info,
     load_data,
     no_progress,
     seed_everything,
+    skipped_files,
     train_cnn_stages,
+    usage_fields,
 )
 from featvslearn.measure import Monitor, environment
 from featvslearn.models import CNNConfig, cnn_config_for
-from featvslearn.results import AblateResults, DatasetInfo, VariantResult
+from featvslearn.results import AblateResults, VariantResult
 
 LOSS_CURVE_POINTS = 200
 """Most points in a variant's loss curve: enough for a smooth plot, few enough for a small JSON."""
@@ -121,7 +124,6 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
         raise _out_of_gpu_memory(len(train_set)) from None
     steps_per_epoch = max(1, len(log.loss_per_step) // epochs)
     stages = [_stage_result(s) for s in monitor.stages]
-    overall = monitor.overall_stats()
     labels = test_set.labels
     per_class = [float(np.mean(predictions[labels == c] == c)) if np.any(labels == c) else 0.0
                  for c in range(train_set.num_classes)]
@@ -144,12 +146,7 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
         flops_per_image=details["flops_per_image"],
         lr=settings.lr,
         device=str(device),
-        gpu_util_percent_mean=overall.gpu_util_percent_mean,
-        gpu_util_percent_max=overall.gpu_util_percent_max,
-        gpu_util_samples=overall.gpu_util_samples,
-        peak_gpu_memory_bytes=monitor.peak_gpu_memory_bytes(),
-        cpu_util_percent_mean=overall.cpu_util_percent_mean,
-        peak_rss_bytes=overall.peak_rss_bytes,
+        **usage_fields(monitor),
         stages=stages,
         per_class_accuracy=per_class,
         details={
@@ -195,16 +192,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> Abla
                                          train_set.hflip_ok, config.seed, epochs=epochs,
                                          autocast_dtype=autocast_dtype(device, config.precision))
     return AblateResults(
-        dataset=DatasetInfo(
-            name=train_set.name,
-            train_size=len(train_set),
-            test_size=len(split.test),
-            image_shape=list(train_set.image_shape),
-            num_classes=train_set.num_classes,
-            source=train_set.source,
-            class_names=list(train_set.class_names),
-            load_seconds=load_seconds,
-        ),
+        dataset=dataset_info(split, load_seconds),
         device=str(device),
         seed=config.seed,
         environment=environment(device),
@@ -231,7 +219,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> Abla
             "whitened_first_layer": False,
             "test_time_augmentation": False,
             "device_option": config.device,
-            "skipped_files": list(train_set.skipped) + list(split.test.skipped),
+            "skipped_files": skipped_files(split),
         },
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         total_seconds=time.perf_counter() - start,

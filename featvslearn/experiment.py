@@ -87,6 +87,26 @@ def load_data(config: CompareConfig, progress: Progress = no_progress) -> tuple[
     return split, watch.seconds
 
 
+def dataset_info(split: Split, load_seconds: float) -> DatasetInfo:
+    """What a results file says of its images: the training set's name, sizes, shape and classes."""
+    train_set = split.train
+    return DatasetInfo(
+        name=train_set.name,
+        train_size=len(train_set),
+        test_size=len(split.test),
+        image_shape=list(train_set.image_shape),
+        num_classes=train_set.num_classes,
+        source=train_set.source,
+        class_names=list(train_set.class_names),
+        load_seconds=load_seconds,
+    )
+
+
+def skipped_files(split: Split) -> list[str]:
+    """The unreadable image files that loading ``split`` passed over, training set first."""
+    return list(split.train.skipped) + list(split.test.skipped)
+
+
 def _subsample(ds: Dataset, size: int | None, option: str, seed: int) -> Dataset:
     if size is not None and size > len(ds):
         raise UserError(f"{option} {size} is larger than the {len(ds)} images available; use at most {len(ds)}")
@@ -104,6 +124,22 @@ def _stage_result(stage: StageMeasurement) -> StageResult:
         cpu_util_percent_mean=stats.cpu_util_percent_mean if stats else None,
         peak_rss_bytes=stats.peak_rss_bytes if stats else None,
     )
+
+
+def usage_fields(monitor: Monitor) -> dict[str, Any]:
+    """What ``monitor`` saw over a whole run: GPU and CPU utilisation, peak GPU memory and peak RSS.
+
+    Keyword arguments of :class:`PipelineResult` and :class:`VariantResult`, which report them alike.
+    """
+    overall = monitor.overall_stats()
+    return {
+        "gpu_util_percent_mean": overall.gpu_util_percent_mean,
+        "gpu_util_percent_max": overall.gpu_util_percent_max,
+        "gpu_util_samples": overall.gpu_util_samples,
+        "peak_gpu_memory_bytes": monitor.peak_gpu_memory_bytes(),
+        "cpu_util_percent_mean": overall.cpu_util_percent_mean,
+        "peak_rss_bytes": overall.peak_rss_bytes,
+    }
 
 
 def _is_warm_up(stage_name: str) -> bool:
@@ -172,7 +208,6 @@ def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, label
     predict_seconds = sum(s.seconds for s in stages if s.name in predict_stages)
     warmup_seconds = sum(s.seconds for s in stages if _is_warm_up(s.name))
     train_seconds = sum(s.seconds for s in stages if s.name not in predict_stages) - warmup_seconds
-    overall = monitor.overall_stats()
     matrix = confusion_matrix(labels, predictions, labels=list(range(num_classes)))
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
     return PipelineResult(
@@ -182,12 +217,7 @@ def _pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, label
         predict_seconds=predict_seconds,
         images_per_second=len(labels) / predict_seconds if predict_seconds > 0 else float("inf"),
         device=str(monitor.device),
-        gpu_util_percent_mean=overall.gpu_util_percent_mean,
-        gpu_util_percent_max=overall.gpu_util_percent_max,
-        gpu_util_samples=overall.gpu_util_samples,
-        peak_gpu_memory_bytes=monitor.peak_gpu_memory_bytes(),
-        cpu_util_percent_mean=overall.cpu_util_percent_mean,
-        peak_rss_bytes=overall.peak_rss_bytes,
+        **usage_fields(monitor),
         stages=stages,
         warmup_seconds=warmup_seconds,
         per_class_accuracy=[float(v) for v in per_class],
@@ -559,19 +589,9 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
         runs += [(index, result) for result in run_pipelines(split, device, config, on_device)]
     order = {name: i for i, name in enumerate(config.pipelines)}
     results = [result for _, result in sorted(runs, key=lambda run: (order[run[1].name], run[0]))]
-    train_set = split.train
     gpu_device = next((d for d in devices if d.type == "cuda"), devices[0])
     return CompareResults(
-        dataset=DatasetInfo(
-            name=train_set.name,
-            train_size=len(train_set),
-            test_size=len(split.test),
-            image_shape=list(train_set.image_shape),
-            num_classes=train_set.num_classes,
-            source=train_set.source,
-            class_names=list(train_set.class_names),
-            load_seconds=load_seconds,
-        ),
+        dataset=dataset_info(split, load_seconds),
         device=",".join(str(d) for d in devices),
         seed=config.seed,
         environment=environment(gpu_device),
@@ -587,7 +607,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
             "svm": config.svm,
             "tune": config.tune,
             "device_option": config.device,
-            "skipped_files": list(train_set.skipped) + list(split.test.skipped),
+            "skipped_files": skipped_files(split),
         },
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         total_seconds=time.perf_counter() - start,

@@ -27,7 +27,7 @@ from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
 from featvslearn.experiment import Progress, TrainedCNN, no_progress, seed_everything
 from featvslearn.measure import environment
-from featvslearn.results import Crossover, DatasetInfo, ScalingResults, ScalingRun
+from featvslearn.results import Crossover, ScalingResults, ScalingRun
 
 # ----------------------------------------------------------------------------- sizes
 
@@ -248,18 +248,8 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
                 done += 1
                 progress("scaling", f"size {size:,} ({size_index + 1}/{len(sizes)}), seed {seed}: {name} "
                                     f"{result.accuracy:.4f}", done, plan.runs)
-    train_set = full.train
     results = ScalingResults(
-        dataset=DatasetInfo(
-            name=train_set.name,
-            train_size=len(train_set),
-            test_size=len(full.test),
-            image_shape=list(train_set.image_shape),
-            num_classes=train_set.num_classes,
-            source=train_set.source,
-            class_names=list(train_set.class_names),
-            load_seconds=load_seconds,
-        ),
+        dataset=experiment.dataset_info(full, load_seconds),
         device=str(device),
         seed=base.seed,
         seeds=list(config.seed_values),
@@ -277,7 +267,7 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
             "preset": base.preset,
             "svm": base.svm,
             "device_option": base.device,
-            "skipped_files": list(train_set.skipped) + list(full.test.skipped),
+            "skipped_files": experiment.skipped_files(full),
         },
         pipelines=runs,
         crossover={},
