@@ -31,6 +31,7 @@ from featvslearn.plots import (
 from featvslearn.results import (
     AblateResults,
     CompareResults,
+    DatasetInfo,
     PipelineResult,
     Results,
     ScalingResults,
@@ -283,6 +284,41 @@ def _md_table(headers: list[str], rows: list[list[str]], text_columns: int = 1) 
     return out
 
 
+def _byline(results: Results, seeds: str) -> str:
+    """The line under a report's title: version, when, device, ``seeds`` (the seed or seeds) and total time."""
+    return (f"featvslearn {results.environment.get('featvslearn', '')} · {results.created} · device "
+            f"`{results.device}` · {seeds} · {results.total_seconds:.1f} s in all")
+
+
+def _dataset_lines(d: DatasetInfo, settings: dict[str, Any], subsamples: bool = False) -> list[str]:
+    """The report's Dataset section (with a blank line before it), naming any unreadable files skipped.
+
+    ``subsamples``: the runs trained on subsamples of the training set (scaling), not on all of it.
+    """
+    images = (f"subsamples of its {d.train_size:,} training images; {d.test_size:,} test images" if subsamples
+              else f"{d.train_size:,} training and {d.test_size:,} test images")
+    lines = [
+        "",
+        "## Dataset",
+        "",
+        f"- **{d.name}**: {images} of {'×'.join(map(str, d.image_shape))} (H×W×C), {d.num_classes} classes",
+        f"- source: {d.source}",
+        f"- classes: {', '.join(d.class_names)}",
+        f"- loaded in {d.load_seconds:.1f} s",
+    ]
+    skipped = settings.get("skipped_files") or []
+    if skipped:
+        lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
+                     + (" …" if len(skipped) > 10 else ""))
+    return lines
+
+
+def _environment_lines(environment: dict[str, Any]) -> list[str]:
+    """The report's Environment section, as a two-column table, and the blank line that ends the report."""
+    return ["## Environment", "",
+            *_md_table(["what", "value"], [[k, str(v)] for k, v in environment.items()], text_columns=2), ""]
+
+
 def _image(alt: str, link: str) -> str:
     """A Markdown image; the path is percent-encoded, so spaces and ``#`` in a report's name are safe."""
     return f"![{alt.replace('[', '(').replace(']', ')')}]({quote(link)})"
@@ -302,8 +338,7 @@ def markdown(results: CompareResults, links: dict[str, str] | None = None) -> st
     lines = [
         f"# {names} on {d.name}{devices}",
         "",
-        f"featvslearn {results.environment.get('featvslearn', '')} · {results.created} · device `{results.device}` · "
-        f"seed {results.seed} · {results.total_seconds:.1f} s in all",
+        _byline(results, f"seed {results.seed}"),
         "",
         "## Result",
         "",
@@ -348,20 +383,7 @@ def markdown(results: CompareResults, links: dict[str, str] | None = None) -> st
             "",
             _image("GPU and CPU utilisation over time, per run", links["timeline"]),
         ]
-    lines += [
-        "",
-        "## Dataset",
-        "",
-        f"- **{d.name}**: {d.train_size:,} training and {d.test_size:,} test images of "
-        f"{'×'.join(map(str, d.image_shape))} (H×W×C), {d.num_classes} classes",
-        f"- source: {d.source}",
-        f"- classes: {', '.join(d.class_names)}",
-        f"- loaded in {d.load_seconds:.1f} s",
-    ]
-    skipped = results.settings.get("skipped_files") or []
-    if skipped:
-        lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
-                     + (" …" if len(skipped) > 10 else ""))
+    lines += _dataset_lines(d, results.settings)
     per_class_table = (d.num_classes <= 20 and bool(results.pipelines)
                        and all(len(p.per_class_accuracy) == d.num_classes for p in results.pipelines))
     if per_class_table or "per-class-accuracy" in links:
@@ -400,9 +422,7 @@ def markdown(results: CompareResults, links: dict[str, str] | None = None) -> st
             seconds = ", ".join(f"{v:.1f}" for v in p.details["seconds_per_epoch"])
             lines += [f"- training loss per epoch: {losses}", f"- seconds per epoch: {seconds}"]
         lines.append("")
-    lines += ["## Environment", ""]
-    lines += _md_table(["what", "value"], [[k, str(v)] for k, v in results.environment.items()], text_columns=2)
-    lines.append("")
+    lines += _environment_lines(results.environment)
     return "\n".join(lines)
 
 
@@ -571,8 +591,7 @@ def scaling_markdown(results: ScalingResults, links: dict[str, str] | None = Non
         f"# Scaling: {' vs '.join(names)} on {d.name}, {results.sizes[0]:,} to {results.sizes[-1]:,} "
         "training images",
         "",
-        f"featvslearn {results.environment.get('featvslearn', '')} · {results.created} · device `{results.device}` · "
-        f"seed{'s' if seeds != 1 else ''} {', '.join(map(str, results.seeds))} · {results.total_seconds:.1f} s in all",
+        _byline(results, f"seed{'s' if seeds != 1 else ''} {', '.join(map(str, results.seeds))}"),
         "",
         "## Result",
         "",
@@ -635,20 +654,7 @@ def scaling_markdown(results: ScalingResults, links: dict[str, str] | None = Non
                                                                                                  "train s")]],
                        rows, text_columns=0)
     settings = results.settings
-    lines += [
-        "",
-        "## Dataset",
-        "",
-        f"- **{d.name}**: subsamples of its {d.train_size:,} training images; {d.test_size:,} test images of "
-        f"{'×'.join(map(str, d.image_shape))} (H×W×C), {d.num_classes} classes",
-        f"- source: {d.source}",
-        f"- classes: {', '.join(d.class_names)}",
-        f"- loaded in {d.load_seconds:.1f} s",
-    ]
-    skipped = settings.get("skipped_files") or []
-    if skipped:
-        lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
-                     + (" …" if len(skipped) > 10 else ""))
+    lines += _dataset_lines(d, settings, subsamples=True)
     sizes_option = settings.get("sizes_option")
     lines += [
         "",
@@ -668,9 +674,7 @@ def scaling_markdown(results: ScalingResults, links: dict[str, str] | None = Non
     for key in ("preset", "cnn_precision", "precision", "svm", "device_option"):
         if key in settings:
             lines.append(f"- {key.replace('_', ' ')}: {settings[key]}")
-    lines += ["", "## Environment", ""]
-    lines += _md_table(["what", "value"], [[k, str(v)] for k, v in results.environment.items()], text_columns=2)
-    lines.append("")
+    lines += ["", *_environment_lines(results.environment)]
     return "\n".join(lines)
 
 
@@ -817,8 +821,7 @@ def ablate_markdown(results: AblateResults, links: dict[str, str] | None = None)
     lines = [
         f"# CNN ablation on {d.name}: activations, batch norm, dropout, depth",
         "",
-        f"featvslearn {results.environment.get('featvslearn', '')} · {results.created} · device `{results.device}` · "
-        f"seed {results.seed} · {results.total_seconds:.1f} s in all",
+        _byline(results, f"seed {results.seed}"),
         "",
         "## Result",
         "",
@@ -873,23 +876,8 @@ def ablate_markdown(results: AblateResults, links: dict[str, str] | None = None)
                                fmt_percent(st.cpu_util_percent_mean), fmt_bytes(st.peak_rss_bytes)])
     lines += _md_table(["variant", "stage", "device", "seconds", "GPU util mean / max", "CPU util", "peak RSS"],
                        stage_rows, text_columns=3)
-    lines += [
-        "",
-        "## Dataset",
-        "",
-        f"- **{d.name}**: {d.train_size:,} training and {d.test_size:,} test images of "
-        f"{'×'.join(map(str, d.image_shape))} (H×W×C), {d.num_classes} classes",
-        f"- source: {d.source}",
-        f"- classes: {', '.join(d.class_names)}",
-        f"- loaded in {d.load_seconds:.1f} s",
-    ]
-    skipped = s.get("skipped_files") or []
-    if skipped:
-        lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
-                     + (" …" if len(skipped) > 10 else ""))
-    lines += ["", "## Environment", ""]
-    lines += _md_table(["what", "value"], [[k, str(v)] for k, v in results.environment.items()], text_columns=2)
-    lines.append("")
+    lines += _dataset_lines(d, s)
+    lines += ["", *_environment_lines(results.environment)]
     return "\n".join(lines)
 
 
