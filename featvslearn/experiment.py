@@ -25,7 +25,7 @@ from featvslearn.config import CompareConfig
 from featvslearn.data import Dataset, Split, load_split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
-from featvslearn.features.sift import dense_sift, make_sift_features, sift_settings_for
+from featvslearn.features.sift import DenseSIFT, make_sift_features, sift_settings_for
 from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, downsample, environment
 from featvslearn.models import CNN, CNNConfig, cnn_config_for, flops_per_image, parameter_count
 from featvslearn.results import (
@@ -333,8 +333,7 @@ def run_sift_svm(split: Split, device: torch.device, config: CompareConfig,
     """
     settings = sift_settings_for(split.train.image_shape)
     codebook_images = min(len(split.train), SIFT_CODEBOOK_IMAGES)
-    rows, cols = dense_sift(split.train.images[:1], spatial_bin_size=settings.spatial_bin_size,
-                            stride=settings.stride).shape[1:3]
+    rows, cols = DenseSIFT(settings.spatial_bin_size, settings.stride).fit(split.train.images[:1]).grid_shape_
     # A codebook needs several descriptors per word: small sets of small images get fewer words.
     settings = dataclasses.replace(settings, n_words=min(settings.n_words, max(2, codebook_images * rows * cols // 4)))
     featuriser = make_sift_features(settings, device=str(device), seed=config.seed)
