@@ -105,6 +105,15 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     return None
 
 
+def svm_precision(device: torch.device, precision: str = "auto") -> str:
+    """How the SVMs hold and multiply their feature matrices on ``device``: ``bf16`` or ``fp32``.
+
+    bf16 wherever ``precision`` gives bf16 autocast (``auto`` on bf16-capable CPUs and GPUs,
+    or ``bf16``); fp32 otherwise, fp16 included (kernel features can exceed its range).
+    """
+    return "bf16" if autocast_dtype(device, precision) == torch.bfloat16 else "fp32"
+
+
 def dtype_name(dtype: torch.dtype | None) -> str:
     """A short name for a compute dtype: fp32, bf16 or fp16."""
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))

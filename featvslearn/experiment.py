@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from featvslearn import classical, train
 from featvslearn.config import CompareConfig
 from featvslearn.data import Dataset, Split, load_split, subsample
-from featvslearn.device import autocast_dtype, dtype_name
+from featvslearn.device import autocast_dtype, dtype_name, svm_precision
 from featvslearn.errors import UserError
 from featvslearn.features.sift import DenseSIFT, make_sift_features, sift_settings_for
 from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, downsample, environment
@@ -242,6 +242,7 @@ def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarra
     """
     settings = classical.svm_settings_for(config.svm, n_train)
     svm_device = classical.classifier_device(settings, str(device))
+    precision = svm_precision(torch.device(svm_device), config.precision)
     details: dict[str, Any] = {}
     if config.svm == "rbf-exact" and n_train > classical.EXACT_SVC_SLOW_ABOVE:
         warnings.warn(f"{name}: --svm rbf-exact on {n_train:,} training images takes many minutes and O(n²) memory; "
@@ -249,9 +250,9 @@ def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarra
     if config.tune:
         with monitor.stage("tune (validation split)", svm_device):
             settings, scores = classical.tune_svm(settings, x_train, labels, svm_device, config.seed,
-                                                  _bar(progress, f"{name}-tune", f"{name}: tuning the SVM"))
+                                                  _bar(progress, f"{name}-tune", f"{name}: tuning the SVM"), precision)
         details["svm_tuning"] = scores
-    classifier = classical.make_classifier(settings, x_train.shape[1], svm_device, config.seed)
+    classifier = classical.make_classifier(settings, x_train.shape[1], svm_device, config.seed, precision)
     with monitor.stage("svm fit", svm_device):
         progress(f"{name}-fit", f"{name}: fitting the SVM", 0, None)
         classical.fit_classifier(classifier, x_train, labels, _bar(progress, f"{name}-fit", f"{name}: fitting the SVM"))
@@ -262,6 +263,7 @@ def _fit_svm_stages(monitor: Monitor, name: str, x_train: Any, labels: np.ndarra
         "rbf-exact": "scikit-learn SVC, RBF kernel (one-vs-one)",
     }[settings.kind]
     details["svm_settings"] = settings.as_dict()
+    details["svm_precision"] = "fp64" if settings.kind == "rbf-exact" else precision
     return classifier, details, svm_device
 
 

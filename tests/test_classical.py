@@ -41,7 +41,9 @@ def test_each_kind_builds_its_classifier() -> None:
     assert isinstance(classical.make_classifier(classical.svm_settings_for("linear", 100), 5), LinearSVM)
     assert isinstance(classical.make_classifier(classical.svm_settings_for("rbf-exact", 100), 5), SVC)
     rbf = classical.make_classifier(classical.svm_settings_for("rbf", 100_000), 5)
-    assert rbf.named_steps["kernel"].n_components == 2000
+    assert rbf.named_steps["kernel"].n_components == 4000
+    small = classical.make_classifier(classical.svm_settings_for("rbf", 3_000), 5)
+    assert small.named_steps["kernel"].n_components == 200
     assert classical.classifier_device(classical.svm_settings_for("rbf-exact", 10), "cuda") == "cpu"
     with pytest.raises(ValueError, match="unknown SVM"):
         classical.svm_settings_for("poly", 10)

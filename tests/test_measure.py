@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from featvslearn.device import autocast_dtype, resolve_device
+from featvslearn.device import autocast_dtype, resolve_device, svm_precision
 from featvslearn.errors import UserError
 from featvslearn.files import atomic_write_text, check_output_path
 from featvslearn.measure import Monitor, NvmlGpu, Sample, Stopwatch, environment, summarise
@@ -96,3 +96,12 @@ def test_device_choice() -> None:
     assert autocast_dtype(torch.device("cpu"), "bf16") is torch.bfloat16
     with pytest.raises(UserError):
         autocast_dtype(torch.device("cpu"), "int4")
+
+
+def test_svm_matrices_follow_the_precision_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    assert [svm_precision(cpu, p) for p in ("fp32", "bf16", "fp16")] == ["fp32", "bf16", "fp32"]
+    monkeypatch.setattr("featvslearn.device.cpu_has_fast_bf16", lambda: True)
+    assert svm_precision(cpu) == "bf16"
+    monkeypatch.setattr("featvslearn.device.cpu_has_fast_bf16", lambda: False)
+    assert svm_precision(cpu) == "fp32"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from sklearn.datasets import make_classification
 from sklearn.svm import LinearSVC
@@ -41,5 +42,30 @@ def test_linear_svm_keeps_string_labels_and_reports_progress() -> None:
 def test_nystroem_reproduces_the_kernel_when_every_row_is_a_landmark() -> None:
     x = np.random.default_rng(0).normal(size=(50, 4))
     mapped = NystroemRBF(n_components=50, gamma=0.5).fit(x).transform(x).double()
+    exact = torch.exp(-0.5 * torch.cdist(torch.tensor(x), torch.tensor(x)).square())
+    torch.testing.assert_close(mapped @ mapped.T, exact, atol=1e-3, rtol=0)
+
+
+def test_bf16_feature_matrices_give_the_fp32_answer() -> None:
+    x, y = make_classification(n_samples=2000, n_features=40, n_informative=20, n_classes=4, random_state=2)
+    full = LinearSVM(C=0.1, max_iter=200).fit(x, y)
+    half = LinearSVM(C=0.1, max_iter=200, precision="bf16").fit(x, y)
+    assert np.mean(full.predict(x) == half.predict(x)) >= 0.97
+    assert half.coef_.dtype == torch.float32  # only the feature matrix is held in bf16
+    mapped = NystroemRBF(n_components=300, gamma=0.02, precision="bf16").fit(x)
+    features = mapped.transform(x[:200])
+    assert features.dtype == torch.bfloat16
+    exact = torch.exp(-0.02 * torch.cdist(torch.tensor(x[:200]), torch.tensor(x[:200])).square())
+    assert (features.double() @ features.double().T - exact).abs().mean() < 0.02
+
+
+def test_unknown_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match="fp32, bf16"):
+        LinearSVM(precision="fp8").fit(np.eye(4), np.arange(4))
+
+
+def test_nystroem_copes_with_repeated_landmarks() -> None:
+    x = np.repeat(np.random.default_rng(1).normal(size=(5, 3)), 20, axis=0)  # 100 rows, 5 distinct
+    mapped = NystroemRBF(n_components=100, gamma=0.5).fit(x).transform(x).double()
     exact = torch.exp(-0.5 * torch.cdist(torch.tensor(x), torch.tensor(x)).square())
     torch.testing.assert_close(mapped @ mapped.T, exact, atol=1e-3, rtol=0)
