@@ -166,11 +166,12 @@ def compare(
     = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Never download; use local files only.")]
     = False,
-    precision: Annotated[str, typer.Option(help=f"CNN compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 "
-                                                "on CUDA, bf16 on CPUs with bf16 units, else fp32.")] = "auto",
-    svm: Annotated[str, typer.Option(help="SVM of hog-svm and learned-svm: linear (default), rbf (Nystroem kernel "
-                                          "approximation + linear SVM), rbf-exact (scikit-learn SVC; slow above "
-                                          "20k images).")] = "linear",
+    precision: Annotated[str, typer.Option(help=f"Compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 "
+                                                "on CUDA, bf16 on CPUs with bf16 units, else fp32 (CNN autocast; "
+                                                "bf16 also holds the SVMs' feature matrices).")] = "auto",
+    svm: Annotated[str, typer.Option(help="SVM of hog-svm, sift-svm and learned-svm: linear (default), rbf "
+                                          "(Nystroem kernel approximation + linear SVM), rbf-exact "
+                                          "(scikit-learn SVC; slow above 20k images).")] = "linear",
     tune: Annotated[bool, typer.Option("--tune", help="Choose C (and gamma) by a small grid search on a fifth of "
                                                       "the training set held out for validation.")] = False,
     preset: Annotated[str, typer.Option(help=f"CNN size and schedule: {', '.join(PRESETS)} (half width and epochs, "
@@ -268,8 +269,10 @@ def scaling(
     = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Never download; use local files only.")]
     = False,
-    precision: Annotated[str, typer.Option(help=f"CNN compute precision: {', '.join(PRECISIONS)}.")] = "auto",
-    svm: Annotated[str, typer.Option(help="SVM of hog-svm and learned-svm: linear (default), rbf or rbf-exact.")]
+    precision: Annotated[str, typer.Option(help=f"Compute precision: {', '.join(PRECISIONS)} (CNN autocast and "
+                                                "SVM feature matrices).")] = "auto",
+    svm: Annotated[str, typer.Option(help="SVM of hog-svm, sift-svm and learned-svm: linear (default), rbf or "
+                                          "rbf-exact.")]
     = "linear",
     preset: Annotated[str, typer.Option(help=f"CNN size and schedule: {', '.join(PRESETS)}.")] = "standard",
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report (with plots beside it) to this .md "
