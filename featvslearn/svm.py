@@ -176,11 +176,13 @@ class NystroemRBF(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "landmarks_")
         dtype = _dtype(self.precision)
         x = _as_tensor(X, self.landmarks_.device)
+        landmarks = self.landmarks_.to(dtype)  # (M, D), converted once for every batch
+        landmark_norms = self.landmarks_.square().sum(1)  # (M,)
         parts = []
         for start in range(0, x.shape[0], batch_size):
             rows = x[start : start + batch_size]  # (B, D)
-            cross = _times(rows.to(dtype), self.landmarks_)  # (B, M)
-            squared = rows.square().sum(1, keepdim=True) - 2 * cross + self.landmarks_.square().sum(1)  # (B, M)
+            cross = _times(rows.to(dtype), landmarks)  # (B, M)
+            squared = rows.square().sum(1, keepdim=True) - 2 * cross + landmark_norms  # (B, M)
             kernel = torch.exp(-self.gamma_ * squared.clamp(min=0)).to(dtype)  # (B, M)
             parts.append(kernel @ self.normalization_)  # (B, M)
         return torch.cat(parts) if parts else x.new_zeros(0, self.landmarks_.shape[0], dtype=dtype)
