@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 
+from featvslearn.compare import run_comparison
 from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
-from featvslearn.experiment import run_comparison
 
 TARGETS = {"fashion-mnist": {"hog-svm": (0.91, 60.0), "sift-svm": (0.85, None)}}
 

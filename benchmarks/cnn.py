@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 
+from featvslearn.compare import run_comparison
 from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
-from featvslearn.experiment import run_comparison
 
 TARGETS = {"fashion-mnist": {"cnn": (0.925, 180.0), "learned-svm": (0.90, None)}}
 

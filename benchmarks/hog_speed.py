@@ -27,7 +27,7 @@ PARAMS = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2
 def load_images(n: int) -> tuple[np.ndarray, str]:
     """``n`` (28, 28) uint8 grey images and where they came from."""
     try:
-        from featvslearn.data import load_split
+        from featvslearn.datasets import load_split
 
         split = load_split("fashion-mnist", download=False)
         images = np.concatenate([split.train.images, split.test.images])[:n, ..., 0]

@@ -8,10 +8,10 @@ from __future__ import annotations
 from sklearn.pipeline import make_pipeline
 
 from featvslearn.classical import hog_settings_for, make_hog_features, make_svm
+from featvslearn.compare import run_comparison
 from featvslearn.config import CompareConfig
-from featvslearn.data import load_split
-from featvslearn.experiment import run_comparison
-from featvslearn.report import reading
+from featvslearn.datasets import load_split
+from featvslearn.reports.compare import reading
 
 
 def main() -> None:

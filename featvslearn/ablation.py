@@ -19,26 +19,29 @@ import numpy as np
 import torch
 
 from featvslearn import train
-from featvslearn.config import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, AblateConfig, AblationVariant
-from featvslearn.data import Split, subsample
+from featvslearn.config import AblateConfig
+from featvslearn.contention import is_warm_up, machine_busy
+from featvslearn.datasets import Split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
-from featvslearn.errors import UserError
-from featvslearn.experiment import (
-    Progress,
-    _is_warm_up,
-    _out_of_gpu_memory,
-    _stage_result,
+from featvslearn.measure import environment
+from featvslearn.models import CNNConfig, cnn_config_for
+from featvslearn.pipelines import RunContext, RunSettings
+from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
+from featvslearn.progress import Progress, no_progress
+from featvslearn.results import AblateResults, VariantResult
+from featvslearn.run import (
     dataset_info,
     load_data,
-    no_progress,
+    measured_run,
+    per_class_accuracy,
     seed_everything,
     skipped_files,
-    train_cnn_stages,
+    stage_result,
     usage_fields,
+    warm_up,
 )
-from featvslearn.measure import Monitor, environment
-from featvslearn.models import CNNConfig, cnn_config_for
-from featvslearn.results import AblateResults, VariantResult
+from featvslearn.stats import wilson_interval
+from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, AblationVariant
 
 LOSS_CURVE_POINTS = 200
 """Most points in a variant's loss curve: enough for a smooth plot, few enough for a small JSON."""
@@ -112,21 +115,24 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
     cnn_config = variant_cnn_config(variant, train_set.image_shape, train_set.num_classes, device.type)
     settings = variant_train_settings(variant, len(train_set), min(train_set.image_shape[:2]), device.type,
                                       train_set.hflip_ok, config.seed, epochs, dtype)
-    try:
-        with Monitor(device) as monitor:
-            trained, log = train_cnn_stages(monitor, split, device, cnn_config, settings, progress,
-                                            name=variant.name)
-            with monitor.stage("evaluate", device):
-                test_images = train.images_to_device(test_set.images, device)
-                predictions = train.predict(trained.eval_model, test_images, trained.normaliser, dtype,
-                                            tta=settings.tta, hflip=train_set.hflip_ok).cpu().numpy()
-    except torch.cuda.OutOfMemoryError:
-        raise _out_of_gpu_memory(len(train_set)) from None
+    run_settings = RunSettings(seed=config.seed, epochs=epochs, precision=config.precision)
+
+    def train_and_predict(context: RunContext) -> tuple[TrainedCNN, train.TrainLog, np.ndarray]:
+        small = context.split.train
+        chosen = settings if small is train_set else variant_train_settings(
+            variant, len(small), min(small.image_shape[:2]), device.type, small.hflip_ok, config.seed,
+            context.settings.epochs or 1, dtype)
+        trained, log = train_network(context, cnn_config, chosen, name=variant.name)
+        return trained, log, predict_test_set(context, trained)
+
+    with measured_run(device, variant.name, len(train_set)) as monitor:
+        warm_up(monitor, train_and_predict, split, device, run_settings)
+        trained, log, predictions = train_and_predict(
+            RunContext(split=split, device=device, settings=run_settings, monitor=monitor, progress=progress))
     steps_per_epoch = max(1, len(log.loss_per_step) // epochs)
-    stages = [_stage_result(s) for s in monitor.stages]
+    stages = [stage_result(s) for s in monitor.stages]
     labels = test_set.labels
-    per_class = [float(np.mean(predictions[labels == c] == c)) if np.any(labels == c) else 0.0
-                 for c in range(train_set.num_classes)]
+    per_class = per_class_accuracy(labels, predictions, train_set.num_classes)
     details = trained.details
     return VariantResult(
         name=variant.name,
@@ -135,12 +141,13 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
         dropout=variant.dropout,
         depth=cnn_config.depth(),
         accuracy=float(np.mean(predictions == labels)),
+        accuracy_interval=wilson_interval(int(np.sum(predictions == labels)), len(labels)),
         train_seconds=trained.train_seconds,
         loss_curve=loss_curve(log.loss_per_step, steps_per_epoch),
         loss_per_epoch=_finite_or_none(log.loss_per_epoch),
         seconds_per_epoch=log.seconds_per_epoch,
         predict_seconds=sum(s.seconds for s in stages if s.name == "evaluate"),
-        warmup_seconds=sum(s.seconds for s in stages if _is_warm_up(s.name)),
+        warmup_seconds=sum(s.seconds for s in stages if is_warm_up(s.name)),
         diverged=not all(math.isfinite(v) for v in log.loss_per_step),
         parameters=details["parameters"],
         flops_per_image=details["flops_per_image"],
@@ -159,7 +166,7 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
 
 def _ablation_split(config: AblateConfig, progress: Progress) -> tuple[Split, float]:
     """The split every variant trains on: ``--train-size`` images, else at most ``ABLATION_TRAIN_SIZE``."""
-    split, load_seconds = load_data(config.data_config(), progress)
+    split, load_seconds = load_data(config, progress, train_size=config.train_size)
     if config.train_size is None and len(split.train) > ABLATION_TRAIN_SIZE:
         # the same draw as --train-size 10000 would make
         split = Split(train=subsample(split.train, ABLATION_TRAIN_SIZE, seed=config.seed), test=split.test)
@@ -182,16 +189,12 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> Abla
     results: list[VariantResult] = []
     for name in config.variants:
         seed_everything(config.seed)
-        try:
-            results.append(run_variant(ABLATION_VARIANTS[name], split, device, epochs, config, progress))
-        except MemoryError:
-            raise UserError(
-                f"{name} ran out of memory on {len(train_set)} training images; lower --train-size"
-            ) from None
+        results.append(run_variant(ABLATION_VARIANTS[name], split, device, epochs, config, progress))
     reference = train.train_settings_for(len(train_set), min(train_set.image_shape[:2]), device.type,
                                          train_set.hflip_ok, config.seed, epochs=epochs,
                                          autocast_dtype=autocast_dtype(device, config.precision))
     return AblateResults(
+        machine_busy=any(machine_busy(v.stages) for v in results),
         dataset=dataset_info(split, load_seconds),
         device=str(device),
         seed=config.seed,

@@ -16,10 +16,12 @@ import torch
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from sklearn.utils.validation import check_array
 
 from featvslearn.device import svm_precision
 from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer, hog_scales_for, thumbnail_side_for
 from featvslearn.svm import LinearSVM, NystroemRBF
+from featvslearn.validation import to_tensor
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,18 @@ def _on_host(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def _on_kernel_device(pipeline: Pipeline, x: Any) -> Any:
+    """Features for the rbf Pipeline as a float32 tensor on its device.
+
+    The kernel map then hands its (N, n_components) features to the SVM as a tensor on that
+    device, in its precision, instead of as a float32 host array.
+    """
+    if isinstance(x, torch.Tensor):
+        return x
+    array = check_array(x, dtype=np.float32, ensure_min_samples=0, ensure_all_finite=False)  # checked by the map
+    return to_tensor(array, pipeline.named_steps["kernel"].device, torch.float32)
+
+
 def fit_classifier(classifier: Any, x: Any, y: np.ndarray, progress: Any = None) -> Any:
     """Fit a classifier from :func:`make_classifier` on features (N, D), array or tensor.
 
@@ -157,7 +171,7 @@ def fit_classifier(classifier: Any, x: Any, y: np.ndarray, progress: Any = None)
     if isinstance(classifier, LinearSVM):
         return classifier.fit(x, y, progress=progress)
     if isinstance(classifier, Pipeline):
-        return classifier.fit(x, y, svm__progress=progress)
+        return classifier.fit(_on_kernel_device(classifier, x), y, svm__progress=progress)
     return classifier.fit(_on_host(x), y)
 
 
@@ -165,6 +179,8 @@ def predict_classifier(classifier: Any, x: Any) -> np.ndarray:
     """Labels (N,) from a fitted classifier of :func:`make_classifier`, for features (N, D), array or tensor."""
     if isinstance(classifier, SVC):
         return classifier.predict(_on_host(x))
+    if isinstance(classifier, Pipeline):
+        x = _on_kernel_device(classifier, x)
     return np.asarray(classifier.predict(x))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from featvslearn.cpuinfo import cpu_flags
 from featvslearn.errors import UserError
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
@@ -74,14 +75,7 @@ def cpu_has_fast_bf16() -> bool:
 
     On such CPUs, bf16 autocast trains a CNN about twice as fast as fp32.
     """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return bool({"amx_bf16", "avx512_bf16"} & set(line.split()))
-    except OSError:
-        return False
-    return False
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

@@ -3,15 +3,14 @@
 The "data" factor of the deep-learning revolution: hand-engineered features tend to lead when
 labelled images are few, and a CNN overtakes them as the training set grows. This module draws
 a stratified, seeded subsample of the training set per (size, seed), trains each pipeline on it
-with ``experiment.run_hog_svm`` / ``run_cnn`` / ``run_learned_svm``, tests every run on the same
-test set, and finds where the CNN overtakes each hand-engineered pipeline.
+with :func:`featvslearn.run.run_batch`, tests every run on the same test set, and finds where
+the CNN overtakes each hand-engineered pipeline.
 
-Like ``experiment``, it never prints: progress and the plan go to callbacks.
+Like ``compare``, it never prints: progress and the plan go to callbacks.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,14 +19,17 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from featvslearn import experiment, train
-from featvslearn.config import LEARNED_PIPELINES, ScalingConfig
-from featvslearn.data import Split, subsample
+from featvslearn import train
+from featvslearn.config import ScalingConfig
+from featvslearn.contention import machine_busy
+from featvslearn.datasets import Split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
-from featvslearn.experiment import Progress, TrainedCNN, no_progress, seed_everything
 from featvslearn.measure import environment
-from featvslearn.results import Crossover, ScalingResults, ScalingRun
+from featvslearn.pipelines import LEARNED_PIPELINES
+from featvslearn.progress import Progress, no_progress
+from featvslearn.results import Crossover, PipelineResult, ScalingResults, ScalingRun
+from featvslearn.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
 
 # ----------------------------------------------------------------------------- sizes
 
@@ -175,33 +177,23 @@ class ScalingPlan:
 
 
 def _plan(config: ScalingConfig, split: Split, sizes: list[int]) -> ScalingPlan:
-    base = config.compare
-    device_type = base.torch_device().type
+    device_type = config.torch_device().type
     train_set = split.train
 
     def epochs(size: int) -> int:
         return train.train_settings_for(size, min(train_set.image_shape[:2]), device_type, train_set.hflip_ok,
-                                        base.seed, epochs=base.epochs, preset=base.preset).epochs
+                                        config.seed, epochs=config.epochs, preset=config.preset).epochs
 
     cnn_epochs = {size: epochs(size) for size in sizes}
     # learned-svm without the cnn trains its own network
-    trains_cnn = "cnn" in base.pipelines or "learned-svm" in base.pipelines
+    trains_cnn = "cnn" in config.pipelines or "learned-svm" in config.pipelines
     passes = sum(size * cnn_epochs[size] for size in sizes) * config.seeds if trains_cnn else 0
-    return ScalingPlan(sizes=sizes, seeds=list(config.seed_values), pipelines=list(base.pipelines),
+    return ScalingPlan(sizes=sizes, seeds=list(config.seed_values), pipelines=list(config.pipelines),
                        n_train=len(train_set), n_test=len(split.test), cnn_epochs=cnn_epochs,
                        cnn_image_passes=passes, full_run_image_passes=len(train_set) * epochs(len(train_set)))
 
 
 # ------------------------------------------------------------------------------- run
-
-
-def _run_order(pipelines: Sequence[str]) -> list[str]:
-    """The cnn before learned-svm, so that the probe reuses the network of the same (size, seed)."""
-    names = list(pipelines)
-    if "cnn" in names and "learned-svm" in names:
-        names.remove("cnn")
-        names.insert(names.index("learned-svm"), "cnn")
-    return names
 
 
 def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
@@ -216,58 +208,58 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
     before any training. Raises ``UserError`` for sizes outside the training set's range.
     """
     start = time.perf_counter()
-    base = config.compare
-    device = base.torch_device()
-    seed_everything(base.seed)
-    full, load_seconds = experiment.load_data(base, progress)
+    device = config.torch_device()
+    seed_everything(config.seed)
+    full, load_seconds = load_data(config, progress)
     num_classes = len(np.unique(full.train.labels))
     sizes = list(config.sizes) if config.sizes is not None else default_sizes(len(full.train), num_classes)
     check_sizes(sizes, len(full.train), num_classes)
     plan = _plan(config, full, sizes)
     if on_plan is not None:
         on_plan(plan)
-    runs: dict[str, list[ScalingRun]] = {name: [] for name in base.pipelines}
+    runs: dict[str, list[ScalingRun]] = {name: [] for name in config.pipelines}
     done = 0
     progress("scaling", f"scaling: {plan.runs} runs", 0, plan.runs)
     for size_index, size in enumerate(sizes):
         for seed in config.seed_values:
             split = Split(train=subsample(full.train, size, seed=seed), test=full.test)
-            run_config = dataclasses.replace(base, seed=seed, train_size=size)
-            trained: TrainedCNN | None = None
-            for name in _run_order(base.pipelines):
-                progress("scaling", f"size {size:,} ({size_index + 1}/{len(sizes)}), seed {seed}: {name}",
-                         done, plan.runs)
-                seed_everything(seed)
-                try:
-                    result, trained = experiment.run_pipeline(name, split, device, run_config, trained, progress)
-                except MemoryError:
-                    raise UserError(f"{name} ran out of memory on {size:,} training images; "
-                                    "lower the largest of --sizes") from None
-                runs[name].append(ScalingRun(train_size=size, seed=seed, accuracy=result.accuracy,
-                                             train_seconds=result.train_seconds))
+            where = f"size {size:,} ({size_index + 1}/{len(sizes)}), seed {seed}"
+
+            def starting(name: str, where: str = where) -> None:
+                progress("scaling", f"{where}: {name}", done, plan.runs)
+
+            def finished(name: str, result: PipelineResult, where: str = where) -> None:
+                nonlocal done
                 done += 1
-                progress("scaling", f"size {size:,} ({size_index + 1}/{len(sizes)}), seed {seed}: {name} "
-                                    f"{result.accuracy:.4f}", done, plan.runs)
+                progress("scaling", f"{where}: {name} {result.accuracy:.4f}", done, plan.runs)
+
+            batch = run_batch(config.pipelines, split, device, config.run_settings(seed), progress,
+                              size_option="the largest of --sizes", on_start=starting, on_result=finished)
+            for name, result in batch.items():
+                runs[name].append(ScalingRun(train_size=size, seed=seed, accuracy=result.accuracy,
+                                             train_seconds=result.train_seconds,
+                                             other_load_percent_mean=result.other_load_percent_mean,
+                                             machine_busy=machine_busy(result.stages)))
     results = ScalingResults(
-        dataset=experiment.dataset_info(full, load_seconds),
+        dataset=dataset_info(full, load_seconds),
         device=str(device),
-        seed=base.seed,
+        seed=config.seed,
         seeds=list(config.seed_values),
         sizes=sizes,
         environment=environment(device),
         settings={
-            "pipelines": list(base.pipelines),
+            "pipelines": list(config.pipelines),
             "sizes_option": list(config.sizes) if config.sizes is not None else None,
-            "test_size": base.test_size,
-            "epochs": base.epochs,
+            "test_size": config.test_size,
+            "epochs": config.epochs,
             "cnn_epochs_per_size": {str(size): plan.cnn_epochs[size] for size in sizes} if plan.cnn_image_passes
             else {},
-            "precision": base.precision,
-            "cnn_precision": dtype_name(autocast_dtype(device, base.precision)),
-            "preset": base.preset,
-            "svm": base.svm,
-            "device_option": base.device,
-            "skipped_files": experiment.skipped_files(full),
+            "precision": config.precision,
+            "cnn_precision": dtype_name(autocast_dtype(device, config.precision)),
+            "preset": config.preset,
+            "svm": config.svm,
+            "device_option": config.device,
+            "skipped_files": skipped_files(full),
         },
         pipelines=runs,
         crossover={},
@@ -275,5 +267,6 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
         total_seconds=0.0,
     )
     results.crossover = crossovers(results)
+    results.machine_busy = any(run.machine_busy for name_runs in runs.values() for run in name_runs)
     results.total_seconds = time.perf_counter() - start
     return results

@@ -231,12 +231,15 @@ def warm_up(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normal
 
 @dataclass
 class TrainLog:
-    """What happened during training: mean loss and seconds per epoch, and the loss of every step."""
+    """What happened during training: mean loss and wall seconds per epoch (the device's work
+    finished), the loss of every step, and ``images_seen``: the training images actually
+    processed (the ragged last batch of each epoch is dropped)."""
 
     loss_per_epoch: list[float] = field(default_factory=list)
     loss_per_step: list[float] = field(default_factory=list)
     seconds_per_epoch: list[float] = field(default_factory=list)
     test_accuracy_per_epoch: list[float] = field(default_factory=list)
+    images_seen: int = 0
     ema_model: nn.Module | None = None
 
 
@@ -288,9 +291,6 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
     model.train()
     for epoch in range(settings.epochs):
         start = time.perf_counter()
-        if device.type == "cuda":
-            start_event, end_event = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start_event.record()
         order = torch.randperm(n, device=device, generator=generator)
         loss_sum = torch.zeros((), device=device)
         step_losses = torch.zeros(steps_per_epoch, device=device)  # read once per epoch: no sync per step
@@ -309,13 +309,9 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
             step_losses[step] = loss.detach().float()
             if on_step is not None:
                 on_step(epoch, step + 1, steps_per_epoch)
-        mean_loss = float(loss_sum) / steps_per_epoch
-        if device.type == "cuda":
-            end_event.record()
-            torch.cuda.synchronize(device)
-            log.seconds_per_epoch.append(start_event.elapsed_time(end_event) / 1000)
-        else:
-            log.seconds_per_epoch.append(time.perf_counter() - start)
+        mean_loss = float(loss_sum) / steps_per_epoch  # reading the loss waits for the device's work
+        log.seconds_per_epoch.append(time.perf_counter() - start)
+        log.images_seen += min(n, steps_per_epoch * settings.batch_size)
         log.loss_per_epoch.append(mean_loss)
         log.loss_per_step += step_losses.tolist()
         accuracy = None

@@ -49,3 +49,12 @@ def shapes_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def shapes_split_folder(tmp_path: Path) -> Path:
     return write_shapes_folder(tmp_path / "shapes_split", split=True)
+
+
+@pytest.fixture
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty dataset cache and no system copies, so only what a test writes is found; returns the cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("FEATVSLEARN_CACHE", str(cache))
+    monkeypatch.setattr("featvslearn.datasets.idx.SYSTEM_DIRS", {})
+    return cache

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from featvslearn import classical
 from featvslearn.cli import app
+from featvslearn.compare import run_comparison
 from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
-from featvslearn.experiment import run_comparison
 from featvslearn.svm import LinearSVM
 
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=400, test_size=150, epochs=2, seed=2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -11,8 +12,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from featvslearn import __version__, experiment
+from featvslearn import __version__, run
 from featvslearn.cli import app
+from featvslearn.pipelines import PIPELINES
 from tests.conftest import needs_fashion
 
 runner = CliRunner()
@@ -137,7 +139,7 @@ def test_cuda_without_cuda_is_a_user_error() -> None:
 
 def test_unwritable_output_folder_is_refused_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    monkeypatch.setattr(experiment, "load_split", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(run, "load_split", lambda *a, **k: calls.append(1))
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -155,7 +157,7 @@ def test_ctrl_c_exits_130_and_leaves_no_file(tmp_path: Path, monkeypatch: pytest
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment, "run_hog_svm", interrupted)
+    monkeypatch.setitem(PIPELINES, "hog-svm", dataclasses.replace(PIPELINES["hog-svm"], run=interrupted))
     report, results = tmp_path / "r.md", tmp_path / "r.json"
     result = invoke("compare", *SMALL, "--report", str(report), "--json", str(results))
     assert result.exit_code == 130

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from featvslearn import experiment, results, train
+from featvslearn import classical, results, run, train
 from featvslearn.cli import app
 from featvslearn.measure import NvmlGpu
 from featvslearn.results import SCHEMA_VERSION
@@ -52,11 +52,11 @@ def raise_(exc: BaseException) -> Any:
 
 # --------------------------------------------------------------------------- Ctrl-C
 STAGES = {
-    "loading": (experiment, "load_split"),
-    "HOG features": (experiment.classical, "transform_in_chunks"),
+    "loading": (run, "load_split"),
+    "HOG features": (classical, "transform_in_chunks"),
     "SVM fit": (LinearSVM, "fit"),
-    "CNN training": (experiment.train, "train_cnn"),
-    "CNN evaluation": (experiment.train, "predict"),
+    "CNN training": (train, "train_cnn"),
+    "CNN evaluation": (train, "predict"),
     "writing JSON": (results, "write_json"),
 }
 
@@ -100,7 +100,7 @@ def test_gpu_out_of_memory_names_the_option_to_lower(monkeypatch: pytest.MonkeyP
 
 
 def test_host_out_of_memory_names_the_option_to_lower(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(experiment.classical, "transform_in_chunks", raise_(MemoryError()))
+    monkeypatch.setattr(classical, "transform_in_chunks", raise_(MemoryError()))
     result = invoke("compare", *SMALL, "--pipelines", "hog-svm")
     assert result.exit_code == 2
     assert "--train-size" in error_line(result)
@@ -119,7 +119,7 @@ def test_missing_nvml_means_utilisation_unavailable_not_a_crash(monkeypatch: pyt
 # --------------------------------------------------------------------------- environment variables
 def test_a_cache_variable_naming_an_unknown_home_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEATVSLEARN_CACHE", "~nosuchuser_featvslearn/cache")
-    monkeypatch.setattr("featvslearn.data.SYSTEM_DIRS", {})
+    monkeypatch.setattr("featvslearn.datasets.idx.SYSTEM_DIRS", {})
     result = invoke("compare", "--dataset", "mnist", "--no-download")
     assert result.exit_code == 2
     assert "FEATVSLEARN_CACHE" in error_line(result)
@@ -131,7 +131,7 @@ def test_a_cache_variable_naming_a_file_finds_nothing_and_says_where_to_put_data
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("a file")
     monkeypatch.setenv("FEATVSLEARN_CACHE", str(not_a_folder))
-    monkeypatch.setattr("featvslearn.data.SYSTEM_DIRS", {})
+    monkeypatch.setattr("featvslearn.datasets.idx.SYSTEM_DIRS", {})
     result = invoke("compare", "--dataset", "fashion-mnist", "--no-download")
     assert result.exit_code == 2
     assert "--data-dir" in error_line(result)
@@ -188,7 +188,7 @@ def _saved_results(tmp_path: Path) -> dict:
 @pytest.mark.parametrize(
     ("mutate", "fragment"),
     [
-        (lambda d: {**d, "schema_version": SCHEMA_VERSION - 1}, "schema version"),
+        (lambda d: {**d, "schema_version": 0}, "schema version"),
         (lambda d: {**d, "schema_version": SCHEMA_VERSION + 1}, "schema version"),
         (lambda d: {k: v for k, v in d.items() if k != "schema_version"}, "schema version"),
         (lambda d: {**d, "kind": "scaling"}, "kind"),

@@ -167,7 +167,7 @@ def test_flat_images_give_zero_features() -> None:
 
 @needs_fashion
 def test_equals_skimage_on_fashion_mnist() -> None:
-    from featvslearn.data import load_split
+    from featvslearn.datasets import load_split
 
     images = load_split("fashion-mnist", download=False).test.images[:1500]  # (N, 28, 28, 1) uint8
     for cell, block, block_norm in [(4, 2, "L2-Hys"), (7, 2, "L1"), (4, 3, "L2"), (5, 2, "L1-sqrt")]:

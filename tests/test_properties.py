@@ -24,9 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage.feature import hog as skimage_hog
 
-from featvslearn import data
 from featvslearn.config import MAX_EPOCHS, MAX_SEED, PIPELINES, PRECISIONS, CompareConfig
-from featvslearn.data import DATASET_NAMES, Dataset, load_split, subsample
+from featvslearn.datasets import DATASET_NAMES, Dataset, idx, load_split, subsample
 from featvslearn.errors import UserError
 from featvslearn.features.hog import BLOCK_NORMS, HOGTransformer
 
@@ -42,7 +41,7 @@ def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     """
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("FEATVSLEARN_CACHE", str(cache))
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(idx, "SYSTEM_DIRS", {})
     return cache
 
 

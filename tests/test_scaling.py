@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -13,13 +14,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from featvslearn import experiment
 from featvslearn.cli import app
-from featvslearn.config import CompareConfig, ScalingConfig
-from featvslearn.data import load_split
+from featvslearn.config import ScalingConfig
+from featvslearn.datasets import load_split
 from featvslearn.errors import UserError
-from featvslearn.report import scaling_markdown, scaling_reading
-from featvslearn.results import ScalingResults, read_json
+from featvslearn.measure import Monitor
+from featvslearn.pipelines import PIPELINES, RunContext
+from featvslearn.results import read_json
 from featvslearn.scaling import default_sizes, find_crossover, run_scaling
 
 runner = CliRunner()
@@ -28,8 +29,8 @@ SIZES = [50, 150, 400]
 SEEDS = [0, 1]
 SMALL = ["--sizes", "400,50,150,150", "--seeds", "2", "--epochs", "8", "--device", "cpu"]
 TOP_LEVEL = {"schema_version", "kind", "dataset", "device", "seed", "seeds", "sizes", "environment", "settings",
-             "pipelines", "crossover", "created", "total_seconds"}
-RUN_KEYS = {"train_size", "seed", "accuracy", "train_seconds"}
+             "pipelines", "crossover", "created", "total_seconds", "machine_busy", "null_reasons"}
+RUN_KEYS = {"train_size", "seed", "accuracy", "train_seconds", "other_load_percent_mean", "machine_busy"}
 
 
 def invoke(*args: str):
@@ -46,17 +47,22 @@ def scaling_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("scaling")
     seen: list[dict[str, Any]] = []
 
-    def spy(name: str, function: Any) -> Any:
-        def wrapper(split: Any, device: Any, config: CompareConfig, *args: Any, **kwargs: Any) -> Any:
-            seen.append({"pipeline": name, "seed": config.seed, "train_size": len(split.train),
-                         "train": _digest(split.train.images), "classes": np.bincount(split.train.labels).tolist(),
-                         "test": _digest(split.test.images) + _digest(split.test.labels)})
-            return function(split, device, config, *args, **kwargs)
-        return wrapper
+    def spy(name: str) -> Any:
+        function = PIPELINES[name].run
+
+        def wrapper(context: RunContext) -> Any:
+            split = context.split
+            if isinstance(context.monitor, Monitor):  # the measured run, not its warm-up on a small slice
+                seen.append({"pipeline": name, "seed": context.settings.seed, "train_size": len(split.train),
+                             "train": _digest(split.train.images),
+                             "classes": np.bincount(split.train.labels).tolist(),
+                             "test": _digest(split.test.images) + _digest(split.test.labels)})
+            return function(context)
+        return dataclasses.replace(PIPELINES[name], run=wrapper)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment, "run_hog_svm", spy("hog-svm", experiment.run_hog_svm))
-        patch.setattr(experiment, "run_cnn", spy("cnn", experiment.run_cnn))
+        patch.setitem(PIPELINES, "hog-svm", spy("hog-svm"))
+        patch.setitem(PIPELINES, "cnn", spy("cnn"))
         result = invoke("scaling", *SMALL, "--json", str(folder / "scaling.json"), "--report",
                         str(folder / "scaling.md"))
     assert result.exit_code == 0, result.output
@@ -70,7 +76,8 @@ def scaling_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_json_has_exactly_the_specified_structure(scaling_run: dict[str, Any]) -> None:
     data = scaling_run["data"]
     assert set(data) == TOP_LEVEL
-    assert data["schema_version"] == 1 and data["kind"] == "scaling"
+    assert data["schema_version"] == 2 and data["kind"] == "scaling"
+    assert isinstance(data["machine_busy"], bool)
     assert data["sizes"] == SIZES and data["seeds"] == SEEDS and data["seed"] == 0
     assert data["device"] == "cpu"
     assert data["dataset"]["name"] == "digits" and data["dataset"]["train_size"] == 1347
@@ -152,30 +159,16 @@ def test_report_rerenders_identical_markdown_whose_images_exist(scaling_run: dic
     assert "cnn accuracy" in result.stdout
 
 
-def test_markdown_reads_the_smallest_and_largest_size(scaling_run: dict[str, Any]) -> None:
-    results = read_json(scaling_run["folder"] / "scaling.json")
-    assert isinstance(results, ScalingResults)
-    text = scaling_markdown(results, {})
-    assert text.startswith("# Scaling: hog-svm vs cnn on digits, 50 to 400 training images")
-    for section in ("## Result", "## Accuracy by training-set size", "## Crossover", "## Training time",
-                    "## Every run", "## Dataset", "## Settings", "## Environment"):
-        assert section in text
-    reading = scaling_reading(results)
-    assert "At 50 training images (5 per class)" in reading and "At 400 training images (40 per class)" in reading
-    assert "hog-svm" in reading and "same 450 images" in reading
-    assert "![" not in text  # no figures linked when none were written
-
-
 @pytest.mark.parametrize(
     ("mutate", "fragment"),
     [
         (lambda d: {**d, "pipelines": {"cnn": d["pipelines"]["cnn"][1:]}}, "exactly one run per size and seed"),
-        (lambda d: {**d, "pipelines": {"cnn": [{**r, "extra": 1} for r in d["pipelines"]["cnn"]]}}, "a run must"),
+        (lambda d: {**d, "pipelines": {"cnn": [{**r, "extra": 1} for r in d["pipelines"]["cnn"]]}}, "unknown field 'extra'"),
         (lambda d: {**d, "pipelines": {"cnn": [{**r, "accuracy": 1.5} for r in d["pipelines"]["cnn"]]}}, "[0, 1]"),
         (lambda d: {**d, "sizes": [True, 150, 400]}, "should be of type int"),
         (lambda d: {k: v for k, v in d.items() if k != "crossover"}, "missing 'crossover'"),
-        (lambda d: {**d, "crossover": {"hog-svm": {"size": 3}}}, "a crossover must"),
-        (lambda d: {**d, "schema_version": 2}, "schema version"),
+        (lambda d: {**d, "crossover": {"hog-svm": {"size": 3}}}, "missing 'estimate'"),
+        (lambda d: {**d, "schema_version": 3}, "schema version"),
     ],
     ids=["missing-run", "extra-key", "accuracy", "bool-size", "no-crossover", "bad-crossover", "schema"],
 )
@@ -219,7 +212,7 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path: Path, monkeypatch: py
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment, "run_cnn", interrupted)
+    monkeypatch.setitem(PIPELINES, "cnn", dataclasses.replace(PIPELINES["cnn"], run=interrupted))
     result = invoke("scaling", *SMALL, "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.md"))
     assert result.exit_code == 130
     assert "Traceback" not in result.output
@@ -231,22 +224,24 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path: Path, monkeypatch: py
 
 def test_learned_svm_reuses_the_cnn_of_the_same_size_and_seed(monkeypatch: pytest.MonkeyPatch) -> None:
     trained, given = [], []
-    run_cnn, run_learned_svm = experiment.run_cnn, experiment.run_learned_svm
+    run_cnn, run_learned_svm = PIPELINES["cnn"].run, PIPELINES["learned-svm"].run
 
-    def cnn(*args: Any, **kwargs: Any) -> Any:
-        result = run_cnn(*args, **kwargs)
-        trained.append(result[1])
-        return result
+    def cnn(context: RunContext) -> Any:
+        output = run_cnn(context)
+        if isinstance(context.monitor, Monitor):
+            trained.append(context.products["cnn"])
+        return output
 
-    def probe(split: Any, device: Any, config: Any, reused: Any = None, *args: Any, **kwargs: Any) -> Any:
-        given.append(reused)
-        return run_learned_svm(split, device, config, reused, *args, **kwargs)
+    def probe(context: RunContext) -> Any:
+        if isinstance(context.monitor, Monitor):
+            given.append(context.products.get("cnn"))
+        return run_learned_svm(context)
 
-    monkeypatch.setattr(experiment, "run_cnn", cnn)
-    monkeypatch.setattr(experiment, "run_learned_svm", probe)
+    monkeypatch.setitem(PIPELINES, "cnn", dataclasses.replace(PIPELINES["cnn"], run=cnn))
+    monkeypatch.setitem(PIPELINES, "learned-svm", dataclasses.replace(PIPELINES["learned-svm"], run=probe))
     progress: dict[str, tuple[float, float | None]] = {}
-    config = ScalingConfig(compare=CompareConfig(device="cpu", pipelines=("learned-svm", "cnn"), epochs=2),
-                           sizes=(60,), seeds=2).validated()
+    config = ScalingConfig(device="cpu", pipelines=("learned-svm", "cnn"), epochs=2, sizes=(60,),
+                           seeds=2).validated()
     results = run_scaling(config, progress=lambda key, text, done, total: progress.__setitem__(key, (done, total)))
     assert len(trained) == 2 and [g is t for g, t in zip(given, trained, strict=True)] == [True, True]
     assert list(results.pipelines) == ["learned-svm", "cnn"]  # the user's order

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from featvslearn import train
+from featvslearn.compare import run_comparison
 from featvslearn.config import CompareConfig
-from featvslearn.experiment import run_comparison
 from featvslearn.models import CNN, cnn_config_for
 
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=400, test_size=150, epochs=3, seed=5)

@@ -19,7 +19,10 @@ import numpy as np
 from joblib import Parallel, delayed
 from skimage.feature import hog as skimage_hog
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
+
+from featvslearn.validation import check_image_shape, check_images
 
 if TYPE_CHECKING:
     import torch
@@ -303,7 +306,10 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
     processes share (-1: all cores), each calling ``skimage.feature.hog`` per image. With a torch
     ``device`` (``"cpu"``, ``"cuda"``, ...) the batched :func:`hog` computes the same features on
     that device with tensor ops instead, and ``n_jobs`` is not used.
-    Fitted attributes: ``image_shape_`` (H, W, C) and ``n_features_out_``.
+
+    ``X``: images ``(N, H, W)`` grey or ``(N, H, W, C)`` with ``C`` in {1, 3}, integer or float,
+    finite. Fitted attributes: ``image_shape_`` (H, W, C), ``n_features_in_`` (H * W * C, the
+    values of one image) and ``n_features_out_``.
     """
 
     def __init__(self, orientations: int = 9, pixels_per_cell: tuple[int, int] = (8, 8),
@@ -327,20 +333,25 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         }
 
     def fit(self, X: np.ndarray, y: object = None) -> HOGTransformer:
-        """Check the parameters against the image size; returns self."""
-        images = _as_nhwc(X)
+        """Check the images and the parameters against the image size; returns self.
+
+        Raises ValueError for parameters that describe no descriptor on these images, no
+        images, a shape that is not a stack of images, NaN, infinite or complex values;
+        TypeError for sparse input.
+        """
+        images = check_images(X, self)
         image_size = tuple(images.shape[1:3])
         params = check_hog_params(image_size, **self._params())
         self.image_shape_ = tuple(images.shape[1:])
+        self.n_features_in_ = int(np.prod(self.image_shape_))
         self.n_features_out_ = hog_n_features(image_size, params)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """HOG features (N, n_features_out_) float32 of images shaped like the fitted ones."""
-        check_is_fitted(self, "n_features_out_")
-        images = _as_nhwc(X)
-        if tuple(images.shape[1:]) != self.image_shape_:
-            raise ValueError(f"images are {images.shape[1:]}, but the transformer was fitted on {self.image_shape_}")
+        check_is_fitted(self)
+        images = check_images(X, self, min_samples=0)
+        check_image_shape(images, self)
         if len(images) == 0:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
         params = check_hog_params(tuple(images.shape[1:3]), **self._params())
@@ -354,6 +365,17 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         )
         return np.concatenate(chunks)
 
+    def __sklearn_tags__(self) -> Tags:
+        return _image_transformer_tags(super().__sklearn_tags__())
+
+
+def _image_transformer_tags(tags: Tags) -> Tags:
+    """Tags of a transformer of image stacks (N, H, W[, C]) into float32 features."""
+    tags.input_tags.three_d_array = True
+    tags.input_tags.sparse = False
+    tags.transformer_tags.preserves_dtype = ["float32"]
+    return tags
+
 
 def _n_workers(n_jobs: int | None) -> int:
     import joblib
@@ -365,31 +387,37 @@ class ThumbnailTransformer(TransformerMixin, BaseEstimator):
     """Each image shrunk by area averaging to ``size`` x ``size`` and flattened, in [0, 1].
 
     HOG keeps edges and drops intensity; the thumbnail keeps coarse intensity and colour.
-    Fitted attributes: ``image_shape_`` (H, W, C) and ``n_features_out_``.
+    ``X`` as for :class:`HOGTransformer`. Fitted attributes: ``image_shape_`` (H, W, C),
+    ``n_features_in_`` (H * W * C) and ``n_features_out_``.
     """
 
     def __init__(self, size: int = 14) -> None:
         self.size = size
 
     def fit(self, X: np.ndarray, y: object = None) -> ThumbnailTransformer:
-        """Record the image shape; returns self."""
-        images = _as_nhwc(X)
+        """Check the images and record their shape; returns self."""
+        images = check_images(X, self)
         if not 1 <= int(self.size) <= min(images.shape[1:3]):
             raise ValueError(f"size must be between 1 and the image side, got {self.size}")
         self.image_shape_ = tuple(images.shape[1:])
+        self.n_features_in_ = int(np.prod(self.image_shape_))
         self.n_features_out_ = int(self.size) ** 2 * images.shape[-1]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Thumbnails (N, size * size * C) float32."""
+        """Thumbnails (N, size * size * C) float32 of images shaped like the fitted ones."""
         import torch
         import torch.nn.functional as F
 
-        check_is_fitted(self, "n_features_out_")
-        images = _as_nhwc(X)
+        check_is_fitted(self)
+        images = check_images(X, self, min_samples=0)
+        check_image_shape(images, self)
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0  # (N, C, H, W)
         small = F.adaptive_avg_pool2d(x, int(self.size))  # (N, C, size, size)
-        return small.reshape(len(images), -1).numpy()
+        return small.reshape(len(images), self.n_features_out_).numpy()
+
+    def __sklearn_tags__(self) -> Tags:
+        return _image_transformer_tags(super().__sklearn_tags__())
 
 
 @dataclass(frozen=True)

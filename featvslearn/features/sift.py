@@ -21,7 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from featvslearn.validation import DeviceCacheMixin, check_image_shape, check_images, check_tensor, to_tensor
 
 # ITU-R BT.601 luma weights: colour images are described by their brightness, as SIFT does.
 _LUMA = (0.299, 0.587, 0.114)
@@ -97,7 +100,11 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
     """Images (N, H, W[, C]) -> dense RootSIFT grids (N, rows, cols, 128) float32, on a torch device.
 
     Parameters: ``spatial_bin_size`` (pixels per descriptor cell), ``stride`` (pixels between
-    descriptors), ``device`` (torch device). Fitted attributes: ``image_shape_``, ``grid_shape_``.
+    descriptors), ``device`` (torch device). ``X``: images ``(N, H, W)`` grey or ``(N, H, W, C)``
+    with ``C`` in {1, 3}, uint8 or float in [0, 1], finite. ``transform`` returns a tensor on
+    ``device``, the input of :class:`SpatialPyramidCodebook` (no copy to the host in between).
+    Fitted attributes: ``image_shape_`` (H, W, C), ``n_features_in_`` (H * W * C, the values of
+    one image), ``grid_shape_`` (rows, cols).
     """
 
     def __init__(self, spatial_bin_size: int = 4, stride: int = 2, device: str = "cpu") -> None:
@@ -106,37 +113,44 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
         self.device = device
 
     def fit(self, X: np.ndarray, y: object = None) -> DenseSIFT:
-        """Check the parameters against the image size; returns self."""
+        """Check the images and the parameters against the image size; returns self.
+
+        Raises ValueError for images too small for one descriptor, no images, a shape that is not
+        a stack of images, NaN, infinite or complex values; TypeError for sparse input.
+        """
         if self.spatial_bin_size < 1 or self.stride < 1:
             raise ValueError("spatial_bin_size and stride must be at least 1")
-        self.image_shape_ = tuple(np.shape(X)[1:])
+        images = check_images(X, self)
+        self.image_shape_ = tuple(images.shape[1:])
+        self.n_features_in_ = int(np.prod(self.image_shape_))
         too_small = ValueError(f"images of {self.image_shape_[:2]} are too small for SIFT descriptors with "
                                f"{self.spatial_bin_size}-pixel cells; use a smaller spatial_bin_size")
         try:
-            self.grid_shape_ = tuple(self._describe(np.asarray(X[:1])).shape[1:3])
+            self.grid_shape_ = tuple(self._describe(images[:1]).shape[1:3])
         except RuntimeError:  # the pooling kernel is larger than the image
             raise too_small from None
         if min(self.grid_shape_) < 1:
             raise too_small
         return self
 
-    def _describe(self, X: np.ndarray) -> torch.Tensor:
-        return dense_sift(X, spatial_bin_size=self.spatial_bin_size, stride=self.stride, device=self.device)
+    def _describe(self, images: np.ndarray) -> torch.Tensor:
+        return dense_sift(images, spatial_bin_size=self.spatial_bin_size, stride=self.stride, device=self.device)
 
     def transform(self, X: np.ndarray) -> torch.Tensor:
         """Descriptor grids (N, rows, cols, 128) float32 on the transformer's device."""
-        check_is_fitted(self, "grid_shape_")
-        if tuple(np.shape(X)[1:]) != self.image_shape_:
-            raise ValueError(f"images are {np.shape(X)[1:]}, but the transformer was fitted on {self.image_shape_}")
-        return self._describe(np.asarray(X))
+        check_is_fitted(self)
+        images = check_images(X, self, min_samples=0)
+        check_image_shape(images, self)
+        if len(images) == 0:
+            return torch.zeros(0, *self.grid_shape_, 128, device=torch.device(self.device))
+        return self._describe(images)
 
-
-def _as_grids(X: Any, device: torch.device) -> torch.Tensor:
-    """Descriptor grids (N, rows, cols, D) as a float32 tensor on ``device``."""
-    x = torch.as_tensor(X, device=device).float()
-    if x.ndim != 4:
-        raise ValueError(f"expected descriptor grids (N, rows, cols, D), got shape {tuple(x.shape)}")
-    return x
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = []  # the grids are float32 tensors, whatever comes in
+        return tags
 
 
 def nearest_word(points: torch.Tensor, words: torch.Tensor, chunk_size: int = 65536) -> torch.Tensor:
@@ -174,7 +188,7 @@ def kmeans(points: torch.Tensor, k: int, max_iterations: int, generator: torch.G
     return words, iterations
 
 
-class SpatialPyramidCodebook(TransformerMixin, BaseEstimator):
+class SpatialPyramidCodebook(DeviceCacheMixin, TransformerMixin, BaseEstimator):
     """Visual words by k-means, and soft-assigned word histograms pooled over a spatial pyramid.
 
     ``fit`` runs k-means (random seeds, then Lloyd's iterations, on the device) on at
@@ -184,9 +198,10 @@ class SpatialPyramidCodebook(TransformerMixin, BaseEstimator):
     pyramid level (1×1, 2×2, 4×4 by default), and square-roots the result (the Hellinger
     map, which suits linear SVMs on histograms).
 
-    Input: grids (N, rows, cols, D). Output: (N, n_words × Σ level²) float32 array.
-    Fitted attributes: ``words_`` (n_words, D) on the device, ``n_iter_`` (k-means
-    iterations), ``n_features_out_``.
+    Input: grids (N, rows, cols, D), an array or a tensor (on any device; moved to ``device``),
+    finite; ``transform`` accepts grids of any rows × cols. Output: (N, n_words × Σ level²)
+    float32 array. Fitted attributes (NumPy): ``words_`` (n_words, D) float32, ``n_iter_``
+    (k-means iterations), ``n_features_in_`` (D, the descriptor length), ``n_features_out_``.
     """
 
     def __init__(self, n_words: int = 128, pyramid_levels: tuple[int, ...] = (1, 2, 4), neighbours: int = 5,
@@ -201,10 +216,42 @@ class SpatialPyramidCodebook(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
 
-    def fit(self, X: Any, y: object = None) -> SpatialPyramidCodebook:
-        """Learn ``n_words`` visual words from the descriptors of grids ``X``; returns self."""
+    def _grids(self, X: Any, *, reset: bool) -> torch.Tensor:
+        """Descriptor grids ``X`` (N, rows, cols, D) checked -> float32 tensor on ``device``.
+
+        Sets ``n_features_in_`` to D when ``reset`` (and needs one grid at least), otherwise
+        refuses another D.
+        """
         device = torch.device(self.device)
-        grids = _as_grids(X, device)
+        min_samples = 1 if reset else 0
+        if isinstance(X, torch.Tensor):
+            grids = check_tensor(X, self, ndim=4, min_samples=min_samples, device=device, dtype=torch.float32)
+        else:
+            array = check_array(X, ensure_2d=False, allow_nd=True, dtype=np.float32, ensure_min_samples=min_samples,
+                                estimator=self, input_name="X")
+            if array.ndim != 4:
+                raise ValueError(f"expected descriptor grids (N, rows, cols, D), got shape {array.shape}")
+            if array.shape[-1] < 1:
+                raise ValueError(f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is "
+                                 f"required by {type(self).__name__}.")
+            grids = to_tensor(array, device, torch.float32)
+        if reset:
+            self.n_features_in_ = int(grids.shape[-1])
+        elif grids.shape[-1] != self.n_features_in_:
+            raise ValueError(f"X has descriptors of {grids.shape[-1]} values, but {type(self).__name__} is expecting "
+                             f"descriptors of {self.n_features_in_} values as input.")
+        return grids
+
+    def fit(self, X: Any, y: object = None) -> SpatialPyramidCodebook:
+        """Learn ``n_words`` visual words from the descriptors of grids ``X``; returns self.
+
+        Raises ValueError for fewer descriptors than words, NaN or infinite values, and input
+        that is not a stack of grids; TypeError for sparse input.
+        """
+        if int(self.n_words) < 1:
+            raise ValueError(f"n_words must be at least 1, got {self.n_words}")
+        device = torch.device(self.device)
+        grids = self._grids(X, reset=True)
         descriptors = grids.reshape(-1, grids.shape[-1])  # (N * rows * cols, D)
         if len(descriptors) < self.n_words:
             raise ValueError(f"{len(descriptors)} descriptors cannot make {self.n_words} visual words; "
@@ -213,22 +260,25 @@ class SpatialPyramidCodebook(TransformerMixin, BaseEstimator):
         if len(descriptors) > self.max_descriptors:
             chosen = torch.randperm(len(descriptors), generator=generator)[: self.max_descriptors]
             descriptors = descriptors[chosen.to(device)]
-        self.words_, self.n_iter_ = kmeans(descriptors, self.n_words, self.max_iterations, generator)  # (K, D)
+        words, self.n_iter_ = kmeans(descriptors, self.n_words, self.max_iterations, generator)  # (K, D)
+        self.words_ = words.cpu().numpy()  # one copy to the host per fit
+        self._keep_on_device("words_", words)
         self.n_features_out_ = self.n_words * sum(level * level for level in self.pyramid_levels)
         return self
 
     def transform(self, X: Any, chunk_size: int = 256) -> np.ndarray:
         """Pyramid histograms (N, n_words × Σ level²) float32 of grids (N, rows, cols, D)."""
-        check_is_fitted(self, "words_")
-        device = self.words_.device
-        grids = _as_grids(X, device)
+        check_is_fitted(self)
+        grids = self._grids(X, reset=False)
+        words = self._on_device("words_", torch.float32)  # (K, D)
+        device = words.device
         k = min(self.neighbours, self.n_words)
         parts = []
         for start in range(0, len(grids), chunk_size):
             g = grids[start : start + chunk_size]  # (n, rows, cols, D)
             n, rows, cols, d = g.shape
             flat = g.reshape(-1, d)  # (n * rows * cols, D)
-            distances, nearest = torch.cdist(flat, self.words_).topk(k, largest=False)  # (M, k)
+            distances, nearest = torch.cdist(flat, words).topk(k, largest=False)  # (M, k)
             weights = torch.softmax(-distances.square() / (2 * self.sigma**2), dim=1)  # (M, k)
             assignment = torch.zeros(len(flat), self.n_words, device=device).scatter_(1, nearest, weights)
             assignment = assignment.reshape(n, rows, cols, -1).permute(0, 3, 1, 2)  # (n, K, rows, cols)
@@ -238,6 +288,13 @@ class SpatialPyramidCodebook(TransformerMixin, BaseEstimator):
         if not parts:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
         return torch.cat(parts).cpu().numpy()
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
 
 def make_sift_features(settings: SIFTSettings, device: str = "cpu", seed: int = 0) -> Any:

@@ -1,81 +1,28 @@
-"""Figures for the reports: pure functions from results to matplotlib figures, and their PNG files.
+"""Figures for the reports: pure functions from results to matplotlib figures.
 
 Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot, no global state), so
 drawing never opens a window and works on a headless machine. Every function here takes plain
 values (lists, class names, titles) or result records and returns a ``Figure``; choosing which
-figures a report has, and their titles, is the report writer's job.
+figures a report has, and their titles, is the report writer's job, and writing them as PNG
+files is :mod:`featvslearn.reports.shared`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from featvslearn.files import atomic_write_bytes, make_folder, plots_folder
 from featvslearn.results import MisclassifiedExample, ScalingResults, Timeline, decode_image
 
-__all__ = [
-    "confusion_matrix_figure",
-    "misclassified_figure",
-    "per_class_accuracy_figure",
-    "plots_folder",
-    "timeline_figure",
-    "write_figures",
-]
-
-DPI = 110
 ANNOTATE_COUNTS_UP_TO = 15  # classes; above this a confusion matrix's cells are too small for numbers
 CLASS_TICKS_UP_TO = 40  # classes; above this the axes carry indices instead of names
 STAGE_COLOURS = ("#fde0c5", "#d4e6f1", "#e8daef", "#d5f5e3", "#fcf3cf", "#f5cba7", "#d6dbdf", "#fadbd8")
 GPU_COLOUR, CPU_COLOUR = "#2e7d32", "#1565c0"
-
-
-def png_bytes(figure: Figure) -> bytes:
-    """The figure rendered as PNG bytes; no metadata, so the same figure gives the same bytes."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def write_figures(figures: Mapping[str, Figure], folder: Path) -> dict[str, Path]:
-    """Write each figure as ``folder/<name>.png`` (atomically); returns name → path written.
-
-    The folder is created when there is a figure to write. If writing stops part-way (a full
-    disk, Ctrl-C) and the folder was created here, the files written so far and the folder are
-    removed again. An operating-system error is a one-line ``UserError``.
-    """
-    written: dict[str, Path] = {}
-    if not figures:
-        return written
-    created = make_folder(folder)
-    try:
-        for name, figure in figures.items():
-            path = folder / f"{name}.png"
-            atomic_write_bytes(path, png_bytes(figure))
-            written[name] = path
-    except BaseException:
-        if created:
-            remove_figures(written, folder)
-        raise
-    return written
-
-
-def remove_figures(written: Mapping[str, Path], folder: Path) -> None:
-    """Remove the files in ``written``, then ``folder`` if that leaves it empty."""
-    for path in written.values():
-        with contextlib.suppress(OSError):
-            path.unlink()
-    with contextlib.suppress(OSError):
-        folder.rmdir()
 
 
 def _short(name: str, limit: int = 14) -> str:
@@ -232,7 +179,7 @@ def _colour(name: str, index: int) -> str:
     return PIPELINE_COLOURS.get(name, f"C{(index + 3) % 10}")
 
 
-def _size_axis(ax: Any, sizes: list[int]) -> None:
+def _size_axis(ax: Axes, sizes: list[int]) -> None:
     """A log x axis labelled at the measured sizes only."""
     ax.set_xscale("log")
     ax.set_xticks(sizes)
@@ -286,8 +233,9 @@ def scaling_seconds_figure(results: ScalingResults) -> Figure:
                  fontsize=10)
     ax.legend(loc="upper left")
     return figure
-# ---------------------------------------------------------------- ablation figures
 
+
+# --------------------------------------------------------------------------- ablation
 def loss_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float | None]]], chance_loss: float | None = None,
                        title: str = "") -> Figure:
     """Training loss against epochs, one line per variant.

@@ -1,0 +1,289 @@
+"""The command line: parse options, show progress and tables; the work happens elsewhere."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from featvslearn import __version__
+from featvslearn.cli import options as opt
+from featvslearn.config import AblateConfig, CompareConfig, ScalingConfig, parse_sizes
+from featvslearn.errors import UserError
+
+if TYPE_CHECKING:
+    from featvslearn.results import Results
+
+app = typer.Typer(
+    name="featvslearn",
+    help="Hand-engineered features (HOG + SVM) against a learned CNN: same images, same device, "
+    "measured side by side.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Wide enough for the side-by-side table when output goes to a file or a pipe.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(command: F) -> F:
+    """Turn a user mistake into one line on stderr and exit code 2, and Ctrl-C into exit code 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            message = " ".join(str(exc).split())  # one line, whatever the user typed
+            err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted: stopped cleanly, no output file was written[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RichProgress:
+    """Shows the experiment's progress callbacks as Rich progress bars, one per task key."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, key: str, description: str, completed: float, total: float | None) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total)
+        task = self.tasks[key]
+        self.progress.update(task, description=description, completed=completed, total=total)
+
+
+def _progress_bars() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@contextlib.contextmanager
+def _live_progress(warning_action: Literal["always", "once"] = "always") -> Iterator[RichProgress]:
+    """Rich progress bars on stderr for the callbacks, with library warnings printed above them.
+
+    ``warning_action`` is the filter for ``UserWarning``: ``always``, or ``once`` for runs that
+    repeat the same step many times.
+    """
+    with _progress_bars() as bars, warnings.catch_warnings():
+        warnings.simplefilter(warning_action, UserWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
+            f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+        yield RichProgress(bars)
+
+
+def _warn_skipped(settings: dict[str, Any]) -> None:
+    """Name the image files a run skipped as unreadable."""
+    skipped = settings.get("skipped_files") or []
+    if skipped:
+        err.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
+                  + (" …" if len(skipped) > 5 else ""), highlight=False)
+
+
+def _show(results: Results) -> None:
+    """The results' table, their plain-language reading, and any warning a reader must see."""
+    from featvslearn.cli.tables import results_table
+    from featvslearn.reports import reading, warnings
+
+    out.print(results_table(results))
+    out.print(reading(results).replace("**", ""), highlight=False)
+    for warning in warnings(results):
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
+def _write_outputs(results: Results, json_path: Path | None, report_path: Path | None) -> None:
+    """Write the --json results and the --report Markdown (with its plots) where asked, and say where."""
+    from featvslearn.reports import write_markdown
+    from featvslearn.results import write_json
+
+    if json_path:
+        write_json(results, json_path)
+        out.print(f"results written to {json_path}", highlight=False)
+    if report_path:
+        write_markdown(results, report_path)
+        out.print(f"report written to {report_path}", highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"featvslearn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Re-run the central experiment of the deep-learning revolution on your own data and hardware."""
+
+
+@app.command()
+@handles_errors
+def compare(
+    dataset: opt.Dataset = "digits",
+    device: opt.Devices = "auto",
+    pipelines: opt.Pipelines = opt.DEFAULT_PIPELINES_TEXT,
+    train_size: opt.TrainSize = None,
+    test_size: opt.TestSize = None,
+    epochs: opt.Epochs = None,
+    seed: opt.Seed = 0,
+    data_dir: opt.DataDir = None,
+    no_download: opt.NoDownload = False,
+    precision: opt.Precision = "auto",
+    svm: opt.Svm = "linear",
+    tune: opt.Tune = False,
+    preset: opt.Preset = "standard",
+    compile: opt.Compile = False,
+    epoch_accuracy: opt.EpochAccuracy = False,
+    report: opt.Report = None,
+    json_path: opt.Json = None,
+) -> None:
+    """Train HOG + SVM and a CNN on the same images and device; show accuracy, time, speed and memory."""
+    from featvslearn.compare import run_comparison
+
+    config = CompareConfig(
+        dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
+        test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
+        precision=precision, svm=svm, tune=tune, preset=preset, compile=compile, epoch_accuracy=epoch_accuracy,
+        report_path=report, json_path=json_path,
+    ).validated()
+    with _live_progress() as progress:
+        results = run_comparison(config, progress=progress)
+    _warn_skipped(results.settings)
+    _show(results)
+    _write_outputs(results, config.json_path, config.report_path)
+
+
+@app.command()
+@handles_errors
+def ablate(
+    dataset: opt.Dataset = "digits",
+    variants: opt.Variants = opt.DEFAULT_VARIANTS_TEXT,
+    device: opt.Device = "auto",
+    train_size: opt.AblateTrainSize = None,
+    test_size: opt.TestSize = None,
+    epochs: opt.AblateEpochs = None,
+    seed: opt.Seed = 0,
+    data_dir: opt.DataDir = None,
+    no_download: opt.NoDownload = False,
+    precision: opt.Precision = "auto",
+    report: opt.Report = None,
+    json_path: opt.Json = None,
+) -> None:
+    """Train CNN variants for the same budget: sigmoid, tanh, ReLU; with and without batch norm and dropout; deeper."""
+    from featvslearn.ablation import run_ablation
+    config = AblateConfig(
+        dataset=dataset, device=device, variants=tuple(variants.split(",")), train_size=train_size,
+        test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
+        precision=precision, report_path=report, json_path=json_path,
+    ).validated()
+    with _live_progress() as progress:
+        results = run_ablation(config, progress=progress)
+    _warn_skipped(results.settings)
+    _show(results)
+    _write_outputs(results, config.json_path, config.report_path)
+
+
+@app.command()
+@handles_errors
+def scaling(
+    dataset: opt.Dataset = "digits",
+    sizes: opt.Sizes = None,
+    seeds: opt.Seeds = 3,
+    device: opt.Device = "auto",
+    pipelines: opt.Pipelines = opt.DEFAULT_PIPELINES_TEXT,
+    test_size: opt.TestSize = None,
+    epochs: opt.Epochs = None,
+    seed: opt.ScalingSeed = 0,
+    data_dir: opt.DataDir = None,
+    no_download: opt.NoDownload = False,
+    precision: opt.Precision = "auto",
+    svm: opt.Svm = "linear",
+    preset: opt.Preset = "standard",
+    report: opt.Report = None,
+    json_path: opt.Json = None,
+) -> None:
+    """Train every pipeline at growing training-set sizes; show accuracy ± std per size and where the CNN overtakes."""
+    from featvslearn.scaling import run_scaling
+
+    config = ScalingConfig(
+        dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), test_size=test_size,
+        epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download, precision=precision, svm=svm,
+        preset=preset, report_path=report, json_path=json_path,
+        sizes=parse_sizes(sizes) if sizes is not None else None, seeds=seeds,
+    ).validated()
+    with _live_progress("once") as progress:
+        results = run_scaling(config, progress=progress,
+                              on_plan=lambda plan: progress.progress.console.print(plan.describe(), highlight=False))
+    _show(results)
+    _write_outputs(results, config.json_path, config.report_path)
+
+
+@app.command()
+@handles_errors
+def datasets(
+    data_dir: Annotated[Path | None, typer.Option(help="Also look in this folder.")] = None,
+) -> None:
+    """List the datasets, and which are available offline here and from where."""
+    from featvslearn.cli.tables import datasets_table
+    from featvslearn.datasets import dataset_availability
+
+    out.print(datasets_table(dataset_availability(data_dir)))
+    out.print("Any folder with one sub-folder of images per class also works: featvslearn compare --dataset PATH",
+              highlight=False)
+
+
+@app.command()
+@handles_errors
+def report(
+    results_json: Annotated[Path, typer.Argument(help="A results .json written by compare, scaling or ablate --json.")],
+    out_path: Annotated[Path | None, typer.Option("--out", help="Markdown file to write (default: beside the JSON, "
+                                                                 "with .md); its plots go into <name>-plots/ "
+                                                                 "beside it.")] = None,
+) -> None:
+    """Re-render a saved results JSON as the table, a Markdown report and its plots, without training anything."""
+    from featvslearn.files import check_output_path, check_plots_folder
+    from featvslearn.reports import write_markdown
+    from featvslearn.results import read_json
+
+    target = check_output_path(out_path or results_json.with_suffix(".md"), (".md",), "--out")
+    check_plots_folder(target, "--out")
+    results = read_json(results_json)
+    _show(results)
+    write_markdown(results, target)
+    out.print(f"report written to {target}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The small interface every pipeline implements, and the settings it may read.
+
+A pipeline is a plain function ``run(context) -> PipelineOutput`` plus a description:
+its name, whether its features are learned, and which other pipelines it reuses. The
+function runs its stages inside ``context.monitor`` (one ``with monitor.stage(...)`` per
+stage) and returns its test-set predictions; :mod:`featvslearn.run` turns those into a
+measured result. This module imports neither torch nor scikit-learn, so the CLI can list
+the pipelines before any heavy import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from featvslearn.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from featvslearn.datasets import Split
+    from featvslearn.measure import Monitor
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The options a pipeline may read; each pipeline names the ones it uses in ``Pipeline.options``.
+
+    ``epochs`` None lets the CNN choose from the dataset size and the device; ``precision`` is
+    ``auto``, ``fp32``, ``bf16`` or ``fp16``; ``svm`` is ``linear``, ``rbf`` or ``rbf-exact``.
+    """
+
+    seed: int = 0
+    epochs: int | None = None
+    precision: str = "auto"
+    preset: str = "standard"
+    compile: bool = False
+    epoch_accuracy: bool = False
+    svm: str = "linear"
+    tune: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunContext:
+    """What a pipeline's ``run`` receives: the data, the device, its settings and the monitor.
+
+    ``products`` is shared by the pipelines run on the same split, device and seed, in run
+    order: ``cnn`` leaves its trained network there under ``"cnn"`` for ``learned-svm``.
+    """
+
+    split: Split
+    device: torch.device
+    settings: RunSettings
+    monitor: Monitor
+    progress: Progress = no_progress
+    products: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineOutput:
+    """A pipeline's test-set predictions ``(N,)`` int64, its details for the report, and which
+    of its stages handle the test set (their seconds are prediction time, the rest training)."""
+
+    predictions: np.ndarray
+    details: dict[str, Any]
+    predict_stages: frozenset[str] = frozenset({"features (test)", "predict"})
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One pipeline: its name, a one-line summary, whether its features are learned, the
+    pipelines whose products it reuses when they run on the same split (``needs``; it trains
+    its own otherwise), the :class:`RunSettings` fields it reads, and its ``run`` function."""
+
+    name: str
+    summary: str
+    learned: bool
+    run: Callable[[RunContext], PipelineOutput]
+    needs: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()

@@ -1,0 +1,152 @@
+"""cnn: a small CNN trained on the device with the whole training set held there.
+
+``train_network`` (to device, warm-up, train, as measured stages) is shared with
+learned-svm, which trains its own network when no cnn ran before it, and with ablate,
+which trains its variants with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext
+
+if TYPE_CHECKING:
+    import torch
+
+    from featvslearn import train
+    from featvslearn.models import CNNConfig
+
+
+@dataclass
+class TrainedCNN:
+    """A CNN trained in this run, kept so that learned-svm can reuse it."""
+
+    eval_model: torch.nn.Module  # the EMA of the weights when the preset keeps one, else the trained model
+    normaliser: train.Normaliser
+    settings: train.TrainSettings
+    train_seconds: float
+    details: dict[str, Any]
+
+
+def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.TrainSettings, name: str = "cnn",
+                  epoch_accuracy: bool = False) -> tuple[TrainedCNN, train.TrainLog]:
+    """Build ``cnn_config`` and train it with ``settings``: stages to device, warm-up and train.
+
+    The network is initialised from ``settings.seed``; progress goes to the ``<name>-train``
+    task. With ``epoch_accuracy`` the test accuracy after each epoch is measured (and counted
+    in training time). Returns the trained network with its details, and the training log.
+    """
+    import torch
+
+    from featvslearn import train
+    from featvslearn.contention import is_warm_up
+    from featvslearn.device import dtype_name
+    from featvslearn.models import CNN, flops_per_image, parameter_count
+
+    monitor, device, progress = context.monitor, context.device, context.progress
+    train_set, test_set = context.split.train, context.split.test
+    torch.manual_seed(settings.seed)
+    first_stage = len(monitor.stages)
+    with monitor.stage("to device", device):
+        model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
+        images = train.images_to_device(train_set.images, device)  # (N, C, H, W) uint8
+        labels = torch.as_tensor(train_set.labels, device=device)
+        normaliser = train.Normaliser.fit(images)
+        whitened = train.whiten_first_layer(model, images, normaliser) if settings.whiten else 0
+    with monitor.stage("warm-up" + (" and compile" if settings.compile else ""), device):
+        trainable = train.warm_up(model, images, labels, normaliser, settings)
+    total = settings.epochs
+    state: dict[str, Any] = {"loss": "", "steps": 1}
+
+    def on_step(epoch: int, step: int, steps: int) -> None:
+        state["steps"] = steps
+        progress(f"{name}-train", f"{name}: training, epoch {epoch + 1}/{total}{state['loss']}",
+                 epoch * steps + step, total * steps)
+
+    def on_epoch(epoch: int, loss: float, accuracy: float | None) -> None:
+        state["loss"] = f", loss {loss:.3f}" + (f", test accuracy {accuracy:.4f}" if accuracy is not None else "")
+        steps = state["steps"]
+        progress(f"{name}-train", f"{name}: training, epoch {epoch}/{total}{state['loss']}", epoch * steps,
+                 total * steps)
+
+    evaluate = None
+    if epoch_accuracy:
+        test_images = train.images_to_device(test_set.images, device)
+        test_labels = torch.as_tensor(test_set.labels, device=device)
+
+        def evaluate(net: torch.nn.Module) -> float:
+            predictions = train.predict(net, test_images, normaliser, settings.autocast_dtype)
+            return float((predictions == test_labels).float().mean())
+
+    with monitor.stage("train", device) as train_stage:
+        log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step, on_epoch=on_epoch,
+                              trainable=trainable, evaluate=evaluate)
+    height, width = train_set.image_shape[:2]
+    details: dict[str, Any] = {
+        "architecture": cnn_config.as_dict(),
+        "parameters": parameter_count(model),
+        "flops_per_image": flops_per_image(cnn_config, height, width),
+        "whitened_first_layer_filters": whitened,
+        "training": settings.as_dict(),
+        "precision": dtype_name(settings.autocast_dtype),
+        "loss_per_epoch": log.loss_per_epoch,
+        "seconds_per_epoch": log.seconds_per_epoch,
+        # one clock: the images actually processed over the wall seconds of the train stage
+        "train_images_per_second": log.images_seen / train_stage.seconds if train_stage.seconds > 0 else None,
+    }
+    if log.test_accuracy_per_epoch:
+        details["test_accuracy_per_epoch"] = log.test_accuracy_per_epoch
+    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if not is_warm_up(s.name))
+    return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details), log
+
+
+def train_default_network(context: RunContext) -> TrainedCNN:
+    """Train compare's CNN for the dataset, device and the context's settings (preset, epochs, precision)."""
+    from featvslearn import train
+    from featvslearn.device import autocast_dtype
+    from featvslearn.models import cnn_config_for
+
+    options, device, train_set = context.settings, context.device, context.split.train
+    preset = train.PRESETS[options.preset]
+    cnn_config = cnn_config_for(train_set.image_shape, train_set.num_classes, device.type, preset.width_multiplier)
+    settings = train.train_settings_for(
+        len(train_set), min(train_set.image_shape[:2]), device.type, train_set.hflip_ok, options.seed,
+        epochs=options.epochs, autocast_dtype=autocast_dtype(device, options.precision), preset=options.preset,
+        compile=options.compile,
+    )
+    trained, _ = train_network(context, cnn_config, settings, epoch_accuracy=options.epoch_accuracy)
+    trained.details = {"preset": options.preset, **trained.details}
+    return trained
+
+
+def predict_test_set(context: RunContext, trained: TrainedCNN) -> Any:
+    """The trained network's predictions ``(N,)`` int64 on the test set, as a measured ``evaluate`` stage."""
+    from featvslearn import train
+
+    test_set = context.split.test
+    with context.monitor.stage("evaluate", context.device):
+        test_images = train.images_to_device(test_set.images, context.device)
+        return train.predict(
+            trained.eval_model, test_images, trained.normaliser, trained.settings.autocast_dtype,
+            tta=trained.settings.tta, hflip=context.split.train.hflip_ok,
+        ).cpu().numpy()
+
+
+def run(context: RunContext) -> PipelineOutput:
+    """Train the CNN and evaluate it on the test set; leaves the network in ``context.products["cnn"]``."""
+    trained = train_default_network(context)
+    predictions = predict_test_set(context, trained)
+    context.products["cnn"] = trained
+    details = {**trained.details, "test_time_augmentation": trained.settings.tta}
+    return PipelineOutput(predictions=predictions, details=details, predict_stages=frozenset({"evaluate"}))
+
+
+PIPELINE = Pipeline(
+    name="cnn",
+    summary="a small CNN (conv-BN-ReLU stages) trained end to end on the device",
+    learned=True,
+    run=run,
+    options=("epochs", "preset", "precision", "compile", "epoch_accuracy", "seed"),
+)

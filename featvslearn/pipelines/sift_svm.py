@@ -1,0 +1,53 @@
+"""sift-svm: dense RootSIFT, a k-means codebook of visual words, spatial-pyramid histograms, the SVM."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext
+from featvslearn.pipelines.svm_stages import run_classical
+
+SIFT_CODEBOOK_IMAGES = 10_000
+"""Training images whose descriptors the sift-svm codebook is learned from (a seeded sample of them)."""
+
+
+def run(context: RunContext) -> PipelineOutput:
+    """Dense SIFT and a spatial-pyramid codebook on the context's device, then standardisation and the SVM.
+
+    The codebook is learned by k-means on descriptors of a seeded random sample of at most
+    ``SIFT_CODEBOOK_IMAGES`` training images, never on test images.
+    """
+    from featvslearn.features.sift import DenseSIFT, make_sift_features, sift_settings_for
+
+    train_set, seed = context.split.train, context.settings.seed
+    settings = sift_settings_for(train_set.image_shape)
+    codebook_images = min(len(train_set), SIFT_CODEBOOK_IMAGES)
+    rows, cols = DenseSIFT(settings.spatial_bin_size, settings.stride).fit(train_set.images[:1]).grid_shape_
+    # A codebook needs several descriptors per word: small sets of small images get fewer words.
+    settings = dataclasses.replace(settings, n_words=min(settings.n_words, max(2, codebook_images * rows * cols // 4)))
+    featuriser = make_sift_features(settings, device=str(context.device), seed=seed)
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(train_set))[:codebook_images])
+    output, dimensions = run_classical(context, "sift-svm", featuriser, "codebook (k-means)",
+                                       train_set.images[chosen], "dense SIFT words")
+    words = featuriser.named_steps["words"]
+    output.details = {
+        "features": "dense RootSIFT (kornia) -> visual words by k-means on training descriptors -> soft-assigned "
+                    "histograms over a 1x1, 2x2, 4x4 spatial pyramid, square-rooted, standardised",
+        "sift": settings.as_dict(),
+        "codebook": {"training_images": codebook_images, "words": words.n_words,
+                     "kmeans_iterations": int(words.n_iter_)},
+        "feature_dimensions": dimensions,
+        **output.details,
+    }
+    return output
+
+
+PIPELINE = Pipeline(
+    name="sift-svm",
+    summary="dense RootSIFT, a k-means codebook of visual words and spatial-pyramid histograms, then an SVM",
+    learned=False,
+    run=run,
+    options=("svm", "tune", "precision", "seed"),
+)

@@ -1,0 +1,85 @@
+"""Reports of every kind of results: the Markdown with its reading, its figures, and the table content.
+
+One module per kind (``compare``, ``scaling``, ``ablate``), each with ``markdown``, ``reading``,
+``figures`` and ``table``; :data:`KINDS` maps a results kind to its module's writers. Nothing here
+renders to a terminal: :func:`table` returns plain strings for a caller to lay out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from featvslearn.reports import ablate, compare, scaling
+from featvslearn.reports.shared import TableContent, write_report
+from featvslearn.results import Results
+
+__all__ = ["KINDS", "ReportKind", "TableContent", "figures", "markdown", "reading", "table", "warnings",
+           "write_markdown"]
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """The writers of one kind of results.
+
+    ``figures``: results → {file name without .png: figure}; ``markdown``: results and {figure
+    name: PNG path relative to the report} → the report's text; ``table``: results → the table
+    shown in the terminal.
+    """
+
+    figures: Callable[[Any], dict[str, Figure]]
+    markdown: Callable[[Any, Mapping[str, str]], str]
+    table: Callable[[Any], TableContent]
+    reading: Callable[[Any], str]
+    warnings: Callable[[Any], list[str]]
+
+
+KINDS: Mapping[str, ReportKind] = MappingProxyType({
+    "compare": ReportKind(compare.figures, compare.markdown, compare.table, compare.reading, compare.warnings),
+    "scaling": ReportKind(scaling.figures, scaling.markdown, scaling.table, scaling.reading, scaling.warnings),
+    "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate.reading, ablate.warnings),
+})
+"""Every kind of results (the ``kind`` field of its JSON) and its report's writers."""
+
+
+def figures(results: Results) -> dict[str, Figure]:
+    """The figures of the report of ``results``, of any kind, by file name (without .png)."""
+    return KINDS[results.kind].figures(results)
+
+
+def markdown(results: Results, links: Mapping[str, str] | None = None) -> str:
+    """The Markdown report of ``results``, of any kind; ``links`` maps figure names to PNG paths relative
+    to the report (figures not given are left out)."""
+    return KINDS[results.kind].markdown(results, links or {})
+
+
+def table(results: Results) -> TableContent:
+    """The terminal table of ``results``, of any kind, as plain strings."""
+    return KINDS[results.kind].table(results)
+
+
+def reading(results: Results) -> str:
+    """The plain-language result of ``results``, of any kind."""
+    return KINDS[results.kind].reading(results)
+
+
+def warnings(results: Results) -> list[str]:
+    """Lines a reader must see before trusting the figures of ``results`` (empty when none)."""
+    return KINDS[results.kind].warnings(results)
+
+
+def write_markdown(results: Results, path: Path) -> None:
+    """Write the Markdown report of ``results`` to ``path`` and its PNG plots into a folder beside it
+    (``out.md`` → ``out-plots/``), linked by paths relative to the report.
+
+    The plots are written first and the Markdown last, each atomically, so a report that exists
+    always finds its images; if the Markdown cannot be written, a plots folder created by this
+    call is removed again.
+    """
+    kind = KINDS[results.kind]
+    write_report(path, kind.figures(results), lambda links: kind.markdown(results, links))

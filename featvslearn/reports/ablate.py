@@ -1,0 +1,204 @@
+"""The ablation report: CNN variants trained for the same budget, their losses and accuracies."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from matplotlib.figure import Figure
+
+from featvslearn.contention import machine_busy
+from featvslearn.reports.plots import accuracy_bars_figure, loss_curves_figure
+from featvslearn.reports.shared import (
+    TableContent,
+    busy_machine_warning,
+    byline,
+    dataset_lines,
+    environment_lines,
+    fmt_seconds,
+    image,
+    md_table,
+    stages_table,
+    timed_other_load,
+)
+from featvslearn.results import AblateResults, VariantResult
+
+HEADERS = ["variant", "activation", "batch norm", "dropout", "depth", "lr", "parameters", "accuracy",
+           "train s", "final loss"]
+ACCURACY_COLUMN = HEADERS.index("accuracy")
+
+# (variant without the factor, variant with it, what the factor is), read in this order
+FACTORS = [
+    ("relu-plain", "relu-bn", "Batch norm"),
+    ("relu-bn", "relu-bn-dropout", "Dropout"),
+    ("sigmoid-plain", "relu-plain", "ReLU instead of sigmoid"),
+    ("tanh-plain", "relu-plain", "ReLU instead of tanh"),
+    ("relu-plain", "relu-deep-plain", "Twice the depth without normalisation (ReLU)"),
+    ("sigmoid-plain", "sigmoid-deep-plain", "Twice the depth without normalisation (sigmoid)"),
+    ("sigmoid-deep-plain", "sigmoid-deep-bn", "Batch norm in the deep sigmoid net"),
+]
+
+
+# --------------------------------------------------------------------------- table
+def _final_loss(v: VariantResult) -> str:
+    losses = v.loss_per_epoch
+    if v.diverged or not losses or losses[-1] is None:
+        return "diverged"
+    return f"{losses[-1]:.3f}"
+
+
+def _columns(v: VariantResult) -> list[str]:
+    return [
+        v.name,
+        v.activation,
+        "yes" if v.batch_norm else "no",
+        f"{v.dropout:g}" if v.dropout > 0 else "–",
+        str(v.depth),
+        f"{v.lr:.3g}",
+        f"{v.parameters:,}",
+        f"{v.accuracy:.4f}",
+        fmt_seconds(v.train_seconds),
+        _final_loss(v),
+    ]
+
+
+def table(results: AblateResults) -> TableContent:
+    """The variants side by side, one row each; with several variants, the best accuracy is marked."""
+    d = results.dataset
+    best = max((v.accuracy for v in results.variants), default=None)
+    several = len(results.variants) > 1
+    return TableContent(
+        title=f"CNN ablation on {d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
+              f"{results.settings.get('epochs')} epochs each, device {results.device}",
+        headers=list(HEADERS),
+        rows=[_columns(v) for v in results.variants],
+        text_columns=2,
+        best=frozenset((i, ACCURACY_COLUMN) for i, v in enumerate(results.variants)
+                       if several and v.accuracy == best),
+    )
+
+
+# --------------------------------------------------------------------------- reading
+def reading(results: AblateResults) -> str:
+    """A short plain-language reading: the best and worst variant and the gap, which barely learned or diverged."""
+    variants = results.variants
+    if not variants:
+        return "No variant was trained."
+    chance = 1 / max(results.dataset.num_classes, 1)
+    best = max(variants, key=lambda v: v.accuracy)
+    worst = min(variants, key=lambda v: v.accuracy)
+    budget = (f"{results.dataset.train_size:,} training images, {results.settings.get('epochs')} epochs, "
+              "the same schedule and seed")
+    if len(variants) == 1:
+        return f"{best.name} reached {best.accuracy:.1%} test accuracy with {budget}."
+    lines = [
+        f"**{best.name} did best** with {best.accuracy:.1%} test accuracy; **{worst.name} did worst** with "
+        f"{worst.accuracy:.1%}, {(best.accuracy - worst.accuracy) * 100:.1f} points behind — with the same budget "
+        f"for every variant ({budget})."
+    ]
+    near_chance = [v.name for v in variants if v.accuracy < chance + 0.05]
+    if near_chance:
+        lines.append(f"{', '.join(near_chance)} stayed within 5 points of chance ({chance:.0%}): "
+                     f"{'it' if len(near_chance) == 1 else 'they'} barely learned in this budget.")
+    diverged = [v.name for v in variants if v.diverged]
+    if diverged:
+        lines.append(f"{', '.join(diverged)} diverged (the training loss stopped being a number).")
+    return " ".join(lines)
+
+
+def factors(results: AblateResults) -> list[str]:
+    """What each change did to test accuracy, one line per pair of variants that differ in it."""
+    by_name = {v.name: v for v in results.variants}
+    lines = []
+    for without, with_, factor in FACTORS:
+        if without in by_name and with_ in by_name:
+            before, after = by_name[without].accuracy, by_name[with_].accuracy
+            lines.append(f"{factor}: {(after - before) * 100:+.1f} points ({without} {before:.1%} → "
+                         f"{with_} {after:.1%})")
+    return lines
+
+
+# --------------------------------------------------------------------------- Markdown
+def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> str:
+    """The ablation report: reading, table, loss curves, the shared budget, stages, dataset, environment.
+
+    ``links`` maps figure names (``loss-curves``, ``accuracy``) to PNG paths relative to the report.
+    """
+    links = links or {}
+    d, s = results.dataset, results.settings
+    lines = [
+        f"# CNN ablation on {d.name}: activations, batch norm, dropout, depth",
+        "",
+        byline(results, f"seed {results.seed}"),
+        "",
+        *[f"> **Warning:** {warning}\n" for warning in warnings(results)],
+        "## Result",
+        "",
+        reading(results),
+        "",
+    ]
+    changes = factors(results)
+    if changes:
+        lines += ["What each change did to test accuracy:", "", *[f"- {line}" for line in changes], ""]
+    variants = table(results)
+    lines += [
+        "## Variants",
+        "",
+        *md_table(variants.headers, variants.rows, variants.text_columns),
+        "",
+        "Depth counts weight layers (every convolution and the classifier); dropout applies before the "
+        "classifier; \"plain\" means no normalisation. Train seconds cover moving the data to the device and the "
+        "training loop; the final loss is the mean training loss of the last epoch.",
+        "",
+    ]
+    if "loss-curves" in links:
+        lines += ["## Training loss", "", image("training loss per variant", links["loss-curves"]), ""]
+    if "accuracy" in links:
+        lines += ["## Test accuracy", "", image("test accuracy per variant", links["accuracy"]), ""]
+    lr_note = f"the trainer's learning rate is {s['lr']:.3g}, scaled per variant (the lr column): {s['lr_rule']}"
+    lines += [
+        "## The same budget for every variant",
+        "",
+        f"- {d.train_size:,} training images (the same ones, in the same order), {s['epochs']} epochs, batch "
+        f"{s['batch_size']}, {s['steps']:,} optimiser steps",
+        f"- {s['optimizer']}; {lr_note}",
+        f"- weight decay {s['weight_decay']:g} on weights only, label smoothing {s['label_smoothing']:g}, "
+        + (f"random translation by up to {s['translate_pixels']} pixels, " if s["translate_pixels"] else
+           "no random translation, ")
+        + ("random horizontal flips" if s["hflip"] else "no flips"),
+        f"- initialisation: {s['initialisation']}; seed {results.seed}",
+        f"- precision {s['precision']}; no patch-whitening first layer and no test-time augmentation "
+        "(compare's CNN uses both)",
+        "",
+        "## Loss per epoch",
+        "",
+    ]
+    epochs = max((len(v.loss_per_epoch) for v in results.variants), default=0)
+    rows = [[v.name] + ["–" if x is None else f"{x:.3f}" for x in v.loss_per_epoch] for v in results.variants]
+    lines += md_table(["variant"] + [str(i + 1) for i in range(epochs)], rows)
+    lines += ["", "## Stages", ""]
+    lines += stages_table("variant", [(v.name, v.stages) for v in results.variants])
+    lines += dataset_lines(d, s)
+    lines += ["", *environment_lines(results.environment)]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- figures
+def figures(results: AblateResults) -> dict[str, Figure]:
+    """The training-loss curves and the accuracy bars of an ablation, by file name (without .png)."""
+    if not results.variants:
+        return {}
+    d = results.dataset
+    title = f"{d.name}: {d.train_size:,} training images, {results.settings.get('epochs')} epochs per variant"
+    return {
+        "loss-curves": loss_curves_figure({v.name: v.loss_curve for v in results.variants},
+                                          chance_loss=math.log(d.num_classes), title=title),
+        "accuracy": accuracy_bars_figure({v.name: v.accuracy for v in results.variants},
+                                         chance=1 / d.num_classes, title=title),
+    }
+
+
+def warnings(results: AblateResults) -> list[str]:
+    """What a reader must know before trusting the times: the variants trained on a busy machine."""
+    busy = [(v.name, timed_other_load(v.stages)) for v in results.variants if machine_busy(v.stages)]
+    return [busy_machine_warning(busy)] if results.machine_busy and busy else []

@@ -1,0 +1,244 @@
+"""The scaling report: accuracy and training time by training-set size, and where the CNN overtakes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from matplotlib.figure import Figure
+
+from featvslearn.reports.plots import scaling_accuracy_figure, scaling_seconds_figure
+from featvslearn.reports.shared import (
+    TableContent,
+    busy_machine_warning,
+    byline,
+    dataset_lines,
+    environment_lines,
+    fmt_mean_std,
+    fmt_seconds,
+    image_lines,
+    md_table,
+)
+from featvslearn.results import ScalingResults, SizeSummary
+
+LEVEL_POINTS = 0.002
+"""Accuracies closer than this (0.2 points) are called level."""
+
+
+def _per_class(size: int, num_classes: int) -> str:
+    per_class = size / max(num_classes, 1)
+    return f"{per_class:,.0f}" if per_class >= 10 or per_class == int(per_class) else f"{per_class:.1f}"
+
+
+def _summaries(results: ScalingResults) -> dict[str, list[SizeSummary]]:
+    return {name: results.summary(name) for name in results.pipelines}
+
+
+# --------------------------------------------------------------------------- reading
+def _leader_sentence(results: ScalingResults, summaries: dict[str, list[SizeSummary]], index: int) -> str:
+    """Who leads at one size: "At 100 training images (10 per class) **hog-svm leads**: …"."""
+    size = results.sizes[index]
+    where = (f"At {size:,} training images ({_per_class(size, results.dataset.num_classes)} per class"
+             + (", the whole training set)" if size == results.dataset.train_size else ")"))
+    ranked = sorted(((rows[index], name) for name, rows in summaries.items()),
+                    key=lambda item: item[0].accuracy_mean, reverse=True)
+    (best, best_name), *rest = ranked
+    if not rest:
+        return f"{where} {best_name} reached {best.accuracy_mean:.1%}."
+    runner, runner_name = rest[0]
+    gap = best.accuracy_mean - runner.accuracy_mean
+    spread = max(best.accuracy_std, runner.accuracy_std)
+    both = f"{best.accuracy_mean:.1%} ± {best.accuracy_std:.1%}" if best.runs > 1 else f"{best.accuracy_mean:.1%}"
+    other = (f"{runner.accuracy_mean:.1%} ± {runner.accuracy_std:.1%}" if runner.runs > 1
+             else f"{runner.accuracy_mean:.1%}")
+    if gap < LEVEL_POINTS:
+        return f"{where} {best_name} and {runner_name} are level: {both} and {other}."
+    text = (f"{where} **{best_name} leads**: {both} against {other} for {runner_name}, "
+            f"{gap * 100:.1f} points ahead")
+    if best.runs > 1 and gap <= spread:
+        text += ", within the spread over seeds"
+    return text + "."
+
+
+def reading(results: ScalingResults) -> str:
+    """A short plain-language reading: who leads at the smallest and largest size, and the crossovers."""
+    summaries = _summaries(results)
+    lines = [_leader_sentence(results, summaries, 0)]
+    if len(results.sizes) > 1:
+        lines.append(_leader_sentence(results, summaries, -1))
+    low, high = results.sizes[0], results.sizes[-1]
+    for name, crossover in results.crossover.items():
+        if crossover.size is not None:
+            lines.append(f"**The CNN overtakes {name} from {crossover.size:,} training images on**; the curves "
+                         f"cross near {crossover.estimate:,.0f} images (between {crossover.between[0]:,} and "
+                         f"{crossover.between[1]:,}, interpolated in log size).")
+        elif crossover.reason == "the CNN is ahead at every size":
+            lines.append(f"Against {name} there is no crossover in this range: the CNN is ahead at every size, "
+                         f"already at {low:,} images; smaller sizes would be needed to find it.")
+        else:
+            lines.append(f"Against {name} there is no crossover between {low:,} and {high:,} training images: "
+                         f"{crossover.reason}.")
+    if "cnn" not in results.pipelines:
+        lines.append("The CNN was not run, so there is no crossover to find.")
+    at_full = {name: rows[-1].train_seconds_mean for name, rows in summaries.items()}
+    if len(at_full) > 1:
+        fast, slow = min(at_full, key=at_full.__getitem__), max(at_full, key=at_full.__getitem__)
+        if at_full[fast] > 0:
+            lines.append(f"At {high:,} images {slow} trained in {at_full[slow]:.1f} s against {at_full[fast]:.1f} s "
+                         f"for {fast} ({at_full[slow] / at_full[fast]:.1f}×).")
+    seeds = len(results.seeds)
+    if seeds > 1:
+        lines.append(f"Accuracies are means ± sample standard deviation over {seeds} seeds, each drawing its own "
+                     "stratified subsample and initialisation;")
+    else:
+        lines.append(f"Accuracies come from one seed ({results.seeds[0]}), so there is no spread to judge them by;")
+    lines.append(f"every run is tested on the same {results.dataset.test_size:,} images.")
+    return " ".join(lines)
+
+
+# --------------------------------------------------------------------------- table
+def table(results: ScalingResults) -> TableContent:
+    """Accuracy (mean ± std) and training seconds per size and pipeline, one row per size; with several
+    pipelines, the best accuracy of each size is marked. The caption gives each crossover's reason."""
+    d = results.dataset
+    seeds = len(results.seeds)
+    summaries = _summaries(results)
+    headers = ["train images", "per class"]
+    for name in summaries:
+        headers += [f"{name} accuracy", f"{name} train s"]
+    rows: list[list[str]] = []
+    best: set[tuple[int, int]] = set()
+    for index, size in enumerate(results.sizes):
+        at_size = [summary[index] for summary in summaries.values()]
+        top = max(s.accuracy_mean for s in at_size)
+        row = [f"{size:,}", _per_class(size, d.num_classes)]
+        for s in at_size:
+            if s.accuracy_mean == top and len(at_size) > 1:
+                best.add((index, len(row)))
+            row += [fmt_mean_std(s.accuracy_mean, s.accuracy_std, s.runs), fmt_seconds(s.train_seconds_mean)]
+        rows.append(row)
+    return TableContent(
+        title=f"{d.name}: test accuracy by training-set size (mean{' ± std' if seeds > 1 else ''} over "
+              f"{seeds} seed{'s' if seeds != 1 else ''}), {d.test_size:,} test images, device {results.device}",
+        headers=headers,
+        rows=rows,
+        text_columns=0,
+        best=frozenset(best),
+        caption=" ".join(f"{name}: {c.reason}." for name, c in results.crossover.items()),
+    )
+
+
+# --------------------------------------------------------------------------- Markdown
+def markdown(results: ScalingResults, links: Mapping[str, str] | None = None) -> str:
+    """The scaling report: reading, plots, accuracy and time per size, every run, dataset, settings, environment.
+
+    ``links`` maps figure names (``accuracy-vs-size``, ``train-seconds-vs-size``) to paths relative to the report.
+    """
+    links = links or {}
+    d = results.dataset
+    summaries = _summaries(results)
+    names = list(summaries)
+    seeds = len(results.seeds)
+    lines = [
+        f"# Scaling: {' vs '.join(names)} on {d.name}, {results.sizes[0]:,} to {results.sizes[-1]:,} "
+        "training images",
+        "",
+        byline(results, f"seed{'s' if seeds != 1 else ''} {', '.join(map(str, results.seeds))}"),
+        "",
+        *[f"> **Warning:** {warning}\n" for warning in warnings(results)],
+        "## Result",
+        "",
+        reading(results),
+        "",
+        *image_lines(links, "accuracy-vs-size", "Test accuracy against training-set size"),
+        "## Accuracy by training-set size",
+        "",
+    ]
+    rows = [[f"{size:,}", _per_class(size, d.num_classes)]
+            + [fmt_mean_std(summaries[n][i].accuracy_mean, summaries[n][i].accuracy_std, summaries[n][i].runs)
+               for n in names]
+            for i, size in enumerate(results.sizes)]
+    lines += md_table(["training images", "per class", *names], rows, text_columns=0)
+    lines += [
+        "",
+        f"Test accuracy, mean{' ± sample standard deviation' if seeds > 1 else ''} over {seeds} "
+        f"seed{'s' if seeds != 1 else ''}, on the same {d.test_size:,} test images. Each seed draws its own "
+        "stratified subsample of the training set (at the full size, the seeds differ in initialisation and "
+        "shuffling only).",
+        "",
+        "## Crossover",
+        "",
+    ]
+    if results.crossover:
+        lines += [f"- **{name}**: {c.reason}." for name, c in results.crossover.items()]
+        lines.append("")
+        lines.append("The crossover size is the smallest measured size from which the CNN's mean accuracy is above "
+                     "the pipeline's at that size and at every larger one; the estimate interpolates the difference "
+                     "of the means linearly in log size between that size and the one below.")
+    else:
+        lines.append("No crossover to find: it needs the cnn and at least one hand-engineered pipeline.")
+    lines += ["", "## Training time by training-set size", ""]
+    lines += image_lines(links, "train-seconds-vs-size", "Training seconds against training-set size")
+    rows = [[f"{size:,}"] + [fmt_mean_std(summaries[n][i].train_seconds_mean, summaries[n][i].train_seconds_std,
+                                          summaries[n][i].runs, digits=2) for n in names]
+            for i, size in enumerate(results.sizes)]
+    lines += md_table(["training images", *[f"{n} train s" for n in names]], rows, text_columns=0)
+    epochs = results.settings.get("cnn_epochs_per_size") or {}
+    adapted = ""
+    if epochs and not results.settings.get("epochs") and len(set(epochs.values())) > 1:
+        first, last = next(iter(epochs.items())), list(epochs.items())[-1]
+        adapted = (f" The CNN's epochs adapt to the size ({first[1]} at {int(first[0]):,} images, {last[1]} at "
+                   f"{int(last[0]):,}), so its training time is not proportional to the size.")
+    lines.append("")
+    lines.append("Train seconds cover everything fitted on the training set (features and SVM, or CNN training), "
+                 "without the untimed warm-up pass."
+                 + (" learned-svm reuses the cnn of the same size and seed, so its seconds are its SVM's only."
+                    if "learned-svm" in names and "cnn" in names else "") + adapted)
+    lines += ["", "## Every run", ""]
+    rows = []
+    for size in results.sizes:
+        for seed in results.seeds:
+            row = [f"{size:,}", str(seed)]
+            for name in names:
+                run = next(r for r in results.pipelines[name] if r.train_size == size and r.seed == seed)
+                row += [f"{run.accuracy:.4f}", fmt_seconds(run.train_seconds)]
+            rows.append(row)
+    lines += md_table(["training images", "seed", *[f"{n} {what}" for n in names for what in ("accuracy",
+                                                                                               "train s")]],
+                      rows, text_columns=0)
+    settings = results.settings
+    lines += dataset_lines(d, settings, subsamples=True)
+    sizes_option = settings.get("sizes_option")
+    lines += [
+        "",
+        "## Settings",
+        "",
+        f"- pipelines: {', '.join(names)}",
+        f"- training-set sizes: {', '.join(f'{s:,}' for s in results.sizes)}"
+        + (" (--sizes)" if sizes_option else " (default: about 10 images per class up to the whole training set, "
+           "in steps of about ×3)"),
+        f"- seeds: {', '.join(map(str, results.seeds))} (subsample, initialisation and shuffling)",
+        f"- test images: {d.test_size:,}"
+        + (" (--test-size, the same for every run)" if settings.get("test_size") else " (the whole test set)"),
+    ]
+    if epochs:
+        lines.append("- CNN epochs per size: " + ", ".join(f"{int(s):,}: {e}" for s, e in epochs.items())
+                     + (" (--epochs)" if settings.get("epochs") else " (adapted to the size)"))
+    for key in ("preset", "cnn_precision", "precision", "svm", "device_option"):
+        if key in settings:
+            lines.append(f"- {key.replace('_', ' ')}: {settings[key]}")
+    lines += ["", *environment_lines(results.environment)]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- figures
+def figures(results: ScalingResults) -> dict[str, Figure]:
+    """The figures of a scaling report, by file name (without .png)."""
+    return {"accuracy-vs-size": scaling_accuracy_figure(results),
+            "train-seconds-vs-size": scaling_seconds_figure(results)}
+
+
+def warnings(results: ScalingResults) -> list[str]:
+    """What a reader must know before trusting the times: the runs measured on a busy machine."""
+    busy = [(f"{name} at {run.train_size:,} images (seed {run.seed})", run.other_load_percent_mean)
+            for name, runs in results.pipelines.items() for run in runs if run.machine_busy]
+    return [busy_machine_warning(busy)] if results.machine_busy and busy else []

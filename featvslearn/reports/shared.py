@@ -1,0 +1,238 @@
+"""What every kind of report shares: number formats, plain tables, the common sections, image links,
+and writing the figures beside the report."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from matplotlib.figure import Figure
+
+from featvslearn.contention import is_warm_up
+from featvslearn.files import atomic_write_bytes, atomic_write_text, make_folder, plots_folder
+from featvslearn.results import DatasetInfo, Results, StageResult
+
+DPI = 110
+
+
+# --------------------------------------------------------------------------- number formats
+def fmt_bytes(value: int | None) -> str:
+    """Bytes as MiB or GiB, or a dash when unknown."""
+    if value is None:
+        return "–"
+    if value >= 1024**3:
+        return f"{value / 1024**3:.2f} GiB"
+    return f"{value / 1024**2:.0f} MiB"
+
+
+def fmt_percent(value: float | None) -> str:
+    """A utilisation percentage, or a dash when unavailable."""
+    return "–" if value is None else f"{value:.0f}%"
+
+
+def fmt_mean_max(mean: float | None, maximum: float | None) -> str:
+    """A utilisation as "mean% / max%", or a dash when there were no readings."""
+    return "–" if mean is None else f"{mean:.0f}% / {maximum:.0f}%"
+
+
+def fmt_seconds(value: float) -> str:
+    """Seconds with sensible precision."""
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def fmt_rate(value: float) -> str:
+    """Images per second with thousands separators."""
+    return f"{value:,.0f}"
+
+
+def fmt_speed_up(value: float | None) -> str:
+    """A ratio such as 12.3× (one decimal below 100), or a dash when it cannot be computed."""
+    if value is None:
+        return "–"
+    return f"{value:.1f}×" if value < 100 else f"{value:,.0f}×"
+
+
+def fmt_mean_std(mean: float, std: float, runs: int, digits: int = 4) -> str:
+    """``0.9056 ± 0.0012``; the mean alone for a single run."""
+    return f"{mean:.{digits}f}" if runs < 2 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+# --------------------------------------------------------------------------- tables
+@dataclass(frozen=True)
+class TableContent:
+    """A table as plain strings, for the terminal (and the report, where it shows the same table).
+
+    ``rows`` match ``headers``. The first ``text_columns`` columns hold text (aligned left), the
+    others numbers (aligned right). ``best`` holds the (row, column) indices of the cells with the
+    best accuracy, for a renderer to emphasise; ``caption`` is a line under the table, or empty.
+    """
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    text_columns: int = 1
+    best: frozenset[tuple[int, int]] = frozenset()
+    caption: str = ""
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[str]], text_columns: int = 1) -> list[str]:
+    """A Markdown table, one line per row; the first ``text_columns`` columns align left, the rest (numbers)
+    right. A ``|`` in a cell is escaped."""
+    aligns = ["---" if i < text_columns else "---:" for i in range(len(headers))]
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(aligns) + " |"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return out
+
+
+def stages_table(label_header: str, runs: Iterable[tuple[str, Sequence[StageResult]]]) -> list[str]:
+    """The Markdown table of every stage of every run; ``runs`` is [(run label, its stages)] and
+    ``label_header`` names the first column (``pipeline``, ``variant``)."""
+    rows = [[label, s.name, s.device, fmt_seconds(s.seconds), fmt_mean_max(s.gpu_util_percent_mean,
+                                                                            s.gpu_util_percent_max),
+             fmt_percent(s.cpu_util_percent_mean), fmt_bytes(s.peak_rss_bytes)]
+            for label, stages in runs for s in stages]
+    return md_table([label_header, "stage", "device", "seconds", "GPU util mean / max", "CPU util", "peak RSS"],
+                    rows, text_columns=3)
+
+
+# --------------------------------------------------------------------------- common sections
+def byline(results: Results, seeds: str) -> str:
+    """The line under a report's title: version, when, device, ``seeds`` (the seed or seeds) and total time."""
+    return (f"featvslearn {results.environment.get('featvslearn', '')} · {results.created} · device "
+            f"`{results.device}` · {seeds} · {results.total_seconds:.1f} s in all")
+
+
+def dataset_lines(d: DatasetInfo, settings: Mapping[str, Any], subsamples: bool = False) -> list[str]:
+    """The report's Dataset section (with a blank line before it), naming any unreadable files skipped.
+
+    ``subsamples``: the runs trained on subsamples of the training set (scaling), not on all of it.
+    """
+    images = (f"subsamples of its {d.train_size:,} training images; {d.test_size:,} test images" if subsamples
+              else f"{d.train_size:,} training and {d.test_size:,} test images")
+    lines = [
+        "",
+        "## Dataset",
+        "",
+        f"- **{d.name}**: {images} of {'×'.join(map(str, d.image_shape))} (H×W×C), {d.num_classes} classes",
+        f"- source: {d.source}",
+        f"- classes: {', '.join(d.class_names)}",
+        f"- loaded in {d.load_seconds:.1f} s",
+    ]
+    skipped = settings.get("skipped_files") or []
+    if skipped:
+        lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
+                     + (" …" if len(skipped) > 10 else ""))
+    return lines
+
+
+def environment_lines(environment: Mapping[str, Any]) -> list[str]:
+    """The report's Environment section, as a two-column table, and the blank line that ends the report."""
+    return ["## Environment", "",
+            *md_table(["what", "value"], [[k, str(v)] for k, v in environment.items()], text_columns=2), ""]
+
+
+# --------------------------------------------------------------------------- image links
+def image(alt: str, link: str) -> str:
+    """A Markdown image of the PNG at ``link`` (a path relative to the report); the path is
+    percent-encoded, so spaces and ``#`` in a report's name are safe, and brackets in ``alt``
+    become parentheses."""
+    return f"![{alt.replace('[', '(').replace(']', ')')}]({quote(link)})"
+
+
+def image_lines(links: Mapping[str, str], name: str, alt: str) -> list[str]:
+    """The Markdown image of figure ``name`` and a blank line, or nothing when it was not drawn."""
+    return [image(alt, links[name]), ""] if name in links else []
+
+
+# --------------------------------------------------------------------------- the files
+def png_bytes(figure: Figure) -> bytes:
+    """The figure rendered as PNG bytes; no metadata, so the same figure gives the same bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def write_figures(figures: Mapping[str, Figure], folder: Path) -> dict[str, Path]:
+    """Write each figure as ``folder/<name>.png`` (atomically); returns name → path written.
+
+    The folder is created when there is a figure to write. If writing stops part-way (a full
+    disk, Ctrl-C) and the folder was created here, the files written so far and the folder are
+    removed again. An operating-system error is a one-line ``UserError``.
+    """
+    written: dict[str, Path] = {}
+    if not figures:
+        return written
+    created = make_folder(folder)
+    try:
+        for name, figure in figures.items():
+            path = folder / f"{name}.png"
+            atomic_write_bytes(path, png_bytes(figure))
+            written[name] = path
+    except BaseException:
+        if created:
+            remove_figures(written, folder)
+        raise
+    return written
+
+
+def remove_figures(written: Mapping[str, Path], folder: Path) -> None:
+    """Remove the files in ``written``, then ``folder`` if that leaves it empty."""
+    for path in written.values():
+        with contextlib.suppress(OSError):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def write_report(path: Path, figures: Mapping[str, Figure], markdown: Callable[[dict[str, str]], str]) -> None:
+    """Write ``figures`` as PNG files into the plots folder beside ``path``, then the Markdown that
+    ``markdown`` makes from {figure name: PNG path relative to the report} to ``path``.
+
+    The plots are written first and the Markdown last, each atomically, so a report that
+    exists always finds its images. If the Markdown cannot be written (a full disk, Ctrl-C),
+    a plots folder created by this call is removed again.
+    """
+    folder = plots_folder(path)
+    existed = folder.exists()
+    written: dict[str, Path] = {}
+    try:
+        written = write_figures(figures, folder)
+        links = {name: f"{folder.name}/{file.name}" for name, file in written.items()}
+        atomic_write_text(path, markdown(links))
+    except BaseException:
+        if not existed:
+            remove_figures(written, folder)
+        raise
+
+
+# --------------------------------------------------------------------------- warnings
+MIN_TEST_IMAGES_PER_CLASS = 10
+"""Below this many test images in a class, accuracies are too coarse to read; the report says so."""
+SAME_SPEED = 1.1
+"""Two times or rates within this factor of each other read as "about the same"."""
+
+
+def timed_other_load(stages: Sequence[StageResult]) -> float | None:
+    """The most other processes used of the machine (%) during any timed stage, or None."""
+    loads = [s.other_load_percent for s in stages if not is_warm_up(s.name) and s.other_load_percent is not None]
+    return max(loads) if loads else None
+
+
+def busy_machine_warning(affected: Sequence[tuple[str, float | None]]) -> str:
+    """One line naming the runs measured while other processes loaded the machine, and how much."""
+    worst = max((load for _, load in affected if load is not None), default=None)
+    share = f"up to {worst:.0f} %" if worst is not None else "over a quarter"
+    return (f"timings measured on a busy machine: other processes used {share} of the CPU during "
+            f"{', '.join(name for name, _ in affected)}; re-run on a quiet machine before quoting times")
+
+
+def small_test_set_warning(smallest: int, test_size: int) -> str:
+    """One line saying the test set is too small per class for the accuracies to mean much."""
+    return (f"the test set is small ({test_size:,} images, {smallest:,} in its smallest class, under "
+            f"{MIN_TEST_IMAGES_PER_CLASS} per class): accuracies move in large steps and differences are "
+            "rarely significant; use more test images")

@@ -1,0 +1,250 @@
+"""The comparison report: runs on several devices, speed-ups, the table, the reading, figures and links."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from matplotlib.figure import Figure
+from typer.testing import CliRunner
+
+from featvslearn.cli import app
+from featvslearn.reports import compare
+from featvslearn.reports.compare import (
+    HEADERS,
+    figures,
+    fmt_speed_up_cell,
+    markdown,
+    reading,
+    run_keys,
+    run_labels,
+    speed_ups,
+    table,
+    table_headers,
+    table_rows,
+)
+from featvslearn.reports.shared import png_bytes
+from featvslearn.results import CompareResults, PairedTest, StageResult, read_json, write_json
+from tests.hand_made import compare_results
+
+runner = CliRunner()
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def image_links(markdown_text: str) -> list[str]:
+    return [unquote(link) for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown_text)]
+
+
+# --------------------------------------------------------------------------- figures
+def test_every_figure_builds_from_hand_made_results() -> None:
+    results = compare_results()
+    drawn = figures(results)
+    keys = run_keys(results)
+    assert keys == ["hog-svm-on-cpu", "hog-svm-on-cuda-0", "cnn-on-cpu", "cnn-on-cuda-0"]
+    assert set(drawn) == {"timeline", "per-class-accuracy"} | {f"confusion-{k}" for k in keys} | {
+        f"misclassified-{k}" for k in keys}
+    for figure in drawn.values():
+        assert isinstance(figure, Figure)
+    assert png_bytes(drawn["timeline"]).startswith(PNG_SIGNATURE)
+    # no GPU readings: the panel says so instead of drawing an empty line
+    titles = [ax.get_title(loc="left") for ax in drawn["timeline"].axes]
+    assert titles == ["hog-svm on cpu — no GPU readings: CPU only", "hog-svm on cuda:0",
+                      "cnn on cpu — no GPU readings: CPU only", "cnn on cuda:0"]
+    assert [len(ax.get_lines()) for ax in drawn["timeline"].axes] == [1, 2, 1, 2]
+
+
+def test_per_class_bars_are_left_out_above_their_class_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compare, "PER_CLASS_FIGURE_UP_TO", 2)
+    assert "per-class-accuracy" not in figures(compare_results(("cpu",)))
+
+
+# --------------------------------------------------------------------------- speed-ups and the table
+def test_speed_up_arithmetic_and_column() -> None:
+    results = compare_results()
+    ups = speed_ups(results)
+    assert ups[0] is None and ups[2] is None  # the first device is the baseline
+    assert ups[1].train == pytest.approx(12.3) and ups[1].predict == pytest.approx(40.0)
+    assert ups[1].baseline_device == "cpu"
+    assert fmt_speed_up_cell(ups[1]) == "12.3× train / 40.0× predict"
+    assert table_headers(results)[-1] == "speed-up vs cpu"
+    assert [row[-1] for row in table_rows(results)] == ["baseline", "12.3× train / 40.0× predict"] * 2
+    single = compare_results(("cpu",))
+    assert speed_ups(single) == [None, None]
+    assert table_headers(single) == HEADERS
+    assert all(len(row) == len(HEADERS) for row in table_rows(single))
+    text = markdown(results)
+    assert "| speed-up vs cpu |" in text and "| hog-svm | cuda:0 |" in text
+
+
+def test_speed_ups_of_very_large_and_zero_times() -> None:
+    results = compare_results()
+    results.pipelines[1].train_seconds = 0.5
+    results.pipelines[1].predict_seconds = 0.0
+    assert fmt_speed_up_cell(speed_ups(results)[1]) == "246× train / – predict"
+
+
+def test_table_content_marks_the_best_accuracy_only_among_several() -> None:
+    results = compare_results()
+    content = table(results)
+    assert content.headers == table_headers(results) and content.rows == table_rows(results)
+    assert content.text_columns == 2 and content.caption == ""
+    assert content.title == "shapes: 90 train / 30 test images, 8×8×1, device cpu,cuda:0"
+    assert content.best == {(2, 2), (3, 2)}  # both cnn runs reached 0.95
+    assert all(content.rows[row][column] == "0.9500" for row, column in content.best)
+    alone = dataclasses.replace(results, pipelines=results.pipelines[:1])
+    assert table(alone).best == frozenset()
+
+
+# --------------------------------------------------------------------------- reading
+def _one_device(p_value: float | None, hog_seconds: float = 123.0) -> CompareResults:
+    """hog-svm 90 % and cnn 95 % on 30 test images; a McNemar p-value unless None (a v1 file)."""
+    results = compare_results(("cpu",))
+    results.pipelines[0].train_seconds = hog_seconds
+    if p_value is not None:
+        results.tests = [PairedTest(pipelines=["hog-svm", "cnn"], test="mcnemar-exact", p_value=p_value)]
+    return results
+
+
+def test_reading_says_beat_only_for_a_significant_difference() -> None:
+    assert reading(_one_device(0.01)).startswith(
+        "**cnn beat** hog-svm: 95.0 % against 90.0 % on 30 test images (McNemar p = 0.01), 50% fewer mistakes. "
+    )
+    assert reading(_one_device(0.3)).startswith(
+        "No significant difference between cnn and hog-svm on 30 test images (95.0 % against 90.0 %, "
+        "McNemar p = 0.30). "
+    )
+    assert "beat" not in reading(_one_device(0.05)) and "won" not in reading(_one_device(0.3))
+    assert reading(_one_device(None)).startswith(
+        "cnn 95.0% and hog-svm 90.0% on 30 test images (this results file has no per-image results, so no "
+        "significance test)."
+    )
+    assert reading(dataclasses.replace(_one_device(0.3), pipelines=[])) == "No pipeline was run."
+
+
+def test_reading_names_the_loser_as_the_loser_whatever_the_order() -> None:
+    results = _one_device(0.001)
+    results.pipelines.reverse()
+    results.tests[0].pipelines.reverse()
+    assert reading(results).startswith("**cnn beat** hog-svm")
+
+
+def test_reading_speaks_of_a_cost_only_after_a_real_win() -> None:
+    same = reading(_one_device(0.3))
+    assert "hog-svm and cnn trained in about the same time (123.0 s and 123.0 s)." not in same
+    assert "cnn and hog-svm trained in about the same time (123.0 s and 123.0 s)." in same
+    assert "cost" not in same
+    faster_hog = reading(_one_device(0.01, hog_seconds=12.3))
+    assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s), so its higher accuracy cost training time." \
+        in faster_hog
+    no_win = reading(_one_device(0.3, hog_seconds=12.3))
+    assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s)." in no_win and "cost" not in no_win
+    faster_cnn = reading(_one_device(0.01, hog_seconds=1230.0))
+    assert "cnn trained 10.0× faster (123.0 s against 1230.0 s), and cnn was also the more accurate." in faster_cnn
+
+
+def test_reading_says_equal_inference_rates_are_equal() -> None:
+    text = reading(_one_device(0.3))
+    assert "At inference both label about 8 images/s from raw pixels (cnn 8, hog-svm 8)." in text
+
+
+def test_reading_names_the_biggest_speed_up_and_gpu_use() -> None:
+    text = reading(compare_results())
+    assert text.startswith("On cpu: cnn 95.0% and hog-svm 90.0%")
+    assert "The biggest speed-up over cpu: inference of hog-svm on cuda:0, 40.0× (300 against 8 images/s)." in text
+    assert "Mean GPU kernel-active time: hog-svm on cuda:0 15%, cnn on cuda:0 95%." in text
+    slower = compare_results()
+    for p in slower.pipelines[1::2]:
+        p.train_seconds, p.predict_seconds = 500.0, 8.0
+    assert "No run was faster than on cpu" in reading(slower)
+
+
+def test_warnings_name_the_busy_runs_and_a_small_test_set() -> None:
+    results = _one_device(0.3)
+    assert compare.warnings(results) == []
+    results.machine_busy = True
+    results.pipelines[1].stages = [StageResult("warm-up (small slice)", "cpu", 1.0, other_load_percent=90.0),
+                                   StageResult("train", "cpu", 5.0, other_load_percent=40.0)]
+    assert compare.warnings(results) == [
+        "timings measured on a busy machine: other processes used up to 40 % of the CPU during cnn; re-run on a "
+        "quiet machine before quoting times"
+    ]
+    small = _one_device(0.3)
+    for p in small.pipelines:
+        p.confusion_matrix = [[3, 0, 0], [0, 3, 0], [0, 1, 2]]
+    small.dataset.test_size = 9
+    assert compare.warnings(small) == [
+        "the test set is small (9 images, 3 in its smallest class, under 10 per class): accuracies move in large "
+        "steps and differences are rarely significant; use more test images"
+    ]
+    assert "> **Warning:** the test set is small" in compare.markdown(small)
+
+
+def test_labels_tell_repeated_devices_apart() -> None:
+    results = compare_results(("cpu", "cpu"))
+    results.pipelines = [dataclasses.replace(p, device="cpu") for p in results.pipelines]
+    assert run_labels(results) == ["hog-svm on cpu", "hog-svm on cpu #2", "cnn on cpu", "cnn on cpu #2"]
+    assert run_keys(results)[1] == "hog-svm-on-cpu-2"
+    assert len(set(figures(results))) == 10
+
+
+# --------------------------------------------------------------------------- Markdown and files
+def test_markdown_shows_only_the_figures_linked() -> None:
+    results = compare_results(("cpu",))
+    assert "![" not in markdown(results)
+    text = markdown(results, {"confusion-cnn": "plots/confusion-cnn.png"})
+    assert image_links(text) == ["plots/confusion-cnn.png"]
+    assert "## Confusion matrices" in text and "## Misclassified test images" not in text
+
+
+def test_markdown_links_resolve_and_report_rerenders_the_same_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "two devices.json"  # a space and a second device
+    write_json(compare_results(), path)
+    first, again = tmp_path / "a" / "my report.md", tmp_path / "b" / "my report.md"
+    for out in (first, again):
+        out.parent.mkdir()
+        result = invoke("report", str(path), "--out", str(out))
+        assert result.exit_code == 0, result.output
+        assert "speed-up vs cpu" in result.stdout
+    text = first.read_text()
+    assert text == again.read_text()
+    links = image_links(text)
+    assert len(links) == 10 and all(link.startswith("my report-plots/") for link in links)
+    for link in links:
+        assert (first.parent / link).is_file() and (again.parent / link).is_file()
+        assert (first.parent / link).read_bytes() == (again.parent / link).read_bytes()
+    assert sorted(p.name for p in (first.parent / "my report-plots").iterdir()) == sorted(
+        Path(link).name for link in links)
+    for heading in ("### Utilisation over time", "## Per-class accuracy", "## Confusion matrices",
+                    "## Misclassified test images"):
+        assert heading in text
+
+
+def test_old_results_without_the_new_fields_still_render(tmp_path: Path) -> None:
+    data = compare_results(("cpu",)).to_dict()
+    for p in data["pipelines"]:
+        del p["misclassified"], p["timeline"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data, indent=2))
+    loaded = read_json(old)
+    assert loaded.pipelines[0].misclassified == [] and loaded.pipelines[0].timeline is None
+    assert set(figures(loaded)) == {"per-class-accuracy", "confusion-hog-svm", "confusion-cnn"}
+    assert invoke("report", str(old), "--out", str(tmp_path / "old.md")).exit_code == 0
+    text = (tmp_path / "old.md").read_text()
+    assert "Misclassified" not in text and "Utilisation over time" not in text
+    assert all((tmp_path / link).is_file() for link in image_links(text))
+    # older still: no per-class figures either, so no plots folder at all
+    for p in data["pipelines"]:
+        del p["per_class_accuracy"], p["confusion_matrix"]
+    old.write_text(json.dumps(data))
+    assert invoke("report", str(old), "--out", str(tmp_path / "older.md")).exit_code == 0
+    assert "![" not in (tmp_path / "older.md").read_text()
+    assert not (tmp_path / "older-plots").exists()
