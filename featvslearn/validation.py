@@ -32,6 +32,16 @@ def _found(what: str, shape: tuple[int, ...], minimum: int, estimator: object) -
             f"while a minimum of {minimum} is required by {type(estimator).__name__}.")
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether every value of float tensor ``x`` is finite: one sum, then one full pass only if that overflows.
+
+    NaN or infinity anywhere makes the sum NaN or infinite; so may finite values too large to sum.
+    """
+    import torch
+
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
 def check_tensor(x: torch.Tensor, estimator: object, *, ndim: int = 2, min_samples: int = 1,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
     """``x`` checked as scikit-learn checks arrays, then moved to ``device`` and ``dtype``.
@@ -55,7 +65,7 @@ def check_tensor(x: torch.Tensor, estimator: object, *, ndim: int = 2, min_sampl
     if shape[-1] < 1:
         raise ValueError(_found("feature", shape, 1, estimator))
     x = x.detach().to(device=x.device if device is None else device, dtype=dtype)
-    if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
+    if x.is_floating_point() and not _all_finite(x):
         if bool(torch.isnan(x).any()):
             raise ValueError(f"Input X contains NaN. {type(estimator).__name__} does not accept missing values.")
         raise ValueError(f"Input X contains infinity or a value too large for {x.dtype}.")

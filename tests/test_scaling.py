@@ -163,7 +163,8 @@ def test_report_rerenders_identical_markdown_whose_images_exist(scaling_run: dic
     ("mutate", "fragment"),
     [
         (lambda d: {**d, "pipelines": {"cnn": d["pipelines"]["cnn"][1:]}}, "exactly one run per size and seed"),
-        (lambda d: {**d, "pipelines": {"cnn": [{**r, "extra": 1} for r in d["pipelines"]["cnn"]]}}, "unknown field 'extra'"),
+        (lambda d: {**d, "pipelines": {"cnn": [{**r, "extra": 1} for r in d["pipelines"]["cnn"]]}},
+         "unknown field 'extra'"),
         (lambda d: {**d, "pipelines": {"cnn": [{**r, "accuracy": 1.5} for r in d["pipelines"]["cnn"]]}}, "[0, 1]"),
         (lambda d: {**d, "sizes": [True, 150, 400]}, "should be of type int"),
         (lambda d: {k: v for k, v in d.items() if k != "crossover"}, "missing 'crossover'"),

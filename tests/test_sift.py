@@ -21,6 +21,7 @@ from featvslearn.features.sift import (
     make_sift_features,
     sift_settings_for,
 )
+from featvslearn.run import WARM_UP_STAGE
 
 
 def shapes(n: int, side: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +126,7 @@ def test_sift_svm_runs_in_compare_with_its_codebook_stage() -> None:
     result = run_comparison(config.validated()).pipelines[0]
     assert result.name == "sift-svm" and result.accuracy > 0.7
     stages = [s.name for s in result.stages]
-    assert stages[0] == "codebook (k-means)" and "svm fit" in stages and "predict" in stages
+    assert stages[:2] == [WARM_UP_STAGE, "codebook (k-means)"] and "svm fit" in stages and "predict" in stages
     assert all(s.device == "cpu" for s in result.stages)
     assert result.details["feature_dimensions"] == result.details["sift"]["n_words"] * 21
 

@@ -13,6 +13,7 @@ from featvslearn import train
 from featvslearn.compare import run_comparison
 from featvslearn.config import CompareConfig
 from featvslearn.models import CNN, cnn_config_for
+from featvslearn.run import WARM_UP_STAGE
 
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=400, test_size=150, epochs=3, seed=5)
 
@@ -138,7 +139,8 @@ def test_cpu_training_is_deterministic_for_a_seed(precision: str) -> None:
 def test_warm_up_is_its_own_stage_and_not_training_time() -> None:
     result = run_comparison(dataclasses.replace(SMALL, pipelines=("cnn",)).validated()).pipelines[0]
     warm = [s for s in result.stages if s.name.startswith("warm-up")]
-    assert len(warm) == 1 and result.warmup_seconds == pytest.approx(warm[0].seconds)
+    assert [s.name for s in warm] == [WARM_UP_STAGE, "warm-up"]  # the run's slice, then the network's own pass
+    assert result.warmup_seconds == pytest.approx(sum(s.seconds for s in warm))
     train_stages = [s for s in result.stages if s.name in ("to device", "train")]
     assert result.train_seconds == pytest.approx(sum(s.seconds for s in train_stages))
 
@@ -146,6 +148,6 @@ def test_warm_up_is_its_own_stage_and_not_training_time() -> None:
 def test_compile_is_reported_as_warm_up() -> None:
     config = dataclasses.replace(SMALL, pipelines=("cnn",), epochs=1, compile=True).validated()
     result = run_comparison(config).pipelines[0]
-    assert [s.name for s in result.stages][:2] == ["to device", "warm-up and compile"]
+    assert [s.name for s in result.stages][:3] == [WARM_UP_STAGE, "to device", "warm-up and compile"]
     assert result.details["training"]["compile"] is True
     assert result.accuracy > 0.3

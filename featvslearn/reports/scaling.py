@@ -19,6 +19,7 @@ from featvslearn.reports.shared import (
     md_table,
 )
 from featvslearn.results import ScalingResults, SizeSummary
+from featvslearn.stats import mean_interval
 
 LEVEL_POINTS = 0.002
 """Accuracies closer than this (0.2 points) are called level."""
@@ -165,6 +166,7 @@ def markdown(results: ScalingResults, links: Mapping[str, str] | None = None) ->
         "stratified subsample of the training set (at the full size, the seeds differ in initialisation and "
         "shuffling only).",
         "",
+        *mean_interval_lines(results),
         "## Crossover",
         "",
     ]
@@ -242,3 +244,23 @@ def warnings(results: ScalingResults) -> list[str]:
     busy = [(f"{name} at {run.train_size:,} images (seed {run.seed})", run.other_load_percent_mean)
             for name, runs in results.pipelines.items() for run in runs if run.machine_busy]
     return [busy_machine_warning(busy)] if results.machine_busy and busy else []
+
+
+def mean_interval_lines(results: ScalingResults) -> list[str]:
+    """A table of the 95 % t-interval of each mean accuracy across the seeds (none with a single seed)."""
+    if len(results.seeds) < 2:
+        return []
+    rows = []
+    for size in results.sizes:
+        row = [f"{size:,}"]
+        for runs in results.pipelines.values():
+            interval = mean_interval([r.accuracy for r in runs if r.train_size == size])
+            row.append("–" if interval is None else f"{max(0.0, interval[0]):.4f} – {min(1.0, interval[1]):.4f}")
+        rows.append(row)
+    return [
+        f"95 % interval of the mean accuracy across the {len(results.seeds)} seeds (Student's t, clipped to "
+        "[0, 1]; with few seeds it is wide, which is the honest answer):",
+        "",
+        *md_table(["training images", *results.pipelines], rows, text_columns=0),
+        "",
+    ]
