@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -96,11 +97,27 @@ def test_presets_scale_width_epochs_and_augmentation() -> None:
     assert widths == [(16, 32), (32, 64), (64, 128)]
 
 
-def test_best_preset_evaluates_an_average_of_the_weights() -> None:
+def test_best_preset_evaluates_an_average_of_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    averaged, evaluated = [], []
+    train_cnn, predict = train.train_cnn, train.predict
+
+    def recording_train(*args: Any, **kwargs: Any) -> train.TrainLog:
+        log = train_cnn(*args, **kwargs)
+        averaged.append(log.ema_model)
+        return log
+
+    def recording_predict(net: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
+        evaluated.append(net)
+        return predict(net, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_cnn", recording_train)
+    monkeypatch.setattr(train, "predict", recording_predict)
     result = run_comparison(dataclasses.replace(SMALL, pipelines=("cnn",), preset="best", epochs=2).validated())
     details = result.pipelines[0].details
     assert details["preset"] == "best" and details["test_time_augmentation"] == 2
     assert details["training"]["ema_decay"] == pytest.approx(0.99)
+    # the test set is labelled by the average of the weights that the last training produced
+    assert averaged[-1] is not None and evaluated[-1] is averaged[-1]
 
 
 def test_learned_svm_reuses_the_cnn_of_the_run_in_any_order() -> None:
