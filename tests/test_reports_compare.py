@@ -248,3 +248,12 @@ def test_old_results_without_the_new_fields_still_render(tmp_path: Path) -> None
     assert invoke("report", str(old), "--out", str(tmp_path / "older.md")).exit_code == 0
     assert "![" not in (tmp_path / "older.md").read_text()
     assert not (tmp_path / "older-plots").exists()
+
+
+def test_each_pipeline_section_says_what_the_registry_says_and_the_options_it_read() -> None:
+    results = _one_device(0.3)
+    results.settings.update(svm="rbf", tune=False, precision="bf16", epochs=None, preset="best")
+    text = compare.markdown(results)
+    assert "- pipeline: HOG features (two cell sizes) + intensity thumbnail, standardised, then an SVM" in text
+    assert "- options it reads: --svm rbf, --tune no, --precision bf16" in text
+    assert "- options it reads: --epochs default, --preset best, --precision bf16" in text

@@ -6,10 +6,12 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from matplotlib.figure import Figure
 
 from featvslearn.contention import machine_busy
+from featvslearn.pipelines import PIPELINES
 from featvslearn.reports.plots import (
     confusion_matrix_figure,
     misclassified_figure,
@@ -406,6 +408,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
     for label, p in zip(labels, results.pipelines, strict=True):
         lines.append(f"### {label}")
         lines.append("")
+        lines += pipeline_settings_lines(p.name, results.settings)
         lines += [f"- {key}: {_fmt_detail(value)}" for key, value in p.details.items()
                   if key not in ("loss_per_epoch", "seconds_per_epoch")]
         if "loss_per_epoch" in p.details:
@@ -415,6 +418,23 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         lines.append("")
     lines += environment_lines(results.environment)
     return "\n".join(lines)
+
+
+def pipeline_settings_lines(name: str, settings: Mapping[str, Any]) -> list[str]:
+    """What the registry says the pipeline is, and the command's options it reads, with their values."""
+    pipeline = PIPELINES.get(name)
+    if pipeline is None:  # a results file from a version with other pipelines
+        return []
+    def shown(value: object) -> str:
+        if value is None:
+            return "default"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return _fmt_detail(value)
+
+    options = [f"--{option.replace('_', '-')} {shown(settings[option])}" for option in pipeline.options
+               if option in settings]
+    return [f"- pipeline: {pipeline.summary}"] + ([f"- options it reads: {', '.join(options)}"] if options else [])
 
 
 def _fmt_detail(value: object) -> str:
