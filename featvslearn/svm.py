@@ -31,7 +31,7 @@ from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from featvslearn.validation import DeviceCacheMixin, to_tensor, validate_features
+from featvslearn.array_checks import DeviceCacheMixin, to_tensor, validate_features
 
 ProgressFn = Callable[[int, int], None]
 """Called with (iterations done, iteration budget) while a solver runs."""
@@ -179,11 +179,6 @@ class LinearSVM(DeviceCacheMixin, ClassifierMixin, BaseEstimator):
         index = self._scores(X).argmax(dim=1).cpu().numpy()  # (N,)
         return self.classes_[index]
 
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
-
 
 # ---------------------------------------------------------------------------- Nystroem RBF map
 
@@ -284,6 +279,5 @@ class NystroemRBF(DeviceCacheMixin, TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
-from featvslearn.validation import check_image_shape, check_images
+from featvslearn.array_checks import check_image_shape, check_images
 
 if TYPE_CHECKING:
     import torch
@@ -372,7 +372,6 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 def _image_transformer_tags(tags: Tags) -> Tags:
     """Tags of a transformer of image stacks (N, H, W[, C]) into float32 features."""
     tags.input_tags.three_d_array = True
-    tags.input_tags.sparse = False
     tags.transformer_tags.preserves_dtype = ["float32"]
     return tags
 

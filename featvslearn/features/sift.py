@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from featvslearn.validation import DeviceCacheMixin, check_image_shape, check_images, check_tensor, to_tensor
+from featvslearn.array_checks import DeviceCacheMixin, check_image_shape, check_images, check_tensor, to_tensor
 
 # ITU-R BT.601 luma weights: colour images are described by their brightness, as SIFT does.
 _LUMA = (0.299, 0.587, 0.114)
@@ -148,7 +148,6 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = []  # the grids are float32 tensors, whatever comes in
         return tags
 
@@ -292,7 +291,6 @@ class SpatialPyramidCodebook(DeviceCacheMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
