@@ -18,10 +18,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_array
 
+from featvslearn.array_checks import to_tensor
 from featvslearn.device import svm_precision
 from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer, hog_scales_for, thumbnail_side_for
 from featvslearn.svm import LinearSVM, NystroemRBF
-from featvslearn.array_checks import to_tensor
 
 
 @dataclass(frozen=True)
