@@ -76,8 +76,8 @@ def default_epochs(n_train: int, device_type: str) -> int:
 
     About 420k image passes on a CPU (7 epochs of 60k) and 1M on a GPU, within 4-40 and
     10-100 epochs respectively, so small datasets still get enough optimiser steps.
-    On full Fashion-MNIST (2-core CPU, seed 0, standard preset) 6 epochs reach 0.923 in
-    148 s, 7 epochs 0.926 in 170 s and 8 epochs 0.929 in 204 s.
+    The CPU figure is chosen on a Fashion-MNIST validation split by
+    benchmarks/choose_defaults.py (standard preset, seed 0); the GPU figure is not tried there.
     """
     if device_type == "cuda":
         return int(np.clip(math.ceil(1_000_000 / max(n_train, 1)), 10, 100))

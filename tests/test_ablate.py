@@ -51,6 +51,8 @@ def test_json_has_the_documented_fields_and_types(ablate_run: tuple[Path, Path])
     assert {"dataset", "device", "seed", "environment", "settings", "created", "total_seconds"} <= set(data)
     assert data["dataset"]["name"] == "digits" and data["dataset"]["train_size"] == 120
     assert data["device"] == "cpu" and data["seed"] == 0 and data["settings"]["epochs"] == 2
+    assert data["settings"]["lr_rule"] == ablation.LR_RULE and data["settings"]["lr_source"] == ablation.LR_SOURCE
+    assert "benchmarks/choose_defaults.py" in ablation.LR_SOURCE and "validation split" in ablation.LR_SOURCE
     assert [v["name"] for v in data["variants"]] == list(DEFAULT_ABLATION_VARIANTS)
     for v in data["variants"]:
         for key, kind in VARIANT_TYPES.items():
@@ -84,6 +86,8 @@ def test_report_rerenders_the_same_markdown_and_every_image_exists(ablate_run: t
             assert (markdown.parent / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
     for section in ("## Result", "## Variants", "## Training loss", "## The same budget for every variant"):
         assert section in text
+    assert (f"(the lr column): {ablation.LR_RULE}; the factors were fixed by {ablation.LR_SOURCE}, not measured on "
+            "the digits data of this run\n") in text
 
 
 @pytest.mark.parametrize(

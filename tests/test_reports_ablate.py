@@ -37,6 +37,14 @@ def test_table_shows_each_variant_and_marks_the_best() -> None:
     assert content.title == "CNN ablation on shapes: 90 train / 30 test images, 2 epochs each, device cpu"
 
 
+def test_budget_says_where_the_learning_rate_factors_were_fixed() -> None:
+    results = ablate_results()  # a file written before lr_source was recorded: the rule alone
+    assert "(the lr column): the trainer's rate for every variant but relu-plain\n" in markdown(results)
+    sourced = dataclasses.replace(results, settings={**results.settings, "lr_source": "a validation split"})
+    assert ("(the lr column): the trainer's rate for every variant but relu-plain; the factors were fixed by a "
+            "validation split, not measured on the shapes data of this run\n") in markdown(sourced)
+
+
 def test_markdown_sections_and_figures() -> None:
     results = ablate_results()
     text = markdown(results)

@@ -156,6 +156,8 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
     if "accuracy" in links:
         lines += ["## Test accuracy", "", image("test accuracy per variant", links["accuracy"]), ""]
     lr_note = f"the trainer's learning rate is {s['lr']:.3g}, scaled per variant (the lr column): {s['lr_rule']}"
+    if s.get("lr_source"):  # absent from files written before it was recorded
+        lr_note += f"; the factors were fixed by {s['lr_source']}, not measured on the {d.name} data of this run"
     lines += [
         "## The same budget for every variant",
         "",
