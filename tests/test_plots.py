@@ -116,18 +116,27 @@ def test_downsampling_bounds_the_count_and_keeps_time_order() -> None:
 
 
 class FakeGpu:
-    """NVML as seen through NvmlGpu: a busy GPU that gives one timestamped sample per call, climbing
-    by 1 % each time, and no per-process figures."""
+    """NVML as seen through NvmlGpu: a busy GPU that publishes a sample every 10 ms, each 1 % above
+    the one before (from 1 %), and no per-process figures."""
 
     available = True
     samples_error = process_error = None
+    PERIOD_US = 10_000
 
     def __init__(self) -> None:
+        self.last_us: int | None = None
         self.reading = 0.0
 
     def utilisation_samples(self, since_us: int) -> list[tuple[int, float]]:
-        self.reading += 1.0
-        return [(round(time.time() * 1e6), self.reading)]
+        now_us = round(time.time() * 1e6)
+        if self.last_us is None:
+            self.last_us = now_us - 1_000_000  # a second of history before the first call
+        samples = []
+        while self.last_us + self.PERIOD_US <= now_us:
+            self.last_us += self.PERIOD_US
+            self.reading += 1.0
+            samples.append((self.last_us, self.reading))
+        return [(stamp, value) for stamp, value in samples if stamp > since_us]
 
     def process_samples(self, since_us: int) -> list[tuple[int, float]]:
         return []
