@@ -143,7 +143,7 @@ def test_reading_speaks_of_a_cost_only_after_a_real_win() -> None:
     assert "cnn and hog-svm trained in about the same time (123.0 s and 123.0 s)." in same
     assert "cost" not in same
     faster_hog = reading(_one_device(0.01, hog_seconds=12.3))
-    assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s), so its higher accuracy cost training time." \
+    assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s), so cnn's higher accuracy cost training time." \
         in faster_hog
     no_win = reading(_one_device(0.3, hog_seconds=12.3))
     assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s)." in no_win and "cost" not in no_win

@@ -228,7 +228,7 @@ def _speed_sentence(first: PipelineResult, second: PipelineResult, won: Pipeline
                 f"({first.train_seconds:.1f} s and {second.train_seconds:.1f} s).")
     cost = ""
     if won is not None:
-        cost = (", so its higher accuracy cost training time" if won is slow
+        cost = (f", so {won.name}'s higher accuracy cost training time" if won is slow
                 else f", and {won.name} was also the more accurate")
     return (f"{fast.name} trained {slow.train_seconds / fast.train_seconds:.1f}× faster "
             f"({fast.train_seconds:.1f} s against {slow.train_seconds:.1f} s){cost}.")
