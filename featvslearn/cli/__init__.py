@@ -116,6 +116,13 @@ def _show(results: Results) -> None:
         err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
+def _finish(results: Results, json_path: Path | None, report_path: Path | None) -> None:
+    """After a run: name skipped files, show the results, write --json and --report where asked."""
+    _warn_skipped(results.settings)
+    _show(results)
+    _write_outputs(results, json_path, report_path)
+
+
 def _write_outputs(results: Results, json_path: Path | None, report_path: Path | None) -> None:
     """Write the --json results and the --report Markdown (with its plots) where asked, and say where."""
     from featvslearn.reports import write_markdown
@@ -175,9 +182,7 @@ def compare(
     ).validated()
     with _live_progress() as progress:
         results = run_comparison(config, progress=progress)
-    _warn_skipped(results.settings)
-    _show(results)
-    _write_outputs(results, config.json_path, config.report_path)
+    _finish(results, config.json_path, config.report_path)
 
 
 @app.command()
@@ -198,6 +203,7 @@ def ablate(
 ) -> None:
     """Train CNN variants for the same budget: sigmoid, tanh, ReLU; with and without batch norm and dropout; deeper."""
     from featvslearn.ablation import run_ablation
+
     config = AblateConfig(
         dataset=dataset, device=device, variants=tuple(variants.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
@@ -205,9 +211,7 @@ def ablate(
     ).validated()
     with _live_progress() as progress:
         results = run_ablation(config, progress=progress)
-    _warn_skipped(results.settings)
-    _show(results)
-    _write_outputs(results, config.json_path, config.report_path)
+    _finish(results, config.json_path, config.report_path)
 
 
 @app.command()
@@ -241,8 +245,7 @@ def scaling(
     with _live_progress("once") as progress:
         results = run_scaling(config, progress=progress,
                               on_plan=lambda plan: progress.progress.console.print(plan.describe(), highlight=False))
-    _show(results)
-    _write_outputs(results, config.json_path, config.report_path)
+    _finish(results, config.json_path, config.report_path)
 
 
 @app.command()
