@@ -215,6 +215,7 @@ def stage_result(stage: StageMeasurement) -> StageResult:
         peak_rss_bytes=stats.peak_rss_bytes if stats else None,
         cpu_seconds=stage.cpu_seconds,
         other_load_percent=stage.other_load_percent,
+        gpu_process_util_percent_mean=stats.gpu_process_util_percent_mean if stats else None,
     )
 
 
@@ -232,6 +233,8 @@ def usage_fields(monitor: Monitor) -> dict[str, Any]:
         "cpu_util_percent_mean": overall.cpu_util_percent_mean,
         "peak_rss_bytes": overall.peak_rss_bytes,
         "other_load_percent_mean": monitor.other_load_percent_mean,
+        "gpu_process_util_percent_mean": overall.gpu_process_util_percent_mean,
+        "gpu_notes": monitor.notes,
     }
 
 

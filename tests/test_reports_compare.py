@@ -108,6 +108,7 @@ def test_table_content_marks_the_best_accuracy_only_among_several() -> None:
 def _one_device(p_value: float | None, hog_seconds: float = 123.0) -> CompareResults:
     """hog-svm 90 % and cnn 95 % on 30 test images; a McNemar p-value unless None (a v1 file)."""
     results = compare_results(("cpu",))
+    results.machine_busy = False
     results.pipelines[0].train_seconds = hog_seconds
     if p_value is not None:
         results.tests = [PairedTest(pipelines=["hog-svm", "cnn"], test="mcnemar-exact", p_value=p_value)]
@@ -170,6 +171,11 @@ def test_reading_names_the_biggest_speed_up_and_gpu_use() -> None:
 def test_warnings_name_the_busy_runs_and_a_small_test_set() -> None:
     results = _one_device(0.3)
     assert compare.warnings(results) == []
+    results.machine_busy = None  # a version-1 file: nobody checked
+    assert compare.warnings(results) == [
+        "these timings were measured without the busy-machine check (a results file from before schema version 2), "
+        "so whether other processes slowed them is unknown; the accuracies do not depend on it"
+    ]
     results.machine_busy = True
     results.pipelines[1].stages = [StageResult("warm-up (small slice)", "cpu", 1.0, other_load_percent=90.0),
                                    StageResult("train", "cpu", 5.0, other_load_percent=40.0)]
@@ -257,3 +263,17 @@ def test_each_pipeline_section_says_what_the_registry_says_and_the_options_it_re
     assert "- pipeline: HOG features (two cell sizes) + intensity thumbnail, standardised, then an SVM" in text
     assert "- options it reads: --svm rbf, --tune no, --precision bf16" in text
     assert "- options it reads: --epochs default, --preset best, --precision bf16" in text
+
+
+def test_gpu_columns_are_named_for_what_nvml_measures() -> None:
+    results = compare_results()
+    text = compare.markdown(results)
+    assert "GPU util is NVML's kernel-active %: the share of time at least one kernel was running on the GPU (any " \
+           "process); not how much of the GPU's compute it used." in text
+    assert "NVML gave no per-process figures here, so this process's own share is not known." in text
+    results.pipelines[1].gpu_process_util_percent_mean = 12.0
+    results.pipelines[1].gpu_notes = ["NVML unavailable: no driver"]
+    text = compare.markdown(results)
+    assert "This process's own kernel-active time: hog-svm on cuda:0 12%." in text
+    assert "Missing GPU figures, hog-svm on cuda:0: NVML unavailable: no driver." in text
+    assert "GPU util is NVML" not in compare.markdown(compare_results(("cpu",)))

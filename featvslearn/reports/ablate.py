@@ -11,12 +11,12 @@ from featvslearn.contention import machine_busy
 from featvslearn.reports.plots import accuracy_bars_figure, loss_curves_figure
 from featvslearn.reports.shared import (
     TableContent,
-    busy_machine_warning,
     byline,
     dataset_lines,
     environment_lines,
     fmt_seconds,
     image,
+    load_warnings,
     md_table,
     stages_table,
     timed_other_load,
@@ -203,4 +203,4 @@ def figures(results: AblateResults) -> dict[str, Figure]:
 def warnings(results: AblateResults) -> list[str]:
     """What a reader must know before trusting the times: the variants trained on a busy machine."""
     busy = [(v.name, timed_other_load(v.stages)) for v in results.variants if machine_busy(v.stages)]
-    return [busy_machine_warning(busy)] if results.machine_busy and busy else []
+    return load_warnings(results.machine_busy, busy)

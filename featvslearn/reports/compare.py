@@ -10,7 +10,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from featvslearn.contention import machine_busy
+from featvslearn.contention import GPU_UTIL_MEANING, machine_busy
 from featvslearn.pipelines import PIPELINES
 from featvslearn.reports.plots import (
     confusion_matrix_figure,
@@ -22,7 +22,6 @@ from featvslearn.reports.shared import (
     MIN_TEST_IMAGES_PER_CLASS,
     SAME_SPEED,
     TableContent,
-    busy_machine_warning,
     byline,
     dataset_lines,
     environment_lines,
@@ -32,6 +31,7 @@ from featvslearn.reports.shared import (
     fmt_seconds,
     fmt_speed_up,
     image,
+    load_warnings,
     md_table,
     small_test_set_warning,
     stages_table,
@@ -285,15 +285,28 @@ def reading(results: CompareResults) -> str:
 
 def warnings(results: CompareResults) -> list[str]:
     """What a reader must know before trusting the figures: a busy machine, a small test set."""
-    found = []
     busy = [(label, timed_other_load(p.stages)) for label, p in zip(run_labels(results), results.pipelines,
                                                                     strict=True) if machine_busy(p.stages)]
-    if results.machine_busy and busy:
-        found.append(busy_machine_warning(busy))
+    found = load_warnings(results.machine_busy, busy)
     smallest = smallest_test_class(results)
     if smallest is not None and smallest < MIN_TEST_IMAGES_PER_CLASS:
         found.append(small_test_set_warning(smallest, results.dataset.test_size))
     return found
+
+
+def gpu_lines(results: CompareResults) -> list[str]:
+    """What the GPU columns mean, each run's own share where NVML gave it, and why figures are missing."""
+    runs = list(zip(run_labels(results), results.pipelines, strict=True))
+    if not any(p.gpu_util_percent_mean is not None or p.gpu_notes for _, p in runs):
+        return []
+    lines = [f"GPU util is NVML's {GPU_UTIL_MEANING}."]
+    own = [f"{label} {p.gpu_process_util_percent_mean:.0f}%" for label, p in runs
+           if p.gpu_process_util_percent_mean is not None]
+    lines.append(f"This process's own kernel-active time: {', '.join(own)}." if own
+                 else "NVML gave no per-process figures here, so this process's own share is not known.")
+    notes = sorted({f"{label}: {note}" for label, p in runs for note in p.gpu_notes})
+    lines += [f"Missing GPU figures, {note}." for note in notes]
+    return [" ".join(lines), ""]
 
 
 def uncertainty_lines(results: CompareResults) -> list[str]:
@@ -344,6 +357,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         reading(results),
         "",
         *uncertainty_lines(results),
+        *gpu_lines(results),
         "## Side by side",
         "",
         *md_table(side_by_side.headers, side_by_side.rows, side_by_side.text_columns),
@@ -369,8 +383,9 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
             "",
             "### Utilisation over time",
             "",
-            ("GPU utilisation (green, read through NVML) and the whole machine's CPU utilisation (blue)" if gpu
-             else "The whole machine's CPU utilisation (no run had GPU readings)")
+            ("GPU kernel-active % (green, from NVML's timestamped samples) and this process's CPU, as a share of "
+             "the whole machine (blue)" if gpu else "This process's CPU, as a share of the whole machine (no run "
+             "had GPU readings)")
             + ", sampled at 20 Hz while each run went on and averaged to at most 600 points; the shaded bands "
             "are its stages.",
             "",

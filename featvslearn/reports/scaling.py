@@ -9,13 +9,13 @@ from matplotlib.figure import Figure
 from featvslearn.reports.plots import scaling_accuracy_figure, scaling_seconds_figure
 from featvslearn.reports.shared import (
     TableContent,
-    busy_machine_warning,
     byline,
     dataset_lines,
     environment_lines,
     fmt_mean_std,
     fmt_seconds,
     image_lines,
+    load_warnings,
     md_table,
 )
 from featvslearn.results import ScalingResults, SizeSummary
@@ -243,7 +243,7 @@ def warnings(results: ScalingResults) -> list[str]:
     """What a reader must know before trusting the times: the runs measured on a busy machine."""
     busy = [(f"{name} at {run.train_size:,} images (seed {run.seed})", run.other_load_percent_mean)
             for name, runs in results.pipelines.items() for run in runs if run.machine_busy]
-    return [busy_machine_warning(busy)] if results.machine_busy and busy else []
+    return load_warnings(results.machine_busy, busy)
 
 
 def mean_interval_lines(results: ScalingResults) -> list[str]:

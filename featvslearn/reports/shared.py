@@ -236,3 +236,17 @@ def small_test_set_warning(smallest: int, test_size: int) -> str:
     return (f"the test set is small ({test_size:,} images, {smallest:,} in its smallest class, under "
             f"{MIN_TEST_IMAGES_PER_CLASS} per class): accuracies move in large steps and differences are "
             "rarely significant; use more test images")
+
+
+UNCHECKED_LOAD_WARNING = (
+    "these timings were measured without the busy-machine check (a results file from before schema "
+    "version 2), so whether other processes slowed them is unknown; the accuracies do not depend on it"
+)
+"""The warning for results that recorded no ``machine_busy``."""
+
+
+def load_warnings(machine_busy: bool | None, busy: Sequence[tuple[str, float | None]]) -> list[str]:
+    """The busy-machine warning naming the affected runs, or the unchecked-load one for old files."""
+    if machine_busy is None:
+        return [UNCHECKED_LOAD_WARNING]
+    return [busy_machine_warning(busy)] if machine_busy and busy else []

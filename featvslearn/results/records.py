@@ -59,7 +59,9 @@ class StageResult:
 
     ``cpu_seconds`` (v2) is the process's CPU time over the stage, user + system, all threads;
     ``other_load_percent`` (v2) is the mean CPU other processes used meanwhile, as a percentage of
-    the whole machine. Both are None where they were not measured.
+    the whole machine. ``gpu_util_percent_*`` is NVML's kernel-active % (any process) over the
+    stage, from its timestamped samples; ``gpu_process_util_percent_mean`` (v2) this process's own
+    share where NVML gives per-process figures. Each is None where it was not measured.
     """
 
     name: str
@@ -71,6 +73,7 @@ class StageResult:
     peak_rss_bytes: int | None = None
     cpu_seconds: float | None = None
     other_load_percent: float | None = None
+    gpu_process_util_percent_mean: float | None = None
 
 
 @with_config(STRICT)
@@ -170,7 +173,9 @@ class PipelineResult:
     Version 2 adds, all optional: ``other_load_percent_mean`` (mean CPU used by other processes
     during the run, % of the whole machine), ``accuracy_interval`` ((low, high), the 95 % Wilson
     interval of ``accuracy``, an array of two in JSON) and ``correct`` (per test image, whether
-    it was labelled right; :func:`encode_correct` packs it, :func:`decode_correct` unpacks it).
+    it was labelled right; :func:`encode_correct` packs it, :func:`decode_correct` unpacks it),
+    ``gpu_process_util_percent_mean`` (this process's own kernel-active %, where NVML gives
+    per-process figures) and ``gpu_notes`` (why GPU figures are missing, one line each).
     """
 
     name: str
@@ -195,6 +200,8 @@ class PipelineResult:
     other_load_percent_mean: float | None = None
     accuracy_interval: Interval | None = None
     correct: PackedBits | None = None
+    gpu_process_util_percent_mean: float | None = None
+    gpu_notes: list[str] = field(default_factory=list)
 
 
 def encode_image(image: np.ndarray) -> str:
@@ -351,4 +358,6 @@ class VariantResult:
     details: dict[str, Any] = field(default_factory=dict)
     other_load_percent_mean: float | None = None
     accuracy_interval: Interval | None = None
+    gpu_process_util_percent_mean: float | None = None
+    gpu_notes: list[str] = field(default_factory=list)
 
