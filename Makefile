@@ -5,10 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVICE ?= auto
 DEVICES ?= cpu,cuda
+DATA_DIR ?= ../fashion-mnist
+OUT ?= gpu-check
 RESULTS := results
 FVL := $(BIN)/featvslearn
 
-.PHONY: install compare test lint clean demo fashion classical mnist cifar10 compute scaling scaling-short ablate report datasets
+.PHONY: install compare test lint clean demo fashion classical mnist cifar10 compute scaling scaling-short ablate report datasets gpu-check
 
 install: $(STAMP)
 
@@ -68,6 +70,9 @@ scaling-short: $(STAMP)  ## the data factor in workshop time: three sizes, one s
 ablate: $(STAMP)  ## the algorithms factor: CNN variants (activations, batch norm, dropout, depth) for the same budget; sized for <= 10 minutes on a 2-core CPU
 	mkdir -p $(RESULTS)
 	$(FVL) ablate --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
+
+gpu-check:  ## every GPU figure against its target, from the source tree (no install), <= 8 minutes on one H100: $(OUT)/gpu_check.json and .log
+	PYTHONPATH=. $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) benchmarks/gpu_check.py --data-dir $(DATA_DIR) --out $(OUT)
 
 report: $(STAMP)  ## re-render every saved results/*.json as Markdown, without training
 	@for f in $(RESULTS)/*.json; do \

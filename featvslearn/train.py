@@ -255,8 +255,9 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
     ``settings.autocast_dtype`` (batch norm stays in fp32), and an exponential moving
     average of the weights when ``settings.ema_decay`` is set (returned as ``log.ema_model``).
     ``trainable`` is the module to call (``warm_up``'s compiled model); ``evaluate(model)``,
-    if given, returns test accuracy after each epoch. Epoch seconds come from CUDA events on
-    a GPU and the wall clock elsewhere. Returns the log: loss and seconds per epoch, and the
+    if given, returns test accuracy after each epoch. Epoch seconds are wall-clock seconds that end
+    once the device's work for the epoch has finished (reading the epoch's loss waits for it), on
+    every device. Returns the log: loss and seconds per epoch, and the
     training loss of every optimiser step (read from the device once per epoch).
     """
     import time
