@@ -31,10 +31,10 @@ class AblationVariant:
 ABLATION_VARIANTS: dict[str, AblationVariant] = {v.name: v for v in (
     AblationVariant("relu-bn", "relu", batch_norm=True),  # the baseline: compare's network
     AblationVariant("relu-bn-dropout", "relu", batch_norm=True, dropout=0.5),
-    AblationVariant("relu-plain", "relu", batch_norm=False, lr_factor=0.25),
+    AblationVariant("relu-plain", "relu", batch_norm=False, lr_factor=0.5),
     AblationVariant("tanh-plain", "tanh", batch_norm=False),
     AblationVariant("sigmoid-plain", "sigmoid", batch_norm=False),
-    AblationVariant("relu-deep-plain", "relu", batch_norm=False, deep=True, lr_factor=0.1),
+    AblationVariant("relu-deep-plain", "relu", batch_norm=False, deep=True, lr_factor=0.25),
     AblationVariant("sigmoid-deep-plain", "sigmoid", batch_norm=False, deep=True),
     # not run by default: batch norm under the other activations, and with depth
     AblationVariant("tanh-bn", "tanh", batch_norm=True),
