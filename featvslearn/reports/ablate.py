@@ -11,6 +11,7 @@ from featvslearn.contention import machine_busy
 from featvslearn.reports.plots import accuracy_bars_figure, loss_curves_figure
 from featvslearn.reports.shared import (
     TableContent,
+    best_accuracy_cells,
     byline,
     dataset_lines,
     environment_lines,
@@ -65,16 +66,13 @@ def _columns(v: VariantResult) -> list[str]:
 def table(results: AblateResults) -> TableContent:
     """The variants side by side, one row each; with several variants, the best accuracy is marked."""
     d = results.dataset
-    best = max((v.accuracy for v in results.variants), default=None)
-    several = len(results.variants) > 1
     return TableContent(
         title=f"CNN ablation on {d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
               f"{results.settings.get('epochs')} epochs each, device {results.device}",
         headers=list(HEADERS),
         rows=[_columns(v) for v in results.variants],
         text_columns=2,
-        best=frozenset((i, ACCURACY_COLUMN) for i, v in enumerate(results.variants)
-                       if several and v.accuracy == best),
+        best=best_accuracy_cells([v.accuracy for v in results.variants], ACCURACY_COLUMN),
     )
 
 

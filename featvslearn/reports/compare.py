@@ -22,6 +22,7 @@ from featvslearn.reports.shared import (
     MIN_TEST_IMAGES_PER_CLASS,
     SAME_SPEED,
     TableContent,
+    best_accuracy_cells,
     byline,
     dataset_lines,
     environment_lines,
@@ -185,16 +186,13 @@ def table_rows(results: CompareResults) -> list[list[str]]:
 def table(results: CompareResults) -> TableContent:
     """The pipelines side by side: one row per result; with several results, the best accuracy is marked."""
     d = results.dataset
-    best = max((p.accuracy for p in results.pipelines), default=None)
-    several = len(results.pipelines) > 1
     return TableContent(
         title=f"{d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
               f"{'×'.join(map(str, d.image_shape))}, device {results.device}",
         headers=table_headers(results),
         rows=table_rows(results),
         text_columns=2,
-        best=frozenset((i, ACCURACY_COLUMN) for i, p in enumerate(results.pipelines)
-                       if several and p.accuracy == best),
+        best=best_accuracy_cells([p.accuracy for p in results.pipelines], ACCURACY_COLUMN),
     )
 
 

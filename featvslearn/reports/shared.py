@@ -210,6 +210,14 @@ def write_report(path: Path, figures: Mapping[str, Figure], markdown: Callable[[
         raise
 
 
+def best_accuracy_cells(accuracies: Sequence[float], column: int) -> frozenset[tuple[int, int]]:
+    """The (row, column) cells holding the best accuracy, to be marked; none with fewer than two rows."""
+    if len(accuracies) < 2:
+        return frozenset()
+    top = max(accuracies)
+    return frozenset((row, column) for row, accuracy in enumerate(accuracies) if accuracy == top)
+
+
 # --------------------------------------------------------------------------- warnings
 MIN_TEST_IMAGES_PER_CLASS = 10
 """Below this many test images in a class, accuracies are too coarse to read; the report says so."""
