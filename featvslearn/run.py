@@ -50,16 +50,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def warm_up_torch_imports() -> None:
-    """Pay a one-time import cost of torch before anything is timed.
-
-    Building the process's first optimizer imports torch._dynamo and several hundred modules
-    (about 2 s on a 2-core CPU). Untreated, that lands in the first pipeline's first timed
-    stage (hog-svm's SVM fit), and with ``--device cpu,cuda`` in the speed-up baseline.
-    """
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
-
-
 def _subsample(ds: Dataset, size: int | None, option: str, seed: int) -> Dataset:
     if size is not None and size > len(ds):
         raise UserError(f"{option} {size} is larger than the {len(ds)} images available; use at most {len(ds)}")
