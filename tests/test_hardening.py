@@ -112,7 +112,7 @@ def test_missing_nvml_means_utilisation_unavailable_not_a_crash(monkeypatch: pyt
     monkeypatch.setattr(pynvml, "nvmlInit", raise_(pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)))
     gpu = NvmlGpu(torch.device("cuda", 0))
     assert not gpu.available and "NVML unavailable" in (gpu.error or "")
-    assert gpu.utilisation_percent() is None
+    assert gpu.utilisation_samples(0) == [] and gpu.process_samples(0) == []
     assert gpu.info() == {"nvml": gpu.error}
 
 

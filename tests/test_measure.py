@@ -72,7 +72,7 @@ def test_summarise_averages_gpu_and_cpu() -> None:
 
 def test_gpu_utilisation_is_unavailable_without_a_gpu() -> None:
     gpu = NvmlGpu(torch.device("cpu"))
-    assert not gpu.available and gpu.utilisation_percent() is None
+    assert not gpu.available and gpu.utilisation_samples(0) == [] and gpu.process_samples(0) == []
 
 
 # --------------------------------------------------------------------------- process and machine CPU

@@ -93,19 +93,6 @@ class NvmlGpu:
         self._handle: Any = None
         self._nvml: Any = None
 
-    def utilisation_percent(self) -> float | None:
-        """NVML's device-wide busy percentage over its last sample period, or None.
-
-        Lagged by up to one sampling period (up to 1 s): the :class:`Monitor` uses
-        :meth:`utilisation_samples` instead.
-        """
-        if not self.available:
-            return None
-        try:
-            return float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu)
-        except Exception:
-            return None
-
     def utilisation_samples(self, since_us: int) -> list[tuple[int, float]]:
         """NVML's GPU utilisation samples newer than ``since_us``: (timestamp µs since the epoch, percent).
 
