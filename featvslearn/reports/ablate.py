@@ -21,6 +21,7 @@ from featvslearn.reports.shared import (
     md_table,
     stages_table,
     timed_other_load,
+    warning_lines,
 )
 from featvslearn.results import AblateResults, VariantResult
 
@@ -129,7 +130,7 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
         "",
         byline(results, f"seed {results.seed}"),
         "",
-        *[f"> **Warning:** {warning}\n" for warning in warnings(results)],
+        *warning_lines(warnings(results)),
         "## Result",
         "",
         reading(results),

@@ -37,6 +37,7 @@ from featvslearn.reports.shared import (
     small_test_set_warning,
     stages_table,
     timed_other_load,
+    warning_lines,
 )
 from featvslearn.results import CompareResults, PipelineResult
 from featvslearn.stats import SIGNIFICANCE, format_p_value, verdict
@@ -349,7 +350,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         "",
         byline(results, f"seed {results.seed}"),
         "",
-        *[f"> **Warning:** {warning}\n" for warning in warnings(results)],
+        *warning_lines(warnings(results)),
         "## Result",
         "",
         reading(results),

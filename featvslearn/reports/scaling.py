@@ -17,6 +17,7 @@ from featvslearn.reports.shared import (
     image_lines,
     load_warnings,
     md_table,
+    warning_lines,
 )
 from featvslearn.results import ScalingResults, SizeSummary
 from featvslearn.stats import mean_interval
@@ -145,7 +146,7 @@ def markdown(results: ScalingResults, links: Mapping[str, str] | None = None) ->
         "",
         byline(results, f"seed{'s' if seeds != 1 else ''} {', '.join(map(str, results.seeds))}"),
         "",
-        *[f"> **Warning:** {warning}\n" for warning in warnings(results)],
+        *warning_lines(warnings(results)),
         "## Result",
         "",
         reading(results),

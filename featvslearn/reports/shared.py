@@ -253,6 +253,11 @@ UNCHECKED_LOAD_WARNING = (
 """The warning for results that recorded no ``machine_busy``."""
 
 
+def warning_lines(warnings: Sequence[str]) -> list[str]:
+    """Each warning as a Markdown quote block, for the top of a report."""
+    return [f"> **Warning:** {warning}\n" for warning in warnings]
+
+
 def load_warnings(machine_busy: bool | None, busy: Sequence[tuple[str, float | None]]) -> list[str]:
     """The busy-machine warning naming the affected runs, or the unchecked-load one for old files."""
     if machine_busy is None:
