@@ -169,8 +169,8 @@ def _ablation_split(config: AblateConfig, progress: Progress) -> tuple[Split, fl
     if config.train_size is None and len(split.train) > ABLATION_TRAIN_SIZE:
         # the same draw as --train-size 10000 would make
         split = Split(train=subsample(split.train, ABLATION_TRAIN_SIZE, seed=config.seed), test=split.test)
-        progress("load", f"loaded {config.dataset}: {len(split.train)} train (a stratified draw), "
-                 f"{len(split.test)} test", 1, 1)
+        progress("load", f"loaded {config.dataset}: {len(split.train):,} train (a stratified draw), "
+                 f"{len(split.test):,} test", 1, 1)
     return split, load_seconds
 
 
@@ -186,9 +186,12 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> Abla
     train_set = split.train
     epochs = config.epochs if config.epochs is not None else ablation_epochs(len(train_set))
     results: list[VariantResult] = []
-    for name in config.variants:
+    count = len(config.variants)
+    for done, name in enumerate(config.variants):
+        progress("ablate", f"ablate: {name}", done, count)
         seed_everything(config.seed)
         results.append(run_variant(ABLATION_VARIANTS[name], split, device, epochs, config, progress))
+        progress("ablate", f"ablate: {done + 1:,} of {count:,} variants finished", done + 1, count)
     reference = train.train_settings_for(len(train_set), min(train_set.image_shape[:2]), device.type,
                                          train_set.hflip_ok, config.seed, epochs=epochs,
                                          autocast_dtype=autocast_dtype(device, config.precision))

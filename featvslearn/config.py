@@ -8,15 +8,17 @@ own. This module imports neither torch nor scikit-learn, so ``featvslearn --help
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from featvslearn.datasets import DATASET_NAMES
+from featvslearn.datasets.catalog import check_data_dir, resolve_dataset
+from featvslearn.datasets.core import did_you_mean
 from featvslearn.errors import UserError
-from featvslearn.files import check_output_path, check_plots_folder, expand_user
+from featvslearn.files import check_output_path, check_plots_folder
 from featvslearn.pipelines import LEARNED_PIPELINES, PIPELINE_NAMES, RunSettings
-from featvslearn.variants import DEFAULT_ABLATION_VARIANTS, parse_variants
+from featvslearn.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS, parse_variants
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +32,7 @@ __all__ = [
     "AblateConfig",
     "CompareConfig",
     "DataOptions",
+    "Problems",
     "ScalingConfig",
     "parse_pipelines",
     "parse_sizes",
@@ -42,17 +45,65 @@ SVM_KINDS: tuple[str, ...] = ("linear", "rbf", "rbf-exact")
 MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 1000
 MAX_SCALING_SEEDS = 100
+T = TypeVar("T")
+
+
+class Problems:
+    """The one-line problems of several options, collected so that one ``UserError`` names them all."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        """Note one problem (a message that names the option and the fix)."""
+        if message not in self.messages:
+            self.messages.append(message)
+
+    def check(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``check(*args, **kwargs)``, or None after noting the ``UserError`` it raised."""
+        try:
+            return check(*args, **kwargs)
+        except UserError as exc:
+            self.add(str(exc))
+            return None
+
+    def raise_any(self) -> None:
+        """Raise one ``UserError`` with every problem noted, joined by ``"; "``; nothing if there is none."""
+        if self.messages:
+            raise UserError("; ".join(self.messages))
+
+
+def _parse_names(text: str, choices: Sequence[str], option: str, what: str, choices_text: str) -> tuple[str, ...]:
+    """A comma list of ``choices`` (any case) -> their names without repeats.
+
+    Unknown names are one ``UserError`` naming each, with the choices close to it.
+    """
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not names:
+        raise UserError(f"{option} is empty; choose from {choices_text}")
+    unknown = [name for name in names if name not in choices]
+    if unknown:
+        named = ", ".join(f"{name!r}{did_you_mean(name, choices)}" for name in unknown)
+        raise UserError(f"{option}: unknown {what}{'s' if len(unknown) > 1 else ''} {named}; "
+                        f"choose from {choices_text}")
+    return names
 
 
 def parse_pipelines(text: str) -> tuple[str, ...]:
     """A comma list of pipeline names -> a tuple without repeats; unknown names are a UserError."""
-    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    if not names:
-        raise UserError(f"--pipelines is empty; choose from {', '.join(PIPELINES)}")
-    unknown = [name for name in names if name not in PIPELINES]
-    if unknown:
-        raise UserError(f"unknown pipeline {unknown[0]!r}; choose from {', '.join(PIPELINES)} (comma separated)")
-    return names
+    return _parse_names(text, PIPELINES, "--pipelines", "pipeline", f"{', '.join(PIPELINES)} (comma separated)")
+
+
+def _parse_ablation_variants(text: str) -> tuple[str, ...]:
+    """``--variants``: like :func:`featvslearn.variants.parse_variants`, with close matches for unknown names."""
+    choices = (*ABLATION_VARIANTS, "all")
+    names = _parse_names(text, choices, "--variants", "variant",
+                         f"{', '.join(ABLATION_VARIANTS)} or all (comma separated)")
+    return parse_variants(",".join(names))
+
+
+def _unknown_choice(option: str, value: str, choices: Sequence[str]) -> str:
+    return f"{option} {value!r} is not known{did_you_mean(value, choices)}; use one of {', '.join(choices)}"
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -73,16 +124,15 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _check_model_options(epochs: int | None, precision: str, svm: str = "linear", preset: str = "standard") -> None:
-    """The checks of the options that shape the pipelines' training, shared by every command."""
+def _check_model_options(problems: Problems, epochs: int | None, svm: str = "linear",
+                         preset: str = "standard") -> None:
+    """The checks of the options that shape the pipelines' training (``--precision`` is a data option)."""
     if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
-        raise UserError(f"--epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
+        problems.add(f"--epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
     if svm not in SVM_KINDS:
-        raise UserError(f"--svm {svm!r} is not known; use one of {', '.join(SVM_KINDS)}")
+        problems.add(_unknown_choice("--svm", svm, SVM_KINDS))
     if preset not in PRESETS:
-        raise UserError(f"--preset {preset!r} is not known; use one of {', '.join(PRESETS)}")
-    if precision not in PRECISIONS:
-        raise UserError(f"--precision {precision!r} is not known; use one of {', '.join(PRECISIONS)}")
+        problems.add(_unknown_choice("--preset", preset, PRESETS))
 
 
 @dataclass(frozen=True)
@@ -103,40 +153,37 @@ class DataOptions:
     report_path: Path | None = None
     json_path: Path | None = None
 
-    def checked_data_options(self, one_device: str | None = None) -> dict[str, Any]:
+    def checked_data_options(self, one_device: str | None = None, problems: Problems | None = None) -> dict[str, Any]:
         """Check the shared options before any data is loaded; returns the cleaned values to replace.
 
-        ``one_device`` names the command when it runs on one device only. Raises ``UserError``
-        naming the option and the fix. The device is checked for availability here, and the
-        output paths for writability, so no training is wasted.
+        ``one_device`` names the command when it runs on one device only. The device is checked
+        for availability here, and the output paths for writability, so no training is wasted.
+        Problems go to ``problems`` when given (the caller raises them with its own); else every
+        problem found is raised here as one ``UserError`` naming each option and its fix.
         """
         from featvslearn.device import resolve_devices
 
-        dataset = self.dataset.strip()
-        if dataset.lower() in DATASET_NAMES:
-            dataset = dataset.lower()
-        elif not dataset or not expand_user(dataset, "--dataset").is_dir():
-            raise UserError(
-                f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)} or a folder of images "
-                "with one sub-folder per class"
-            )
+        found = problems if problems is not None else Problems()
+        source = found.check(resolve_dataset, self.dataset)
+        # a folder's path is kept as typed (./mnist stays a folder); a name becomes the canonical one
+        dataset = self.dataset.strip() if isinstance(source, Path) else source or self.dataset
         if self.test_size is not None and self.test_size < 1:
-            raise UserError(f"--test-size must be a positive number of images, got {self.test_size}")
+            found.add(f"--test-size must be a positive number of images, got {self.test_size}")
         if not 0 <= self.seed <= MAX_SEED:
-            raise UserError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
+            found.add(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
         if self.precision not in PRECISIONS:
-            raise UserError(f"--precision {self.precision!r} is not known; use one of {', '.join(PRECISIONS)}")
-        data_dir = expand_user(self.data_dir, "--data-dir") if self.data_dir is not None else None
-        if data_dir is not None and not data_dir.is_dir():
-            raise UserError(f"--data-dir {str(data_dir)!r} is not a folder; create it or point to the data's folder")
-        resolve_devices(self.device)
+            found.add(_unknown_choice("--precision", self.precision, PRECISIONS))
+        data_dir = found.check(check_data_dir, self.data_dir)
+        found.check(resolve_devices, self.device)
         if one_device and "," in self.device:
-            raise UserError(f"{one_device} runs on one device, not {self.device!r}; pass one, such as --device cpu "
-                            "(compare --device cpu,cuda measures the speed-up)")
-        report = check_output_path(self.report_path, (".md",), "--report") if self.report_path else None
+            found.add(f"{one_device} runs on one device, not {self.device!r}; pass one, such as --device cpu "
+                      "(compare --device cpu,cuda measures the speed-up)")
+        report = found.check(check_output_path, self.report_path, (".md",), "--report") if self.report_path else None
         if report is not None:
-            check_plots_folder(report, "--report")
-        json_path = check_output_path(self.json_path, (".json",), "--json") if self.json_path else None
+            found.check(check_plots_folder, report, "--report")
+        json_path = found.check(check_output_path, self.json_path, (".json",), "--json") if self.json_path else None
+        if problems is None:
+            found.raise_any()
         return {"dataset": dataset, "data_dir": data_dir, "report_path": report, "json_path": json_path}
 
     def torch_devices(self) -> list[torch.device]:
@@ -150,9 +197,9 @@ class DataOptions:
         return self.torch_devices()[0]
 
 
-def _check_train_size(train_size: int | None) -> None:
+def _check_train_size(problems: Problems, train_size: int | None) -> None:
     if train_size is not None and train_size < 1:
-        raise UserError(f"--train-size must be a positive number of images, got {train_size}")
+        problems.add(f"--train-size must be a positive number of images, got {train_size}")
 
 
 @dataclass(frozen=True)
@@ -171,12 +218,15 @@ class CompareConfig(DataOptions):
     def validated(self) -> CompareConfig:
         """Check every option that can be checked before loading data; returns a cleaned copy.
 
-        Raises ``UserError`` naming the option and the fix.
+        Raises one ``UserError`` naming every option that is wrong and its fix.
         """
-        pipelines = parse_pipelines(",".join(self.pipelines))
-        _check_train_size(self.train_size)
-        _check_model_options(self.epochs, self.precision, self.svm, self.preset)
-        return dataclasses.replace(self, pipelines=pipelines, **self.checked_data_options())
+        problems = Problems()
+        pipelines = problems.check(parse_pipelines, ",".join(self.pipelines))
+        cleaned = self.checked_data_options(problems=problems)
+        _check_train_size(problems, self.train_size)
+        _check_model_options(problems, self.epochs, self.svm, self.preset)
+        problems.raise_any()
+        return dataclasses.replace(self, pipelines=pipelines, **cleaned)
 
     def run_settings(self, seed: int | None = None) -> RunSettings:
         """What the pipelines read, with ``seed`` (default: this config's seed)."""
@@ -208,24 +258,27 @@ class ScalingConfig(DataOptions):
     def validated(self) -> ScalingConfig:
         """Check every option before any data is loaded (sizes against the dataset are checked once it is).
 
-        Raises ``UserError`` naming the option and the fix; returns a cleaned copy.
+        Raises one ``UserError`` naming every option that is wrong and its fix; returns a cleaned copy.
         """
-        pipelines = parse_pipelines(",".join(self.pipelines))
-        _check_model_options(self.epochs, self.precision, self.svm, self.preset)
-        cleaned = self.checked_data_options(one_device="scaling")
+        problems = Problems()
+        pipelines = problems.check(parse_pipelines, ",".join(self.pipelines))
+        cleaned = self.checked_data_options(one_device="scaling", problems=problems)
+        _check_model_options(problems, self.epochs, self.svm, self.preset)
         sizes = None
         if self.sizes is not None:
             if not self.sizes:
-                raise UserError("--sizes is empty; give training-set sizes such as 100,300,1000")
-            if min(self.sizes) < 1:
-                raise UserError(f"--sizes: {min(self.sizes)} is not a positive number of images; "
-                                "give sizes such as 100,300,1000")
-            sizes = tuple(sorted(set(self.sizes)))
+                problems.add("--sizes is empty; give training-set sizes such as 100,300,1000")
+            elif min(self.sizes) < 1:
+                problems.add(f"--sizes: {min(self.sizes)} is not a positive number of images; "
+                             "give sizes such as 100,300,1000")
+            else:
+                sizes = tuple(sorted(set(self.sizes)))
         if not 1 <= self.seeds <= MAX_SCALING_SEEDS:
-            raise UserError(f"--seeds must be between 1 and {MAX_SCALING_SEEDS}, got {self.seeds}")
-        if self.seed + self.seeds - 1 > MAX_SEED:
-            raise UserError(f"--seed {self.seed} with --seeds {self.seeds} passes {MAX_SEED}; "
-                            f"use --seed {MAX_SEED - self.seeds + 1} or lower")
+            problems.add(f"--seeds must be between 1 and {MAX_SCALING_SEEDS}, got {self.seeds}")
+        elif 0 <= self.seed <= MAX_SEED and self.seed + self.seeds - 1 > MAX_SEED:
+            problems.add(f"--seed {self.seed} with --seeds {self.seeds} passes {MAX_SEED}; "
+                         f"use --seed {MAX_SEED - self.seeds + 1} or lower")
+        problems.raise_any()
         return dataclasses.replace(self, pipelines=pipelines, sizes=sizes, **cleaned)
 
     def run_settings(self, seed: int) -> RunSettings:
@@ -249,9 +302,12 @@ class AblateConfig(DataOptions):
     def validated(self) -> AblateConfig:
         """Check every option before any data is loaded; returns a cleaned copy.
 
-        Raises ``UserError`` naming the option and the fix, as ``CompareConfig.validated`` does.
+        Raises one ``UserError`` naming every option that is wrong, as ``CompareConfig.validated`` does.
         """
-        _check_train_size(self.train_size)
-        _check_model_options(self.epochs, self.precision)
-        cleaned = self.checked_data_options(one_device="ablate")
-        return dataclasses.replace(self, variants=parse_variants(",".join(self.variants)), **cleaned)
+        problems = Problems()
+        variants = problems.check(_parse_ablation_variants, ",".join(self.variants))
+        cleaned = self.checked_data_options(one_device="ablate", problems=problems)
+        _check_train_size(problems, self.train_size)
+        _check_model_options(problems, self.epochs)
+        problems.raise_any()
+        return dataclasses.replace(self, variants=variants, **cleaned)

@@ -2,12 +2,24 @@
 
 Every long step calls a :class:`Progress` callback with a task key, a description and the work
 done so far; the CLI shows them as Rich bars, a notebook may ignore them.
+
+A sweep (``scaling``, ``ablate``) runs the same stages many times under the same keys, so a key
+reported again after its stage finished, or with less work done than before, starts a new stage.
+The sweep itself reports under a key of :data:`SWEEP_KEYS`: runs finished out of runs planned.
+Descriptions write counts with thousands separators (``f"{n:,}"``), like the tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
+
+SWEEP_KEYS: frozenset[str] = frozenset({"scaling", "ablate"})
+"""Keys under which a sweep reports its overall task: runs finished out of runs planned.
+
+A display may estimate the time left from them, and put a finished run's stage tasks away when the
+sweep reports the run finished (the next run reports its stages under the same keys).
+"""
 
 
 class Progress(Protocol):

@@ -27,6 +27,7 @@ from featvslearn.pipelines import PIPELINES, RunContext, RunSettings, run_order
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import (
     DatasetInfo,
+    ImageSizing,
     MisclassifiedExample,
     PipelineResult,
     StageResult,
@@ -69,13 +70,15 @@ def load_data(options: DataOptions, progress: Progress = no_progress,
             train=_subsample(split.train, train_size, "--train-size", options.seed),
             test=_subsample(split.test, options.test_size, "--test-size", options.seed + 1),
         )
-    progress("load", f"loaded {options.dataset}: {len(split.train)} train, {len(split.test)} test", 1, 1)
+    progress("load", f"loaded {options.dataset}: {len(split.train):,} train, {len(split.test):,} test", 1, 1)
     return split, watch.seconds
 
 
 def dataset_info(split: Split, load_seconds: float) -> DatasetInfo:
-    """What a results file says of its images: the training set's name, sizes, shape and classes."""
+    """What a results file says of its images: the training set's name, sizes, shape and classes, and how an
+    image folder's files were brought to one size."""
     train_set = split.train
+    sizing = train_set.sizing
     return DatasetInfo(
         name=train_set.name,
         train_size=len(train_set),
@@ -85,6 +88,7 @@ def dataset_info(split: Split, load_seconds: float) -> DatasetInfo:
         source=train_set.source,
         class_names=list(train_set.class_names),
         load_seconds=load_seconds,
+        sizing=None if sizing is None else ImageSizing(**dataclasses.asdict(sizing)),
     )
 
 

@@ -219,19 +219,19 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
         on_plan(plan)
     runs: dict[str, list[ScalingRun]] = {name: [] for name in config.pipelines}
     done = 0
-    progress("scaling", f"scaling: {plan.runs} runs", 0, plan.runs)
-    for size_index, size in enumerate(sizes):
+    progress("scaling", f"scaling: {plan.runs:,} runs", 0, plan.runs)
+    for size in sizes:
         for seed in config.seed_values:
             split = Split(train=subsample(full.train, size, seed=seed), test=full.test)
-            where = f"size {size:,} ({size_index + 1}/{len(sizes)}), seed {seed}"
+            where = f"size {size:,}, seed {seed}"
 
             def starting(name: str, where: str = where) -> None:
-                progress("scaling", f"{where}: {name}", done, plan.runs)
+                progress("scaling", f"scaling: {name}, {where}", done, plan.runs)
 
-            def finished(name: str, result: PipelineResult, where: str = where) -> None:
+            def finished(name: str, result: PipelineResult) -> None:
                 nonlocal done
                 done += 1
-                progress("scaling", f"{where}: {name} {result.accuracy:.4f}", done, plan.runs)
+                progress("scaling", f"scaling: {done:,} of {plan.runs:,} runs finished", done, plan.runs)
 
             batch = run_batch(config.pipelines, split, device, config.run_settings(seed), progress,
                               size_option="the largest of --sizes", on_start=starting, on_result=finished)

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from featvslearn import __version__, run
 from featvslearn.cli import app
+from featvslearn.config import CompareConfig
 from featvslearn.pipelines import PIPELINES
 from tests.conftest import needs_fashion
 
@@ -206,3 +208,155 @@ def test_compare_on_real_fashion_mnist_subset(tmp_path: Path) -> None:
     assert "fashion-mnist" in data["dataset"]["source"]
     accuracies = {p["name"]: p["accuracy"] for p in data["pipelines"]}
     assert accuracies["hog-svm"] > 0.75 and accuracies["cnn"] > 0.70
+
+
+# --------------------------------------------------------------------------- each mistake its own message
+@pytest.mark.parametrize("alias", ["DIGITS", "Digits", " digits "])
+def test_spellings_of_a_dataset_name_load_that_dataset(alias: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = []
+
+    def record(name: str, **kwargs: object) -> None:
+        loaded.append(name)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(run, "load_split", record)
+    assert invoke("compare", "--dataset", alias).exit_code == 130
+    assert loaded == ["digits"]
+
+
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [("cifar-10", "cifar10"), ("CIFAR-10", "cifar10"), ("fashion_mnist", "fashion-mnist"),
+     ("fashionmnist", "fashion-mnist"), ("FashionMNIST", "fashion-mnist"), ("MNIST", "mnist")],
+)
+def test_aliases_resolve_to_the_canonical_names(alias: str, name: str) -> None:
+    assert CompareConfig(dataset=alias).validated().dataset == name
+
+
+@pytest.mark.usefixtures("isolated_cache")
+def test_an_alias_without_the_files_names_the_canonical_dataset(tmp_path: Path) -> None:
+    result = invoke("compare", "--dataset", "CIFAR-10", "--no-download", "--data-dir", str(tmp_path))
+    assert_user_error(result, "cifar-10-batches-py", "--data-dir")
+
+
+def test_a_missing_folder_is_not_an_unknown_dataset(tmp_path: Path) -> None:
+    missing = tmp_path / "photos"
+    assert_user_error(invoke("compare", "--dataset", str(missing)),
+                      f"--dataset: no folder {str(missing)!r}", "check the path", "digits, fashion-mnist")
+
+
+def test_a_relative_missing_folder_says_where_it_was_looked_for(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_user_error(invoke("compare", "--dataset", "./photos"),
+                      f"no folder './photos' (relative to {str(tmp_path)!r})")
+
+
+def test_a_file_as_dataset_is_named_as_a_file(tmp_path: Path) -> None:
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"not really an image")
+    assert_user_error(invoke("compare", "--dataset", str(image)),
+                      "is a file, not a folder", "pass a folder with one sub-folder of images per class")
+
+
+def test_an_unreadable_folder_is_named_with_the_permission_fix(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if Path(str(path)) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)  # as chmod 000 would, even for root
+    assert_user_error(invoke("compare", "--dataset", str(folder)),
+                      "cannot be read (permission denied)", "chmod -R u+rX")
+
+
+def test_a_folder_without_read_permission_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o000)
+    try:
+        if os.access(folder, os.R_OK):
+            pytest.skip("this user (root) can read folders without read permission")
+        assert_user_error(invoke("compare", "--dataset", str(folder)), "cannot be read (permission denied)")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_an_unknown_name_that_is_a_folder_here_is_the_folder(shapes_folder: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(shapes_folder.parent)
+    assert CompareConfig(dataset="shapes").validated().dataset == "shapes"
+    (shapes_folder.parent / "mnist").mkdir()
+    assert CompareConfig(dataset="mnist").validated().dataset == "mnist"  # a built-in name wins
+    assert CompareConfig(dataset="./mnist").validated().dataset == "./mnist"  # and a path stays a path
+    loaded = []
+
+    def record(path: Path, *args: object) -> None:
+        loaded.append(path)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr("featvslearn.datasets.catalog.load_folder", record)
+    assert invoke("compare", "--dataset", "shapes").exit_code == 130
+    assert invoke("compare", "--dataset", "./mnist").exit_code == 130
+    assert loaded == [Path("shapes"), Path("mnist")]
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "fragments"),
+    [
+        ("compare", ["--dataset", "digts"], ["--dataset 'digts': unknown dataset (did you mean digits?)"]),
+        ("compare", ["--dataset", "fashion"], ["(did you mean fashion-mnist?)"]),
+        ("compare", ["--pipelines", "hog,cnn"], ["--pipelines: unknown pipeline 'hog' (did you mean hog-svm?)"]),
+        ("compare", ["--pipelines", "HOG-SVM,Cnn", "--precision", "fp8"], ["error: --precision 'fp8' is not known"]),
+        ("compare", ["--pipelines", "hog_svm"], ["unknown pipeline 'hog_svm' (did you mean hog-svm?)"]),
+        ("compare", ["--precision", "bfloat16"], ["--precision 'bfloat16' is not known (did you mean bf16?)"]),
+        ("compare", ["--svm", "rbff"], ["(did you mean rbf"]),
+        ("compare", ["--preset", "bset"], ["(did you mean best?)"]),
+        ("scaling", ["--pipelines", "sift,cnn"], ["unknown pipeline 'sift' (did you mean sift-svm?)"]),
+        ("ablate", ["--variants", "relu-bm"], ["--variants: unknown variant 'relu-bm' (did you mean relu-bn"]),
+    ],
+    ids=["dataset", "dataset-prefix", "pipeline", "pipeline-case-ok", "pipeline-underscore", "precision", "svm",
+         "preset", "scaling-pipeline", "variant"],
+)
+def test_near_misses_get_a_suggestion(command: str, args: list[str], fragments: list[str]) -> None:
+    assert_user_error(invoke(command, *args), *fragments)
+
+
+def test_every_bad_option_is_named_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(run, "load_split", lambda *a, **k: calls.append(1))
+    result = invoke("compare", "--pipelines", "hog,cnn", "--precision", "fp8", "--seed", "-1",
+                    "--dataset", str(tmp_path / "missing"), "--json", str(tmp_path / "r.txt"))
+    assert_user_error(result, "--pipelines: unknown pipeline 'hog'", "--precision 'fp8'", "--seed must be",
+                      "--dataset: no folder", "--json")
+    assert "hog-svm, sift-svm, cnn, learned-svm (comma separated); --" in result.stderr  # joined by "; "
+    assert calls == []  # refused before any loading
+    assert_user_error(invoke("ablate", "--variants", "relu-bm", "--epochs", "0"), "--variants:", "--epochs must be")
+    assert_user_error(invoke("scaling", "--sizes", "0", "--seeds", "0"), "--sizes: 0", "--seeds must be")
+
+
+@pytest.mark.parametrize(
+    ("make", "fragments"),
+    [
+        (lambda tmp: tmp / "missing", ["no such folder; create it (mkdir -p"]),
+        (lambda tmp: (tmp / "data.txt", (tmp / "data.txt").write_text("x"))[0], ["is a file, not a folder"]),
+    ],
+    ids=["missing", "file"],
+)
+def test_datasets_and_compare_refuse_the_same_bad_data_dir(make: Any, fragments: list[str], tmp_path: Path) -> None:
+    data_dir = str(make(tmp_path))
+    listed, compared = invoke("datasets", "--data-dir", data_dir), invoke("compare", "--data-dir", data_dir)
+    assert_user_error(listed, "--data-dir", *fragments)
+    assert_user_error(compared, "--data-dir", *fragments)
+    assert listed.stderr == compared.stderr
+
+
+def test_datasets_with_a_good_data_dir_lists_every_dataset(tmp_path: Path) -> None:
+    result = invoke("datasets", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "cifar10" in result.stdout

@@ -222,7 +222,8 @@ def test_nvml_readings_of_a_cnn_run_lie_within_0_and_100() -> None:
 # ----------------------------------------------------------------------------- compare --device cpu,cuda
 
 
-def test_compare_on_cpu_and_cuda_gives_a_speed_up_column() -> None:
+def test_compare_on_cpu_and_cuda_gives_speed_up_columns() -> None:
+    from featvslearn.cli.tables import column_widths
     from featvslearn.compare import run_comparison
     from featvslearn.config import CompareConfig
     from featvslearn.reports import compare as compare_report
@@ -234,10 +235,12 @@ def test_compare_on_cpu_and_cuda_gives_a_speed_up_column() -> None:
     assert [(p.name, p.device.split(":")[0]) for p in results.pipelines] == [
         ("hog-svm", "cpu"), ("hog-svm", "cuda"), ("cnn", "cpu"), ("cnn", "cuda")]
     headers = compare_report.table_headers(results)
-    assert headers[-1] == "speed-up vs cpu"
+    assert headers[-2:] == ["train ×", "pred ×"]
     rows = compare_report.table_rows(results)
-    assert [row[-1] for row in rows][::2] == ["baseline", "baseline"]
-    assert all(" train / " in row[-1] for row in rows[1::2])
+    assert [row[-2:] for row in rows][::2] == [["1.0×", "1.0×"]] * 2  # the cpu runs are the baseline
+    assert all(cell[:-1].replace(",", "").replace(".", "").isdigit() and cell.endswith("×")
+               for row in rows[1::2] for cell in row[-2:])  # "12.3×", "246×", "1,234×"
+    assert column_widths(compare_report.table(results), 120) is not None  # a table, not blocks, at 120 columns
     ups = compare_report.speed_ups(results)
     assert all(up is not None and up.train is not None and up.train > 0 for up in ups[1::2])
     cuda_runs = [p for p in results.pipelines if p.device.startswith("cuda")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 from featvslearn.datasets import load_split
+from featvslearn.datasets.core import ImageSizing, Split
 from featvslearn.datasets.folder import load_folder
 from featvslearn.errors import UserError
 from tests.dataset_files import assert_one_line
@@ -223,3 +225,105 @@ def test_folder_test_without_readable_images(tmp_path: Path) -> None:
     with pytest.raises(UserError) as exc:
         load_split(str(tmp_path))
     assert "test has no readable images" in assert_one_line(exc)
+
+
+# ------------------------------------------------------------------------- mixed sizes
+def _both(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    return (np.concatenate([split.train.images, split.test.images]),
+            np.concatenate([split.train.labels, split.test.labels]))
+
+
+def _mixed_folder(root: Path) -> Path:
+    """Four square 8x8 images per class, and one wide 8x16 "bar": a white 8x8 square on black, its
+    black border on the left and right."""
+    for i in range(4):
+        save(root / "dark" / f"{i}.png", grey(8, 8, 20))
+        save(root / "light" / f"{i}.png", grey(8, 8, 220))
+    bar = np.zeros((8, 16), np.uint8)
+    bar[:, 4:12] = 255
+    save(root / "light" / "wide.png", bar)
+    return root
+
+
+def test_folder_pads_other_aspect_ratios_by_default_and_records_it(tmp_path: Path) -> None:
+    split = load_folder(_mixed_folder(tmp_path / "mixed"), 0.4, seed=0)
+    assert split.train.image_shape == (8, 8, 1)
+    images, _ = _both(split)
+    wide = [im[..., 0] for im in images if im.min() < 20]  # only the padded one has black in it
+    assert len(wide) == 1
+    # padded to 16x16, centred on bands of its border's mean colour (16 of its 48 border pixels are white: 85),
+    # then halved: the white square stays square in the middle, the black ends stay, nothing is cut off
+    assert wide[0][3:5, 3:5].min() == 255 and wide[0][3:5, 0].max() == 0
+    assert np.all(wide[0][0] == 85) and np.all(wide[0][-1] == 85)
+    sizing = split.train.sizing
+    assert sizing == split.test.sizing == ImageSizing(
+        height=8, width=8, method="pad", images=9, resized=1, fitted=1, distinct_sizes=2,
+        min_height=8, max_height=8, min_width=8, max_width=16)
+
+
+def test_folder_can_crop_or_squash_instead(tmp_path: Path) -> None:
+    root = _mixed_folder(tmp_path / "mixed")
+    cropped = load_folder(root, 0.4, seed=0, fit="crop")
+    images, labels = _both(cropped)
+    assert cropped.train.sizing is not None and cropped.train.sizing.method == "crop"
+    assert np.all(images[labels == 1] >= 220)  # the centre of the bar is all white: its black ends were cut off
+    squashed = load_folder(root, 0.4, seed=0, fit="squash")
+    images, labels = _both(squashed)
+    assert squashed.train.sizing is not None and squashed.train.sizing.method == "squash"
+    odd = [im[..., 0] for im in images if im.min() < 20]
+    assert len(odd) == 1 and odd[0][:, 0].max() < 60 and odd[0][:, 4].min() > 200  # stretched: black at both sides
+    with pytest.raises(UserError, match="use one of pad, crop, squash"):
+        load_folder(root, 0.4, seed=0, fit="stretch")
+
+
+def test_folder_pads_colour_images_with_their_border_colour(tmp_path: Path) -> None:
+    root = tmp_path / "tall"
+    for i in range(3):
+        save(root / "a" / f"{i}.png", colour(6, 6, (200, 10, 10)))
+        save(root / "b" / f"{i}.png", colour(6, 6, (10, 200, 10)))
+    tall = colour(12, 6, (0, 0, 250))
+    save(root / "b" / "tall.png", tall)
+    split = load_folder(root, 0.5, seed=0)
+    images, _ = _both(split)
+    blue = [im for im in images if im[..., 2].max() > 100]
+    assert len(blue) == 1 and split.train.image_shape == (6, 6, 3)
+    assert np.all(np.abs(blue[0].astype(int) - [0, 0, 250]) <= 1)  # the bands have its own blue: no new edges
+    assert split.train.sizing is not None and split.train.sizing.fitted == 1
+
+
+def test_folder_sizing_when_nothing_or_only_the_scale_changes(tmp_path: Path) -> None:
+    same = tmp_path / "same"
+    for i in range(2):
+        save(same / "x" / f"{i}.png", grey(6, 6, 10))
+        save(same / "y" / f"{i}.png", grey(6, 6, 20))
+    sizing = load_folder(same, 0.5, seed=0).train.sizing
+    assert sizing is not None and (sizing.method, sizing.resized, sizing.distinct_sizes) == ("none", 0, 1)
+    big = tmp_path / "big"
+    for i in range(2):
+        save(big / "x" / f"{i}.png", grey(128, 128, 10))
+        save(big / "y" / f"{i}.png", grey(256, 256, 20))
+    sizing = load_folder(big, 0.5, seed=0).train.sizing
+    assert sizing is not None and (sizing.method, sizing.height, sizing.resized, sizing.fitted) == ("scale", 64, 4, 0)
+    assert sizing.distinct_sizes == 2 and (sizing.min_width, sizing.max_width) == (128, 256)
+
+
+def test_folder_sizing_reaches_the_results_and_old_files_still_read(tmp_path: Path) -> None:
+    from featvslearn.results import CompareResults, PipelineResult, read_json, write_json
+    from featvslearn.run import dataset_info
+
+    split = load_split(str(_mixed_folder(tmp_path / "mixed")), test_fraction=0.4, seed=0)
+    info = dataset_info(split, 0.1)
+    assert info.sizing is not None and info.sizing.method == "pad" and info.sizing.max_width == 16
+    pipeline = PipelineResult(name="hog-svm", accuracy=1.0, train_seconds=1.0, predict_seconds=1.0,
+                              images_per_second=4.0, device="cpu", gpu_util_percent_mean=None,
+                              gpu_util_percent_max=None, gpu_util_samples=0, peak_gpu_memory_bytes=None,
+                              cpu_util_percent_mean=None, peak_rss_bytes=None, stages=[])
+    results = CompareResults(dataset=info, device="cpu", seed=0, environment={}, pipelines=[pipeline],
+                             settings={}, created="2026-01-01T00:00:00+00:00", total_seconds=1.0)
+    path = tmp_path / "r.json"
+    write_json(results, path)
+    assert read_json(path).dataset.sizing == info.sizing
+    data = json.loads(path.read_text())
+    del data["dataset"]["sizing"]  # a file written before the field existed
+    path.write_text(json.dumps(data))
+    assert read_json(path).dataset.sizing is None

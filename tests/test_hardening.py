@@ -207,6 +207,56 @@ def test_report_refuses_results_it_cannot_read(mutate: Any, fragment: str, tmp_p
     assert not (tmp_path / "out.md").exists()
 
 
+PASS_RESULTS = "pass the results JSON that compare, scaling or ablate wrote with --json"
+
+
+def test_report_on_the_markdown_report_names_the_json_beside_it(tmp_path: Path) -> None:
+    report, results = tmp_path / "r.md", tmp_path / "r.json"
+    report.write_text("# hog-svm vs cnn on digits\n\n## Result\n")
+    results.write_text("{}")
+    line = error_line(invoke("report", str(report)))
+    assert line == f"error: {report} is the Markdown report; pass the results JSON written with --json ({results})"
+    assert report.read_text().startswith("# hog-svm vs cnn")  # left as it was
+    results.unlink()
+    line = error_line(invoke("report", str(report)))
+    assert line == f"error: {report} is the Markdown report; pass the results JSON written with --json"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [('{"a": 1}', "is JSON but not featvslearn results"), ("[1, 2]", "its top level is a list"),
+     ('"text"', "its top level is a string"), ("3", "its top level is a number"), ("null", "top level is null")],
+    ids=["other-object", "list", "string", "number", "null"],
+)
+def test_report_on_other_json_says_what_to_pass(content: str, fragment: str, tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    other.write_text(content)
+    result = invoke("report", str(other))
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert fragment in line and line.endswith(PASS_RESULTS)
+
+
+def test_report_on_a_missing_file_or_a_folder(tmp_path: Path) -> None:
+    line = error_line(invoke("report", str(tmp_path / "missing.json")))
+    assert "missing.json does not exist" in line and PASS_RESULTS in line
+    (tmp_path / "r.json").write_text("{}")
+    line = error_line(invoke("report", str(tmp_path / "r")))
+    assert f"does not exist (did you mean {tmp_path / 'r.json'}?)" in line
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    line = error_line(invoke("report", str(folder)))
+    assert f"{folder} is a folder, not a results JSON; {PASS_RESULTS}" in line and "such as" not in line
+    (folder / "a.json").write_text("{}")
+    assert f"such as {folder / 'a.json'}" in error_line(invoke("report", str(folder)))
+
+
+def test_report_names_a_bad_input_before_checking_where_to_write(tmp_path: Path) -> None:
+    (tmp_path / "missing.md").mkdir()  # where the report would go: a folder
+    line = error_line(invoke("report", str(tmp_path / "missing.json")))
+    assert "does not exist" in line and "--out" not in line
+
+
 def test_report_refuses_binary_garbage(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"\xff\xfe\x00garbage")

@@ -191,7 +191,7 @@ def test_a_real_run_on_two_devices_writes_every_figure(two_runs: Path) -> None:
     text = (two_runs / "out.md").read_text()
     links = image_links(text)
     assert len(links) == 10 and all((two_runs / link).is_file() for link in links)
-    assert "| speed-up vs cpu |" in text and "hog-svm on cpu #2" in text
+    assert "| train × | pred × |" in text and "hog-svm on cpu #2" in text
     loaded = read_json(two_runs / "out.json")
     assert all(up is None or (up.train and up.train > 0) for up in speed_ups(loaded))
 

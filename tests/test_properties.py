@@ -26,6 +26,7 @@ from skimage.feature import hog as skimage_hog
 
 from featvslearn.config import MAX_EPOCHS, MAX_SEED, PIPELINES, PRECISIONS, CompareConfig
 from featvslearn.datasets import DATASET_NAMES, Dataset, idx, load_split, subsample
+from featvslearn.datasets.core import name_key
 from featvslearn.errors import UserError
 from featvslearn.features.hog import BLOCK_NORMS, HOGTransformer
 
@@ -545,6 +546,10 @@ CONFIG_OPTIONS: dict[str, tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]]
 }
 
 
+CANONICAL = {name_key(name): name for name in DATASET_NAMES}
+"""Each dataset's spelling-insensitive key (``fashionmnist``) and its name (``fashion-mnist``)."""
+
+
 @settings(FAST, max_examples=250)
 @given(wild=st.sets(st.sampled_from(sorted(CONFIG_OPTIONS)), max_size=3), data_=st.data())
 def test_compare_config_validated_returns_clean_config_or_one_line_user_error(
@@ -559,7 +564,7 @@ def test_compare_config_validated_returns_clean_config_or_one_line_user_error(
     sizes_ok = all(options[k] is None or options[k] >= 1 for k in ("train_size", "test_size"))
     epochs = options["epochs"]
     valid = (
-        (dataset.strip().lower() in DATASET_NAMES or Path(dataset.strip()).is_dir())
+        (name_key(dataset) in CANONICAL or Path(dataset.strip()).is_dir())
         and options["device"].strip().lower() in ("cpu", "auto")
         and options["precision"] in PRECISIONS
         and bool(names)
@@ -575,7 +580,7 @@ def test_compare_config_validated_returns_clean_config_or_one_line_user_error(
         assert not valid, f"valid settings refused: {exc}"
         return
     assert valid, "invalid settings accepted"
-    expected_dataset = dataset.strip().lower() if dataset.strip().lower() in DATASET_NAMES else dataset.strip()
+    expected_dataset = CANONICAL.get(name_key(dataset), dataset.strip())
     assert clean.dataset == expected_dataset
     assert clean.pipelines == tuple(dict.fromkeys(names))
     for key in ("train_size", "test_size", "epochs", "seed", "precision"):

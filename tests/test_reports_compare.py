@@ -17,12 +17,13 @@ from featvslearn.cli import app
 from featvslearn.reports import compare
 from featvslearn.reports.compare import (
     HEADERS,
+    SPEED_UP_HEADERS,
     figures,
-    fmt_speed_up_cell,
     markdown,
     reading,
     run_keys,
     run_labels,
+    speed_up_cells,
     speed_ups,
     table,
     table_headers,
@@ -74,29 +75,32 @@ def test_speed_up_arithmetic_and_column() -> None:
     assert ups[0] is None and ups[2] is None  # the first device is the baseline
     assert ups[1].train == pytest.approx(12.3) and ups[1].predict == pytest.approx(40.0)
     assert ups[1].baseline_device == "cpu"
-    assert fmt_speed_up_cell(ups[1]) == "12.3× train / 40.0× predict"
-    assert table_headers(results)[-1] == "speed-up vs cpu"
-    assert [row[-1] for row in table_rows(results)] == ["baseline", "12.3× train / 40.0× predict"] * 2
+    assert speed_up_cells(ups[1]) == ["12.3×", "40.0×"] and speed_up_cells(None) == ["1.0×", "1.0×"]
+    assert SPEED_UP_HEADERS == ["train ×", "pred ×"] and table_headers(results)[-2:] == SPEED_UP_HEADERS
+    assert [row[-2:] for row in table_rows(results)] == [["1.0×", "1.0×"], ["12.3×", "40.0×"]] * 2
     single = compare_results(("cpu",))
     assert speed_ups(single) == [None, None]
     assert table_headers(single) == HEADERS
     assert all(len(row) == len(HEADERS) for row in table_rows(single))
     text = markdown(results)
-    assert "| speed-up vs cpu |" in text and "| hog-svm | cuda:0 |" in text
+    assert "| train × | pred × |" in text and "| hog-svm | cuda:0 |" in text
+    assert "| 12.3× | 40.0× |" in text and "The train × and pred × columns are the speed-up vs cpu" in text
 
 
 def test_speed_ups_of_very_large_and_zero_times() -> None:
     results = compare_results()
     results.pipelines[1].train_seconds = 0.5
     results.pipelines[1].predict_seconds = 0.0
-    assert fmt_speed_up_cell(speed_ups(results)[1]) == "246× train / – predict"
+    assert speed_up_cells(speed_ups(results)[1]) == ["246×", "–"]
 
 
 def test_table_content_marks_the_best_accuracy_only_among_several() -> None:
     results = compare_results()
     content = table(results)
     assert content.headers == table_headers(results) and content.rows == table_rows(results)
-    assert content.text_columns == 2 and content.caption == ""
+    assert content.text_columns == 2
+    assert content.caption == "train × and pred ×: speed-up vs cpu (the pipeline's seconds on cpu over the row's)"
+    assert table(compare_results(("cpu",))).caption == ""
     assert content.title == "shapes: 90 train / 30 test images, 8×8×1, device cpu,cuda:0"
     assert content.best == {(2, 2), (3, 2)}  # both cnn runs reached 0.95
     assert all(content.rows[row][column] == "0.9500" for row, column in content.best)
@@ -115,20 +119,62 @@ def _one_device(p_value: float | None, hog_seconds: float = 123.0) -> CompareRes
     return results
 
 
-def test_reading_says_beat_only_for_a_significant_difference() -> None:
-    assert reading(_one_device(0.01)).startswith(
-        "**cnn beat** hog-svm: 95.0 % against 90.0 % on 30 test images (McNemar p = 0.01), 50% fewer mistakes. "
-    )
-    assert reading(_one_device(0.3)).startswith(
-        "No significant difference between cnn and hog-svm on 30 test images (95.0 % against 90.0 %, "
-        "McNemar p = 0.30). "
-    )
-    assert "beat" not in reading(_one_device(0.05)) and "won" not in reading(_one_device(0.3))
-    assert reading(_one_device(None)).startswith(
+def _pair(hog: float, cnn: float, p_value: float | None, hog_seconds: float = 123.0,
+          hog_rate: float | None = None) -> CompareResults:
+    """hog-svm and cnn on 30 test images with the accuracies given; cnn trained for 123 s and labels
+    7.5 images/s; hog-svm's training seconds and rate as given (by default the same as cnn's)."""
+    results = _one_device(p_value, hog_seconds)
+    results.pipelines[0].accuracy, results.pipelines[1].accuracy = hog, cnn
+    if hog_rate is not None:
+        results.pipelines[0].images_per_second = hog_rate
+    return results
+
+
+def test_reading_of_a_win_says_by_how_many_fewer_mistakes() -> None:
+    text = reading(_pair(0.9, 0.95, 0.01))
+    assert text.startswith("**cnn beat** hog-svm: 95.0 % against 90.0 % on 30 test images (McNemar p = 0.01), 50% "
+                           "fewer mistakes. ")
+    assert "equally" not in text and "No significant" not in text
+    perfect = reading(_pair(0.9, 1.0, 0.01))
+    assert perfect.startswith("**cnn beat** hog-svm: 100.0 % against 90.0 % on 30 test images (McNemar p = 0.01), "
+                              "without a single mistake. ")
+
+
+def test_reading_of_a_loss_names_the_winner_first() -> None:
+    text = reading(_pair(0.95, 0.9, 0.01))
+    assert text.startswith("**hog-svm beat** cnn: 95.0 % against 90.0 % on 30 test images (McNemar p = 0.01), 50% "
+                           "fewer mistakes. ")
+    assert "**cnn beat**" not in text
+
+
+def test_reading_of_a_tie_says_equally_accurate_and_claims_no_gain() -> None:
+    text = reading(_pair(1.0, 1.0, 1.0, hog_seconds=12.3))
+    assert text.startswith("hog-svm and cnn are equally accurate: 100.0 % each on 30 test images (McNemar p = 1.00). "
+                           "hog-svm trained 10.0× faster (12.3 s against 123.0 s), for the same accuracy. ")
+    for claim in ("beat", "higher accuracy", "cost", " gain", "more accurate", "No significant"):
+        assert claim not in text
+    # equal accuracies with a significant p-value cannot come from one test; the reading still says level
+    assert reading(_pair(0.9, 0.9, 0.01)).startswith("hog-svm and cnn are equally accurate: 90.0 % each")
+    # a version-1 file: no test, but equal is equal
+    assert reading(_pair(0.9, 0.9, None)).startswith("hog-svm and cnn are equally accurate: 90.0 % each on 30 test "
+                                                     "images. ")
+    three = _pair(0.9, 0.9, 1.0)
+    three.pipelines.append(dataclasses.replace(three.pipelines[0], name="sift-svm"))
+    assert reading(three).startswith("hog-svm, cnn and sift-svm are equally accurate: 90.0 % each on 30 test images. ")
+
+
+def test_reading_of_no_significant_difference_keeps_the_mcnemar_wording() -> None:
+    text = reading(_pair(0.9, 0.95, 0.3, hog_seconds=12.3))
+    assert text.startswith("No significant difference between cnn and hog-svm on 30 test images (95.0 % against "
+                           "90.0 %, McNemar p = 0.30). hog-svm trained 10.0× faster (12.3 s against 123.0 s), with no "
+                           "significant difference in accuracy. ")
+    assert "beat" not in text and "cost" not in text and "won" not in text
+    assert "beat" not in reading(_pair(0.9, 0.95, 0.05))  # p = 0.05 is not below the level
+    assert reading(_pair(0.9, 0.95, None)).startswith(
         "cnn 95.0% and hog-svm 90.0% on 30 test images (this results file has no per-image results, so no "
-        "significance test)."
+        "significance test). cnn and hog-svm trained in about the same time"
     )
-    assert reading(dataclasses.replace(_one_device(0.3), pipelines=[])) == "No pipeline was run."
+    assert reading(dataclasses.replace(_pair(0.9, 0.95, 0.3), pipelines=[])) == "No pipeline was run."
 
 
 def test_reading_names_the_loser_as_the_loser_whatever_the_order() -> None:
@@ -139,22 +185,42 @@ def test_reading_names_the_loser_as_the_loser_whatever_the_order() -> None:
 
 
 def test_reading_speaks_of_a_cost_only_after_a_real_win() -> None:
-    same = reading(_one_device(0.3))
-    assert "hog-svm and cnn trained in about the same time (123.0 s and 123.0 s)." not in same
-    assert "cnn and hog-svm trained in about the same time (123.0 s and 123.0 s)." in same
-    assert "cost" not in same
-    faster_hog = reading(_one_device(0.01, hog_seconds=12.3))
+    faster_hog = reading(_pair(0.9, 0.95, 0.01, hog_seconds=12.3))
     assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s), so cnn's higher accuracy cost training time." \
         in faster_hog
-    no_win = reading(_one_device(0.3, hog_seconds=12.3))
-    assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s)." in no_win and "cost" not in no_win
-    faster_cnn = reading(_one_device(0.01, hog_seconds=1230.0))
-    assert "cnn trained 10.0× faster (123.0 s against 1230.0 s), and cnn was also the more accurate." in faster_cnn
+    faster_cnn = reading(_pair(0.9, 0.95, 0.01, hog_seconds=1230.0))
+    assert "cnn trained 10.0× faster (123.0 s against 1230.0 s), and was the more accurate too." in faster_cnn
+    untested = reading(_pair(0.9, 0.95, None, hog_seconds=12.3))
+    assert "hog-svm trained 10.0× faster (12.3 s against 123.0 s). " in untested and "cost" not in untested
 
 
-def test_reading_says_equal_inference_rates_are_equal() -> None:
-    text = reading(_one_device(0.3))
-    assert "At inference both label about 8 images/s from raw pixels (cnn 8, hog-svm 8)." in text
+def test_reading_says_about_the_same_time_within_ten_percent() -> None:
+    same = reading(_pair(0.9, 0.95, 0.3, hog_seconds=115.0))  # cnn 123 s: 7 % longer
+    assert "cnn and hog-svm trained in about the same time (123.0 s and 115.0 s)." in same
+    assert "faster" not in same.split("At inference")[0] and "1.0×" not in same and "1.1×" not in same
+    won = reading(_pair(0.9, 0.95, 0.01, hog_seconds=130.0))
+    assert "cnn and hog-svm trained in about the same time (123.0 s and 130.0 s), so cnn's higher accuracy cost no " \
+           "extra training time." in won
+    just_over = reading(_pair(0.9, 0.95, 0.3, hog_seconds=111.0))  # 123 / 111 = 1.108
+    assert "hog-svm trained 1.1× faster (111.0 s against 123.0 s)" in just_over
+    zero = reading(_pair(0.9, 0.95, 0.3, hog_seconds=0.0))
+    assert "cnn trained in 123.0 s and hog-svm in 0.00 s." in zero and "×" not in zero.split("At inference")[0]
+
+
+def test_reading_says_about_as_fast_for_near_equal_inference_rates() -> None:
+    equal = reading(_pair(0.9, 0.95, 0.3))
+    assert "At inference cnn is about as fast as hog-svm: 8 against 8 images/s from raw pixels." in equal
+    near = reading(_pair(0.9, 0.95, 0.3, hog_rate=7.0))  # 7.5 / 7.0 = 1.07
+    assert "At inference cnn is about as fast as hog-svm: 8 against 7 images/s from raw pixels." in near
+    assert "1.0×" not in near and "the rate of" not in near
+    digits = _pair(0.9, 0.95, 0.3)
+    digits.pipelines[0].images_per_second, digits.pipelines[1].images_per_second = 44_666.0, 44_000.0
+    assert "At inference hog-svm is about as fast as cnn: 44,666 against 44,000 images/s" in reading(digits)
+    faster = reading(_pair(0.9, 0.95, 0.3, hog_rate=11.25))
+    assert "At inference hog-svm is 1.5× as fast as cnn: 11 against 8 images/s from raw pixels." in faster
+    unknown = _pair(0.9, 0.95, 0.3)
+    unknown.pipelines[0].images_per_second = None
+    assert "At inference" not in reading(unknown)
 
 
 def test_reading_names_the_biggest_speed_up_and_gpu_use() -> None:
@@ -164,8 +230,16 @@ def test_reading_names_the_biggest_speed_up_and_gpu_use() -> None:
     assert "Mean GPU kernel-active time: hog-svm on cuda:0 15%, cnn on cuda:0 95%." in text
     slower = compare_results()
     for p in slower.pipelines[1::2]:
-        p.train_seconds, p.predict_seconds = 500.0, 8.0
-    assert "No run was faster than on cpu" in reading(slower)
+        p.train_seconds, p.predict_seconds, p.images_per_second = 500.0, 8.0, 3.75
+    assert ("Every run was slower than on cpu; the closest was inference of hog-svm on cuda:0, 2.0× slower (4 against "
+            "8 images/s).") in reading(slower)
+    level = compare_results()
+    for p in level.pipelines[1::2]:
+        p.train_seconds, p.predict_seconds, p.images_per_second = 120.0, 4.0, 7.5
+    text = reading(level)
+    assert ("No run was clearly faster than on cpu: the best, training of hog-svm on cuda:0, was about as fast "
+            "(123.0 s against 120.0 s).") in text
+    assert "1.0×" not in text
 
 
 def test_warnings_name_the_busy_runs_and_a_small_test_set() -> None:
@@ -188,10 +262,23 @@ def test_warnings_name_the_busy_runs_and_a_small_test_set() -> None:
         p.confusion_matrix = [[3, 0, 0], [0, 3, 0], [0, 1, 2]]
     small.dataset.test_size = 9
     assert compare.warnings(small) == [
-        "the test set is small (9 images, 3 in its smallest class, under 10 per class): accuracies move in large "
-        "steps and differences are rarely significant; use more test images"
+        "only 3 test images in the smallest class (9 in all): accuracies move in steps of 11.1 points (one test "
+        "image), that class's accuracy in steps of 33 points; differences between pipelines are not reliable; use at "
+        "least 10 test images per class"
     ]
-    assert "> **Warning:** the test set is small" in compare.markdown(small)
+    assert "> **Warning:** only 3 test images in the smallest class" in compare.markdown(small)
+    # the smallest class decides, not the mean: 30 test images, but one class has 9
+    uneven = _one_device(0.3)
+    for p in uneven.pipelines:
+        p.confusion_matrix = [[11, 0, 0], [0, 10, 0], [0, 1, 8]]
+    assert compare.warnings(uneven)[0].startswith("only 9 test images in the smallest class (30 in all): accuracies "
+                                                  "move in steps of 3.3 points")
+    # without a confusion matrix (an old file) the mean per class decides
+    for p in uneven.pipelines:
+        p.confusion_matrix = []
+    assert compare.warnings(uneven) == []
+    uneven.dataset.test_size = 12
+    assert compare.warnings(uneven)[0].startswith("only about 4.0 test images per class (12 in all, 3 classes)")
 
 
 def test_labels_tell_repeated_devices_apart() -> None:

@@ -6,8 +6,9 @@ import dataclasses
 
 from matplotlib.figure import Figure
 
+from featvslearn.reports import scaling
 from featvslearn.reports.scaling import figures, markdown, reading, table
-from featvslearn.results import Crossover
+from featvslearn.results import Crossover, ImageSizing, ScalingResults
 from tests.hand_made import scaling_results
 
 
@@ -70,3 +71,60 @@ def test_markdown_gives_the_interval_of_each_mean_across_seeds() -> None:
     assert "| 30 | 0.6729 – 0.9271 | 0.5729 – 0.8271 |" in text
     assert "| 90 | 0.7429 – 0.9971 | 0.8229 – 1.0000 |" in text
     assert "interval of the mean" not in markdown(scaling_results(seeds=(0,)))
+
+
+def _set(results: ScalingResults, name: str, size_index: int, accuracy: float | None = None,
+         seconds: float | None = None) -> None:
+    """Give every seed's run of ``name`` at ``results.sizes[size_index]`` this accuracy and these seconds."""
+    size = results.sizes[size_index]
+    for run in results.pipelines[name]:
+        if run.train_size == size:
+            run.accuracy = run.accuracy if accuracy is None else accuracy
+            run.train_seconds = run.train_seconds if seconds is None else seconds
+
+
+def test_reading_of_a_tie_says_level_and_of_a_tiny_gap_says_how_tiny() -> None:
+    results = scaling_results(seeds=(0,))
+    _set(results, "hog-svm", 0, accuracy=0.8)
+    _set(results, "cnn", 0, accuracy=0.8)
+    text = reading(results)
+    assert text.startswith("At 30 training images (10 per class) hog-svm and cnn are level at 80.0%. ")
+    assert "leads" not in text.split("At 90")[0]
+    _set(results, "cnn", 0, accuracy=0.801)
+    assert reading(results).startswith("At 30 training images (10 per class) cnn and hog-svm are level: 80.1% and "
+                                       "80.0%, less than 0.2 points apart. ")
+    seeds = scaling_results()
+    _set(seeds, "cnn", 0, accuracy=0.8)
+    _set(seeds, "hog-svm", 0, accuracy=0.8)
+    assert reading(seeds).startswith("At 30 training images (10 per class) hog-svm and cnn are level at 80.0% "
+                                     "(± 0.0% and ± 0.0% over the seeds). ")
+
+
+def test_reading_compares_training_times_honestly() -> None:
+    results = scaling_results(seeds=(0,))
+    assert "At 90 images cnn took 8.0× as long to train as hog-svm (12.0 s against 1.50 s)." in reading(results)
+    _set(results, "hog-svm", -1, seconds=11.5)
+    text = reading(results)
+    assert "At 90 images hog-svm and cnn trained in about the same time (hog-svm 11.5 s, cnn 12.0 s)." in text
+    assert "1.0×" not in text
+    _set(results, "hog-svm", -1, seconds=12.0)  # exactly equal: not "cnn took 1.0× as long as cnn"
+    assert "trained in about the same time (hog-svm 12.0 s, cnn 12.0 s)" in reading(results)
+    _set(results, "hog-svm", -1, seconds=0.0)
+    assert "At 90 images the training times were hog-svm 0.00 s, cnn 12.0 s." in reading(results)
+
+
+def test_warnings_of_a_small_test_set_and_mixed_image_sizes() -> None:
+    results = scaling_results()
+    results.machine_busy = False
+    assert scaling.warnings(results) == []
+    results.dataset.test_size = 12  # 3 classes: 4 per class on average
+    assert scaling.warnings(results) == [
+        "only about 4.0 test images per class (12 in all, 3 classes): accuracies move in steps of 8.3 points (one "
+        "test image), per-class accuracies in steps of about 25 points; differences between pipelines are not "
+        "reliable; use at least 10 test images per class"
+    ]
+    results.dataset.sizing = ImageSizing(height=8, width=8, method="crop", images=120, resized=20, fitted=20,
+                                         distinct_sizes=2, min_height=8, max_height=16, min_width=8, max_width=8)
+    assert scaling.warnings(results)[1].startswith("mixed image sizes: the 120 images came in 2 sizes")
+    text = markdown(results)
+    assert "> **Warning:** mixed image sizes" in text and "- image sizes: the 120 images came in 2 sizes" in text

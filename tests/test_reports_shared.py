@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
-from featvslearn.reports import shared, write_markdown
+from featvslearn.reports import ablate, compare, scaling, shared, write_markdown
 from featvslearn.reports.compare import figures
 from featvslearn.reports.shared import (
+    epoch_summary,
     fmt_bytes,
+    fmt_key,
     fmt_mean_max,
     fmt_mean_std,
+    fmt_names,
     fmt_percent,
     fmt_rate,
     fmt_seconds,
     fmt_speed_up,
+    fmt_value,
     image,
     image_lines,
     md_table,
     png_bytes,
+    sizing_sentence,
+    small_test_set_warning,
     write_report,
 )
-from tests.hand_made import compare_results
+from featvslearn.results import ImageSizing
+from tests.hand_made import ablate_results, compare_results, scaling_results, shapes_dataset
 
 
 def test_number_formats() -> None:
@@ -88,3 +98,134 @@ def test_an_interrupted_report_keeps_a_plots_folder_that_was_there(tmp_path: Pat
     with pytest.raises(KeyboardInterrupt):
         write_markdown(compare_results(("cpu",)), tmp_path / "r.md")
     assert (tmp_path / "r-plots" / "mine.txt").read_text() == "kept" and not (tmp_path / "r.md").exists()
+
+
+# --------------------------------------------------------------------------- values for people
+def test_values_are_written_for_people() -> None:
+    assert [fmt_value(None), fmt_value(True), fmt_value(False), fmt_value(float("nan"))] == ["–", "yes", "no", "–"]
+    assert fmt_value(25_276_514_304, "memory_total_bytes") == "23.54 GiB"
+    assert [fmt_value(9962), fmt_value(91002, "cudnn_version"), fmt_value("13.0", "cuda_version")] == [
+        "9,962", "91002", "13.0"]
+    assert [fmt_value(0.065625), fmt_value(707.52), fmt_value(12345.6)] == ["0.06563", "707.5", "12,346"]
+    assert fmt_value({"epochs": 40, "batch_size": 84, "ema_decay": None, "hflip": False, "widths": [32, 64]}) == \
+        "epochs 40; batch size 84; hflip no; widths 32, 64"
+    assert [fmt_value([]), fmt_value({}), fmt_value({"a": None})] == ["–", "–", "–"]
+    assert [fmt_key("memory_total_bytes"), fmt_key("cpu_cores_logical"), fmt_key("gpu")] == [
+        "memory total", "cpu cores logical", "gpu"]
+    assert fmt_names(["a"]) == "a" and fmt_names(["a", "b"]) == "a and b" and fmt_names(["a", "b", "c"]) == "a, b and c"
+
+
+def test_environment_section_has_words_and_units_not_python() -> None:
+    lines = shared.environment_lines({"cpu_cores_logical": 2, "memory_total_bytes": 25_276_514_304,
+                                      "cuda_available": False, "gpu": None, "nvml": True})
+    assert lines[4:9] == ["| cpu cores logical | 2 |", "| memory total | 23.54 GiB |", "| cuda available | no |",
+                          "| gpu | – |", "| nvml | yes |"]
+
+
+def test_epoch_summary_gives_first_last_lowest_and_time() -> None:
+    losses = [2.36, 1.5, 0.6, 0.55, 0.57]
+    assert epoch_summary(losses, [2.0] * 5) == ("5 epochs in 10.0 s (2.00 s each on average); training loss 2.360 "
+                                                "after epoch 1, 0.570 after epoch 5, lowest 0.550 after epoch 4")
+    assert epoch_summary([2.0, 1.0], [1.0, 1.5]) == ("2 epochs in 2.5 s (1.25 s each on average); training loss "
+                                                     "2.000 after epoch 1, 1.000 after epoch 2 (its lowest)")
+    assert epoch_summary([1.1, None, None], [1.0, 1.0, 1.0]) == (
+        "3 epochs in 3.0 s (1.00 s each on average); training loss 1.100 after epoch 1, lowest 1.100 after epoch 1; "
+        "it stopped being a number at epoch 2")
+    assert epoch_summary([0.5], [3.0]) == "1 epoch in 3.0 s; training loss 0.500"
+    assert epoch_summary([None], []) == "1 epoch; the training loss was never a number"
+    assert epoch_summary([], []) == "no epochs recorded"
+
+
+# --------------------------------------------------------------------------- warnings about the images
+def test_small_test_set_warning_from_the_smallest_class_or_the_mean() -> None:
+    d = shapes_dataset(test_size=30)
+    assert small_test_set_warning(d, 10) is None and small_test_set_warning(d, None) is None
+    assert small_test_set_warning(d, 4, "variants") == (
+        "only 4 test images in the smallest class (30 in all): accuracies move in steps of 3.3 points (one test "
+        "image), that class's accuracy in steps of 25 points; differences between variants are not reliable; use at "
+        "least 10 test images per class")
+    assert small_test_set_warning(d, 1).startswith("only 1 test image in the smallest class (30 in all)")
+    assert small_test_set_warning(d, 0).startswith("a class has no test images at all (30 in all)")
+    tiny = shapes_dataset(test_size=6)
+    assert small_test_set_warning(tiny, None) == (
+        "only about 2.0 test images per class (6 in all, 3 classes): accuracies move in steps of 16.7 points (one "
+        "test image), per-class accuracies in steps of about 50 points; differences between pipelines are not "
+        "reliable; use at least 10 test images per class")
+
+
+def _sizing(**changes: Any) -> ImageSizing:
+    base = {"height": 32, "width": 32, "method": "pad", "images": 300, "resized": 290, "fitted": 120,
+            "distinct_sizes": 37, "min_height": 16, "max_height": 480, "min_width": 20, "max_width": 640}
+    return ImageSizing(**{**base, **changes})
+
+
+def test_sizing_is_said_in_words_and_warned_of_when_sizes_differ() -> None:
+    padded = _sizing()
+    assert sizing_sentence(padded) == (
+        "the 300 images came in 37 sizes, heights 16–480 and widths 20–640 pixels; every image was brought to 32×32 "
+        "(H×W): 120 of another aspect ratio were first padded to that aspect ratio, centred on bands of the mean "
+        "colour of their border (nothing stretched or cut off), and 290 were resized (bilinear)")
+    assert "cropped to that aspect ratio around their centre" in sizing_sentence(_sizing(method="crop"))
+    assert "stretched to that aspect ratio (squashed" in sizing_sentence(_sizing(method="squash"))
+    same = _sizing(method="none", resized=0, fitted=0, distinct_sizes=1, min_height=32, max_height=32, min_width=32,
+                   max_width=32)
+    assert sizing_sentence(same) == "all 300 images were 32×32 (H×W), so none was resized"
+    scaled = _sizing(method="scale", height=64, width=64, resized=300, fitted=0, distinct_sizes=1, min_height=128,
+                     max_height=128, min_width=128, max_width=128)
+    assert sizing_sentence(scaled) == ("all 300 images were 128×128, all of one aspect ratio; 300 were scaled to "
+                                       "64×64 (H×W) (bilinear)")
+    d = shapes_dataset()
+    assert shared.sizing_warning(d) is None
+    d.sizing = same
+    assert shared.sizing_warning(d) is None and "- image sizes: all 300 images were 32×32" in "\n".join(
+        shared.dataset_lines(d, {}))
+    d.sizing = scaled
+    assert shared.sizing_warning(d) is None
+    d.sizing = padded
+    assert shared.sizing_warning(d) == "mixed image sizes: " + sizing_sentence(padded)
+    assert shared.dataset_warnings(d, 3)[1] == "mixed image sizes: " + sizing_sentence(padded)
+
+
+# --------------------------------------------------------------------------- no Python in any report
+PYTHON_LEAKS = re.compile(r"\bNone\b|\bTrue\b|\bFalse\b|\b\d{8,}\b|\w=\w|\[\d+\]|\['|\{'")
+"""What Python's own str() leaves in text: None, booleans, raw byte counts, key=value, [32], ['a'], {'a': 1}."""
+
+
+def _realistic(results: Any) -> Any:
+    """``results`` with the environment, settings and training details a real run records."""
+    results.environment = {"featvslearn": "0.1.0", "cpu_cores_logical": 16, "memory_total_bytes": 25_276_514_304,
+                           "cuda_available": False, "cuda_version": None, "gpu": None, "gpu_driver": None,
+                           "gpu_memory_total_bytes": 150_000_000_000, "nvml": False}
+    return results
+
+
+def test_rendered_reports_hold_no_python_values_and_summarise_long_training() -> None:
+    compared = _realistic(compare_results(("cpu",)))
+    losses = [2.4 - 0.04 * i for i in range(40)]
+    compared.pipelines[1].details = {
+        "training": {"epochs": 40, "batch_size": 84, "lr": 0.065625, "hflip": False, "ema_decay": None,
+                     "whiten": True, "widths": [32, 64]},
+        "parameters": 9962, "precision": None, "loss_per_epoch": losses, "seconds_per_epoch": [1.9] * 40}
+    compared.settings.update(svm="linear", tune=False, epochs=None, preset="standard", precision="auto")
+    text = compare.markdown(compared)
+    assert not PYTHON_LEAKS.search(text), PYTHON_LEAKS.search(text)
+    assert "| memory total | 23.54 GiB |" in text and "| cuda available | no |" in text and "| gpu | – |" in text
+    assert "- training: epochs 40; batch size 84; lr 0.06563; hflip no; whiten yes; widths 32, 64" in text
+    assert "ema decay" not in text and "loss per epoch" not in text and "seconds per epoch" not in text
+    assert ("- training progress: 40 epochs in 76.0 s (1.90 s each on average); training loss 2.400 after epoch 1, "
+            "0.840 after epoch 40 (its lowest)") in text
+
+    ablated = _realistic(ablate_results())
+    ablated.variants = [dataclasses.replace(v, loss_per_epoch=losses, seconds_per_epoch=[1.9] * 40)
+                        for v in ablated.variants]
+    text = ablate.markdown(ablated, {"loss-curves": "p/loss-curves.png"})
+    assert not PYTHON_LEAKS.search(text), PYTHON_LEAKS.search(text)
+    assert "| variant | epochs | first epoch | last epoch | lowest | seconds |" in text
+    assert "| relu-bn | 40 | 2.400 | 0.840 | 0.840 (epoch 40) | 76.0 |" in text
+    assert "the training loss plot above shows every epoch" in text and "| 40 |" not in text.split("## Variants")[0]
+
+    scaled = _realistic(scaling_results())
+    scaled.settings.update(preset=None, svm=None, cnn_precision=True)
+    text = scaling.markdown(scaled)
+    assert not PYTHON_LEAKS.search(text), PYTHON_LEAKS.search(text)
+    assert "- preset: –" in text and "- cnn precision: yes" in text

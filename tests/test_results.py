@@ -309,11 +309,11 @@ def test_files_that_are_not_results_json_are_named_errors(tmp_path: Path) -> Non
     write_json(compare_results(), tmp_path / "r.json")
     markdown = tmp_path / "r.md"
     markdown.write_text("# featvslearn: hog-svm vs cnn\n\n| pipeline | accuracy |\n")
-    assert _user_error(markdown) == (f"{markdown} is not a results JSON: it looks like the Markdown report; "
-                                     f"pass {tmp_path / 'r.json'}")
+    assert _user_error(markdown) == (f"{markdown} is the Markdown report; pass the results JSON written with --json "
+                                     f"({tmp_path / 'r.json'})")
     lone = tmp_path / "lone.md"
     lone.write_text("some notes\n")
-    assert "looks like the Markdown report; pass the file written with --json" in _user_error(lone)
+    assert "is a Markdown file, not a results JSON; pass the results JSON written with --json" in _user_error(lone)
     (tmp_path / "bad.json").write_text("{not json")
     assert "is not valid JSON (Expecting property name" in _user_error(tmp_path / "bad.json")
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
@@ -340,7 +340,7 @@ def test_the_report_command_refuses_the_markdown_report_in_one_line(tmp_path: Pa
     outcome = CliRunner().invoke(app, ["report", str(tmp_path / "r.md")])
     assert outcome.exit_code == 2 and "Traceback" not in outcome.output
     errors = [line for line in outcome.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "looks like the Markdown report" in errors[0]
+    assert len(errors) == 1 and "is the Markdown report" in errors[0]
     assert (tmp_path / "r.md").read_text() == "# featvslearn report\n"
 
 

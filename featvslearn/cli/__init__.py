@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import os
 import sys
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from featvslearn import __version__
 from featvslearn.cli import options as opt
+from featvslearn.cli.progress import _live_progress
 from featvslearn.config import AblateConfig, CompareConfig, ScalingConfig, parse_sizes
-from featvslearn.errors import UserError
+from featvslearn.errors import MAKE_VARIABLES_ENV, UserError, in_make_terms
 
 if TYPE_CHECKING:
     from featvslearn.results import Results
@@ -27,16 +26,42 @@ app = typer.Typer(
     name="featvslearn",
     help="Hand-engineered features (HOG + SVM) against a learned CNN: same images, same device, "
     "measured side by side.",
+    epilog="Examples:\n"
+    "  featvslearn compare --dataset digits\n"
+    "      the quick start: the 8x8 digits bundled with scikit-learn, no download\n"
+    "  featvslearn compare --dataset cifar10 --device cuda\n"
+    "      the headline run: CIFAR-10 (downloaded once) on the GPU\n"
+    "  featvslearn datasets\n"
+    "      which datasets are here offline, and where\n\n"
+    "Run featvslearn COMMAND -h for a command's options.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=opt.HelpGroup,
+    context_settings=opt.CONTEXT_SETTINGS,
 )
 
-# Wide enough for the side-by-side table when output goes to a file or a pipe.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+def _console_width(stream: Any) -> int | None:
+    """The width for a console writing to ``stream``: an explicit ``COLUMNS`` (a positive number) wherever
+    it goes; otherwise the terminal's own (None) on a terminal, and 160 in a file or a pipe."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if stream.isatty() else 160
+
+
+# Wide enough for the side-by-side table when output goes to a file or a pipe, unless COLUMNS says otherwise.
+out = Console(width=_console_width(sys.stdout))
+err = Console(stderr=True, width=_console_width(sys.stderr))
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_error(message: str) -> None:
+    """``message`` as one ``error:`` line on stderr; under make, options it sets are named as its variables."""
+    message = in_make_terms(" ".join(message.split()), os.environ.get(MAKE_VARIABLES_ENV))
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def handles_errors(command: F) -> F:
@@ -47,54 +72,13 @@ def handles_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except UserError as exc:
-            message = " ".join(str(exc).split())  # one line, whatever the user typed
-            err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            print_error(str(exc))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted: stopped cleanly, no output file was written[/]")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-class RichProgress:
-    """Shows the experiment's progress callbacks as Rich progress bars, one per task key."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, Any] = {}
-
-    def __call__(self, key: str, description: str, completed: float, total: float | None) -> None:
-        if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(description, total=total)
-        task = self.tasks[key]
-        self.progress.update(task, description=description, completed=completed, total=total)
-
-
-def _progress_bars() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    )
-
-
-@contextlib.contextmanager
-def _live_progress(warning_action: Literal["always", "once"] = "always") -> Iterator[RichProgress]:
-    """Rich progress bars on stderr for the callbacks, with library warnings printed above them.
-
-    ``warning_action`` is the filter for ``UserWarning``: ``always``, or ``once`` for runs that
-    repeat the same step many times.
-    """
-    with _progress_bars() as bars, warnings.catch_warnings():
-        warnings.simplefilter(warning_action, UserWarning)
-        warnings.showwarning = lambda message, *args, **kwargs: bars.console.print(
-            f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
-        yield RichProgress(bars)
 
 
 def _warn_skipped(settings: dict[str, Any]) -> None:
@@ -150,7 +134,8 @@ def root(
     """Re-run the central experiment of the deep-learning revolution on your own data and hardware."""
 
 
-@app.command()
+@app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
+             short_help="HOG + SVM against a CNN: accuracy, time, speed, memory.")
 @handles_errors
 def compare(
     dataset: opt.Dataset = "digits",
@@ -185,7 +170,8 @@ def compare(
     _finish(results, config.json_path, config.report_path)
 
 
-@app.command()
+@app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
+             short_help="CNN variants: activations, batch norm, dropout, depth.")
 @handles_errors
 def ablate(
     dataset: opt.Dataset = "digits",
@@ -214,7 +200,8 @@ def ablate(
     _finish(results, config.json_path, config.report_path)
 
 
-@app.command()
+@app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
+             short_help="Accuracy at growing training sizes: where the CNN overtakes.")
 @handles_errors
 def scaling(
     dataset: opt.Dataset = "digits",
@@ -248,11 +235,10 @@ def scaling(
     _finish(results, config.json_path, config.report_path)
 
 
-@app.command()
+@app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
+             short_help="List the datasets and where each is found offline.")
 @handles_errors
-def datasets(
-    data_dir: Annotated[Path | None, typer.Option(help="Also look in this folder.")] = None,
-) -> None:
+def datasets(data_dir: opt.ListDataDir = None) -> None:
     """List the datasets, and which are available offline here and from where."""
     from featvslearn.cli.tables import datasets_table
     from featvslearn.datasets import dataset_availability
@@ -262,22 +248,18 @@ def datasets(
               highlight=False)
 
 
-@app.command()
+@app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
+             short_help="Re-render a saved results JSON: table, report, plots.")
 @handles_errors
-def report(
-    results_json: Annotated[Path, typer.Argument(help="A results .json written by compare, scaling or ablate --json.")],
-    out_path: Annotated[Path | None, typer.Option("--out", help="Markdown file to write (default: beside the JSON, "
-                                                                 "with .md); its plots go into <name>-plots/ "
-                                                                 "beside it.")] = None,
-) -> None:
+def report(results_json: opt.ResultsJson, out_path: opt.ReportOut = None) -> None:
     """Re-render a saved results JSON as the table, a Markdown report and its plots, without training anything."""
     from featvslearn.files import check_output_path, check_plots_folder
     from featvslearn.reports import write_markdown
     from featvslearn.results import read_json
 
+    results = read_json(results_json)  # first: a wrong input file is the likelier mistake
     target = check_output_path(out_path or results_json.with_suffix(".md"), (".md",), "--out")
     check_plots_folder(target, "--out")
-    results = read_json(results_json)
     _show(results)
     write_markdown(results, target)
     out.print(f"report written to {target}", highlight=False)

@@ -1,11 +1,17 @@
-"""The CLI's options, each written once as an ``Annotated`` alias that every command reuses."""
+"""The CLI's options, each written once as an ``Annotated`` alias that every command reuses.
+
+Value options show a short placeholder in ``--help`` (``N``, ``NAME``, ``LIST``, ``PATH``);
+flags show none: :class:`HelpCommand` and :class:`HelpGroup` see to that, and add ``-h``.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from featvslearn.config import DEFAULT_PIPELINES, PIPELINES, PRECISIONS, PRESETS, SVM_KINDS
 from featvslearn.datasets import DATASET_NAMES
@@ -13,48 +19,148 @@ from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, DEFAULT
 
 DEFAULT_PIPELINES_TEXT = ",".join(DEFAULT_PIPELINES)
 DEFAULT_VARIANTS_TEXT = ",".join(DEFAULT_ABLATION_VARIANTS)
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+"""Every command takes ``-h`` as well as ``--help``."""
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its placeholder alone (``RESULTS_JSON``), without a type label beside it."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+class _PlainHelp:
+    """Help without type labels on flags or arguments, and a usage line without braces."""
+
+    params: list[Any]
+
+    def _plain_labels(self) -> None:
+        for param in self.params:
+            if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""  # a flag takes no value, so it shows no placeholder
+            elif type(param) is TyperArgument and param.metavar is not None:
+                param.__class__ = _NamedArgument
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)  # type: ignore[misc]
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece for piece in pieces]
+
+
+class HelpCommand(_PlainHelp, TyperCommand):
+    """A command whose ``--help`` reads plainly (see :class:`_PlainHelp`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_labels()
+
+
+def click_echo_error(message: str) -> None:
+    """One ``error:`` line on stderr, for mistakes Typer finds before a command runs."""
+    typer.echo(f"error: {message}", err=True)
+
+
+class HelpGroup(_PlainHelp, TyperGroup):
+    """The app's group, with the same plain ``--help`` as its commands, and a mistyped option or value
+    (``--seed abc``, ``--sed 1``) told in one ``error:`` line, like every other mistake."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_labels()
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            click_echo_error("interrupted")
+            sys.exit(130)
+        except Exception as exc:  # Typer's usage errors: a message, an exit code, the command's context
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            context = getattr(exc, "ctx", None)
+            command = context.command_path if context is not None else self.name
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            click_echo_error(f"{message}; see {command} -h")
+            sys.exit(exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
 
 Dataset = Annotated[str, typer.Option(
+    metavar="NAME|PATH",
     help=f"{', '.join(DATASET_NAMES)}, or a folder with one sub-folder of images per class (optionally under "
          "train/ and test/).")]
-Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
+Device = Annotated[str, typer.Option(
+    metavar="DEVICE",
+    help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
 Devices = Annotated[str, typer.Option(
+    metavar="DEVICE",
     help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available. A comma list (cpu,cuda) runs every "
          "pipeline on each device and adds a speed-up column.")]
 Pipelines = Annotated[str, typer.Option(
+    metavar="LIST",
     help=f"Comma list of {', '.join(PIPELINES)}. learned-svm fits the hog-svm SVM on the CNN's features, reusing "
          "the CNN trained on the same images.")]
-TrainSize = Annotated[int | None, typer.Option(help="Training images (stratified, seeded subsample).")]
+TrainSize = Annotated[int | None, typer.Option(
+    metavar="N",
+    help="Training images (stratified, seeded subsample).")]
 AblateTrainSize = Annotated[int | None, typer.Option(
+    metavar="N",
     help=f"Training images (stratified, seeded subsample); default {ABLATION_TRAIN_SIZE:,} or all if fewer.")]
 TestSize = Annotated[int | None, typer.Option(
+    metavar="N",
     help="Test images (stratified, seeded subsample), the same for every run; default all.")]
-Epochs = Annotated[int | None, typer.Option(help="CNN epochs; default adapts to the training-set size and device.")]
+Epochs = Annotated[int | None, typer.Option(
+    metavar="N",
+    help="CNN epochs; default adapts to the training-set size and device.")]
 AblateEpochs = Annotated[int | None, typer.Option(
+    metavar="N",
     help="Epochs for every variant; default about 100,000 image passes (10 epochs of 10,000 images), within 10-40.")]
-Seed = Annotated[int, typer.Option(help="Seed for splits, subsamples, initialisation and shuffling.")]
-ScalingSeed = Annotated[int, typer.Option(help="Base seed: the test subsample and the first run of each size.")]
-DataDir = Annotated[Path | None, typer.Option(help="Folder holding the dataset's files, or to download into.")]
+Seed = Annotated[int, typer.Option(
+    metavar="N",
+    help="Seed for splits, subsamples, initialisation and shuffling.")]
+ScalingSeed = Annotated[int, typer.Option(
+    metavar="N",
+    help="Base seed: the test subsample and the first run of each size.")]
+DataDir = Annotated[Path | None, typer.Option(
+    metavar="PATH",
+    help="Folder holding the dataset's files, or to download into; it must exist.")]
+ListDataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", metavar="PATH", help="Also look in this folder (as compare --data-dir would).")]
 NoDownload = Annotated[bool, typer.Option("--no-download", help="Never download; use local files only.")]
 Precision = Annotated[str, typer.Option(
+    metavar="NAME",
     help=f"Compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 on CUDA, bf16 on CPUs with bf16 units, else "
          "fp32 (CNN autocast; bf16 also holds the SVMs' feature matrices).")]
 Svm = Annotated[str, typer.Option(
+    metavar="NAME",
     help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. linear (default); rbf: Nystroem kernel "
          "approximation + linear SVM; rbf-exact: scikit-learn SVC, slow above 20k images.")]
 Preset = Annotated[str, typer.Option(
+    metavar="NAME",
     help=f"CNN size and schedule: {', '.join(PRESETS)} (half width and epochs, no TTA / defaults, flip TTA / double "
          "width and epochs, flip and shift TTA, weight EMA).")]
 Report = Annotated[Path | None, typer.Option(
+    metavar="PATH",
     help="Write a Markdown report to this .md file, and its plots into a folder beside it (out.md → out-plots/).")]
-Json = Annotated[Path | None, typer.Option("--json", help="Write the results to this .json file.")]
+Json = Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the results to this .json file.")]
 Variants = Annotated[str, typer.Option(
+    metavar="LIST", show_default=False,
     help=f"Comma list of {', '.join(ABLATION_VARIANTS)}, or all. plain: no normalisation; deep: twice the "
-         "convolutions per stage.")]
+         f"convolutions per stage. Default: {', '.join(DEFAULT_ABLATION_VARIANTS)}.")]
 Sizes = Annotated[str | None, typer.Option(
+    metavar="LIST",
     help="Comma list of training-set sizes, e.g. 100,300,1000. Default: about 10 images per class up to the whole "
          "training set, in steps of about ×3.")]
 Seeds = Annotated[int, typer.Option(
+    metavar="N",
     help="Runs per size, with seeds --seed, --seed+1, …: each draws its own subsample and initialisation.")]
 Tune = Annotated[bool, typer.Option(
     "--tune", help="Choose C (and gamma) by a small grid search on a fifth of the training set held out for "
@@ -63,3 +169,9 @@ Compile = Annotated[bool, typer.Option(
     "--compile", help="torch.compile the CNN; compile time is reported as its own warm-up stage.")]
 EpochAccuracy = Annotated[bool, typer.Option(
     "--epoch-accuracy", help="Also measure test accuracy after each CNN epoch (counted in training time).")]
+ResultsJson = Annotated[Path, typer.Argument(
+    metavar="RESULTS_JSON", show_default=False,
+    help="The results .json that compare, scaling or ablate wrote with --json (not the .md report).")]
+ReportOut = Annotated[Path | None, typer.Option(
+    "--out", metavar="PATH",
+    help="Markdown file to write (default: beside the JSON, with .md); its plots go into <name>-plots/ beside it.")]

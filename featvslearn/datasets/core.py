@@ -9,6 +9,7 @@ fix raises :class:`featvslearn.errors.UserError` with a one-line message naming 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 from collections.abc import Sequence
@@ -20,6 +21,34 @@ import numpy as np
 
 from featvslearn.errors import UserError
 from featvslearn.files import expand_user
+
+
+@dataclass(frozen=True)
+class ImageSizing:
+    """How the images of an image folder were brought to one size (the built-in datasets need none).
+
+    Attributes:
+        height, width: the size every image was given, in pixels.
+        method: what was done: ``"none"`` (every image already had that size), ``"scale"``
+            (every image had its aspect ratio and was only scaled), or how images of another
+            aspect ratio were made to fit before scaling: ``"pad"``, ``"crop"`` or ``"squash"``.
+        images: the images read; ``resized``: those whose size changed; ``fitted``: those
+            padded, cropped or squashed to another aspect ratio.
+        distinct_sizes: how many different sizes the files had.
+        min_height, max_height, min_width, max_width: the range of the files' sizes, in pixels.
+    """
+
+    height: int
+    width: int
+    method: str
+    images: int
+    resized: int
+    fitted: int
+    distinct_sizes: int
+    min_height: int
+    max_height: int
+    min_width: int
+    max_width: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +65,8 @@ class Dataset:
         hflip_ok: whether a horizontal flip preserves the class.
         skipped: files of an image folder that could not be read (paths relative to
             the folder); empty for the built-in datasets.
+        sizing: how an image folder's files were brought to one size; None for the
+            built-in datasets, whose images all have one size already.
 
     Equality is identity (``eq=False``): comparing arrays field by field is ambiguous.
     """
@@ -47,6 +78,7 @@ class Dataset:
     source: str
     hflip_ok: bool
     skipped: tuple[str, ...] = ()
+    sizing: ImageSizing | None = None
 
     def __post_init__(self) -> None:
         images, labels = self.images, self.labels
@@ -141,6 +173,21 @@ def error_reason(exc: BaseException) -> str:
     """``"TypeName: message"`` of ``exc`` on one line (at most 300 characters), for a UserError."""
     text = _one_line(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def name_key(name: str) -> str:
+    """A name in lower case without ``-``, ``_`` or spaces (``"Fashion_MNIST"`` -> ``"fashionmnist"``)."""
+    return "".join(ch for ch in name.lower() if ch not in "-_" and not ch.isspace())
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``" (did you mean X?)"`` (or ``X or Y``) for the choices close to ``word``; ``""`` when none is.
+
+    Case, ``-`` and ``_`` are ignored, so ``"Hog_SVN"`` still finds ``hog-svm``.
+    """
+    by_key = {name_key(choice): choice for choice in choices}
+    close = difflib.get_close_matches(name_key(word), list(by_key), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(by_key[key] for key in close)}?)" if close else ""
 
 
 # ----------------------------------------------------------------------- splitting

@@ -1,8 +1,16 @@
 """A folder of images with one sub-folder per class, optionally under ``train/`` and ``test/``.
 
 Images are read with Pillow (imported when first needed), converted to one colour mode
-and resized to one size; files Pillow cannot read are skipped and named in
+and brought to one size; files Pillow cannot read are skipped and named in
 ``Dataset.skipped`` rather than dropped unseen.
+
+Images of another aspect ratio than the size chosen are padded to it by default, then
+scaled: squashing would stretch every object in them (a round cell becomes an oval, a
+tall bottle a short one), which the features and the CNN would then learn as if it were
+part of the class; cropping would cut off whatever lies near the long edges. Padding keeps
+the whole image undistorted, at the cost of flat bands along two sides, filled with the
+mean colour of the image's own border so that the bands continue its background instead
+of drawing a new edge. What was done is recorded in ``Dataset.sizing``.
 """
 
 from __future__ import annotations
@@ -15,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from featvslearn.datasets.core import Dataset, Split, error_reason, split_dataset
+from featvslearn.datasets.core import Dataset, ImageSizing, Split, error_reason, split_dataset
 from featvslearn.errors import UserError
 from featvslearn.files import expand_user
 
 #: Images are resized to the folder's most common size, scaled down to fit this box.
 MAX_FOLDER_SIDE = 64
+#: How images of another aspect ratio than the size chosen are made to fit, before scaling.
+FIT_METHODS: tuple[str, ...] = ("pad", "crop", "squash")
 #: Pillow's default decompression-bomb limit; larger images are skipped as unreadable.
 MAX_IMAGE_PIXELS = 89_478_485
 _GREY_MODES: frozenset[str] = frozenset(
@@ -108,8 +118,48 @@ def _grey_array(im: Any) -> np.ndarray:
     )
 
 
-def _decode(path: Path, size_hw: tuple[int, int], colour: bool) -> np.ndarray | None:
-    """Decode, convert and resize one image to ``(H, W, C)`` uint8; ``None`` if bad."""
+def _fitted_shape(h: int, w: int, size_hw: tuple[int, int], method: str) -> tuple[int, int]:
+    """The ``(H, W)`` an ``h`` x ``w`` image is padded or cropped to, to take the aspect ratio
+    of ``size_hw`` (its own size when it has that ratio already, to the nearest pixel)."""
+    target_h, target_w = size_hw
+    wider = w * target_h >= h * target_w
+    if method == "crop":
+        return (h, max(1, round(h * target_w / target_h))) if wider else (max(1, round(w * target_h / target_w)), w)
+    return (max(1, round(w * target_h / target_w)), w) if wider else (h, max(1, round(h * target_w / target_h)))
+
+
+def fit_aspect(image: np.ndarray, size_hw: tuple[int, int], method: str) -> np.ndarray:
+    """``image`` ``(h, w, C)`` uint8 given the aspect ratio of ``size_hw``, not yet scaled.
+
+    ``"pad"``: centred on bands of the mean colour of its outermost pixels; ``"crop"``: its
+    centre; ``"squash"`` (and an image with that ratio already): the image itself, for the
+    scaling to stretch.
+    """
+    h, w = image.shape[:2]
+    if method == "squash":
+        return image
+    new_h, new_w = _fitted_shape(h, w, size_hw, method)
+    if (new_h, new_w) == (h, w):
+        return image
+    if method == "crop":
+        top, left = (h - new_h) // 2, (w - new_w) // 2
+        return np.ascontiguousarray(image[top:top + new_h, left:left + new_w])
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    fill = np.rint(border.astype(np.float64).mean(axis=0)).astype(np.uint8)
+    out = np.empty((new_h, new_w, image.shape[2]), dtype=np.uint8)
+    out[...] = fill
+    top, left = (new_h - h) // 2, (new_w - w) // 2
+    out[top:top + h, left:left + w] = image
+    return out
+
+
+def _changes_aspect(h: int, w: int, size_hw: tuple[int, int]) -> bool:
+    """Whether an ``h`` x ``w`` image has another aspect ratio than ``size_hw`` (to the nearest pixel)."""
+    return _fitted_shape(h, w, size_hw, "pad") != (h, w)
+
+
+def _decode(path: Path, size_hw: tuple[int, int], colour: bool, method: str = "pad") -> np.ndarray | None:
+    """Decode, convert, fit (:func:`fit_aspect`) and resize one image to ``(H, W, C)`` uint8; ``None`` if bad."""
     from PIL import Image
 
     h, w = size_hw
@@ -124,13 +174,17 @@ def _decode(path: Path, size_hw: tuple[int, int], colour: bool) -> np.ndarray | 
                 pic = Image.fromarray(_grey_array(im), mode="L")
             else:
                 pic = im.convert("RGB")
-            if pic.size != (w, h):
-                pic = pic.resize((w, h), Image.Resampling.BILINEAR)
             arr = np.asarray(pic, dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
         return None
     if arr.ndim == 2:
         arr = arr[..., np.newaxis]
+    arr = fit_aspect(arr, size_hw, method)
+    if arr.shape[:2] != (h, w):
+        pic = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+        arr = np.asarray(pic.resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
+        if arr.ndim == 2:
+            arr = arr[..., np.newaxis]
     if colour and arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return arr
@@ -144,10 +198,23 @@ def _target_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
     return h, w
 
 
+def _sizing(sizes: Sequence[tuple[int, int]], size_hw: tuple[int, int], method: str) -> ImageSizing:
+    """What bringing images of ``sizes`` (``(h, w)`` each, at least one) to ``size_hw`` with ``method`` did."""
+    resized = sum(size != size_hw for size in sizes)
+    fitted = sum(_changes_aspect(h, w, size_hw) for h, w in sizes)
+    heights, widths = [h for h, _ in sizes], [w for _, w in sizes]
+    return ImageSizing(
+        height=size_hw[0], width=size_hw[1],
+        method="none" if not resized else ("scale" if not fitted else method),
+        images=len(sizes), resized=resized, fitted=fitted, distinct_sizes=len(set(sizes)),
+        min_height=min(heights), max_height=max(heights), min_width=min(widths), max_width=max(widths),
+    )
+
+
 # ------------------------------------------------------------------------- loading
 
 
-def load_folder(path: Path, test_fraction: float, seed: int) -> Split:
+def load_folder(path: Path, test_fraction: float, seed: int, fit: str = "pad") -> Split:
     """Load an image folder as a train/test split.
 
     Args:
@@ -159,14 +226,21 @@ def load_folder(path: Path, test_fraction: float, seed: int) -> Split:
         test_fraction: share of images put in the test set when there is no
             ``train/`` and ``test/``, in (0, 1); the split is seeded and stratified.
         seed: seed of that split.
+        fit: how an image of another aspect ratio than the size chosen is made to
+            fit before it is scaled: ``"pad"`` (the default: centred on bands of the
+            mean colour of its border, nothing stretched or lost), ``"crop"`` (its
+            centre) or ``"squash"`` (stretched); see the module's docstring for why.
 
     Returns:
         ``Split`` of two :class:`Dataset` named after the folder, with ``(N, H, W, C)``
         uint8 images and ``(N,)`` int64 labels. If every image is greyscale ``C`` is
         1, else every image becomes RGB (``C`` = 3: alpha dropped, grey replicated);
-        16-bit grey is scaled to 8 bits. All images are resized (bilinear) to the most
-        common ``(H, W)``, scaled down keeping the aspect ratio to fit in
-        :data:`MAX_FOLDER_SIDE` x :data:`MAX_FOLDER_SIDE`.
+        16-bit grey is scaled to 8 bits. Every image is brought to the most common
+        ``(H, W)``, scaled down keeping the aspect ratio to fit in
+        :data:`MAX_FOLDER_SIDE` x :data:`MAX_FOLDER_SIDE`: one of another aspect ratio
+        is first padded, cropped or squashed as ``fit`` says, then every image of
+        another size is resized (bilinear). Both datasets' ``sizing`` records the sizes
+        seen, the size used and what was done (:class:`ImageSizing`).
 
     Which files are read: every file in a class folder is tried, whatever its
     extension. One Pillow cannot read (a ``notes.txt``, a ``.csv``, a corrupt or
@@ -179,8 +253,11 @@ def load_folder(path: Path, test_fraction: float, seed: int) -> Split:
     Raises:
         UserError: only one of ``train/`` and ``test/``; fewer than 2 classes; no
             readable image at all, in a class folder, or in ``test/``; a class only in
-            ``test/``; a class too small for the split; an unreadable folder.
+            ``test/``; a class too small for the split; an unreadable folder; a ``fit``
+            not in :data:`FIT_METHODS`.
     """
+    if fit not in FIT_METHODS:
+        raise UserError(f"cannot fit images by {fit!r}; use one of {', '.join(FIT_METHODS)}")
     root = expand_user(path, "--dataset")
     name = root.resolve().name or str(root)
     top = _class_dirs(root)
@@ -230,29 +307,37 @@ def load_folder(path: Path, test_fraction: float, seed: int) -> Split:
     target = _target_size([e[3] for e in entries])
     channels = 3 if any_colour else 1
 
-    # Pass 2: decode and resize into one array per side.
-    datasets: dict[str, Dataset] = {}
+    # Pass 2: decode, fit and resize into one array per side.
+    decoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    sizes: list[tuple[int, int]] = []  # of every image decoded, for the sizing record
     for side in sides:
         mine = [e for e in entries if e[0] == side]
         images = np.empty((len(mine), *target, channels), dtype=np.uint8)
         labels = np.empty(len(mine), dtype=np.int64)
         n = 0
-        for _, file, label, _ in mine:
-            arr = _decode(file, target, colour=any_colour)
+        for _, file, label, size_hw in mine:
+            arr = _decode(file, target, colour=any_colour, method=fit)
             if arr is None:
                 skipped[side].append(file.relative_to(root).as_posix())
                 continue
             images[n], labels[n] = arr, label
+            sizes.append(size_hw)
             n += 1
-        datasets[side] = Dataset(
+        decoded[side] = (np.ascontiguousarray(images[:n]), labels[:n].copy())
+    sizing = _sizing(sizes, target, fit) if sizes else None
+    datasets = {
+        side: Dataset(
             name=name,
-            images=np.ascontiguousarray(images[:n]),
-            labels=labels[:n].copy(),
+            images=images,
+            labels=labels,
             class_names=class_names,
             source=f"image folder {root}",
             hflip_ok=True,
             skipped=tuple(sorted(skipped[side])),
+            sizing=sizing,
         )
+        for side, (images, labels) in decoded.items()
+    }
 
     first = "train" if has_train else "all"
     counts = np.bincount(datasets[first].labels, minlength=len(class_names))

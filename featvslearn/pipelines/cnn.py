@@ -62,13 +62,13 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
 
     def on_step(epoch: int, step: int, steps: int) -> None:
         state["steps"] = steps
-        progress(f"{name}-train", f"{name}: training, epoch {epoch + 1}/{total}{state['loss']}",
+        progress(f"{name}-train", f"{name}: training, epoch {epoch + 1:,}/{total:,}{state['loss']}",
                  epoch * steps + step, total * steps)
 
     def on_epoch(epoch: int, loss: float, accuracy: float | None) -> None:
         state["loss"] = f", loss {loss:.3f}" + (f", test accuracy {accuracy:.4f}" if accuracy is not None else "")
         steps = state["steps"]
-        progress(f"{name}-train", f"{name}: training, epoch {epoch}/{total}{state['loss']}", epoch * steps,
+        progress(f"{name}-train", f"{name}: training, epoch {epoch:,}/{total:,}{state['loss']}", epoch * steps,
                  total * steps)
 
     evaluate = None
@@ -80,6 +80,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
             predictions = train.predict(net, test_images, normaliser, settings.autocast_dtype)
             return float((predictions == test_labels).float().mean())
 
+    progress(f"{name}-train", f"{name}: training, epoch 1/{total:,}", 0, None)  # its clock starts here
     with monitor.stage("train", device) as train_stage:
         log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step, on_epoch=on_epoch,
                               trainable=trainable, evaluate=evaluate)

@@ -43,6 +43,7 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
                       "--svm rbf approximates it in seconds", UserWarning, stacklevel=2)
     if options.tune:
         with monitor.stage("tune (validation split)", svm_device):
+            progress(f"{name}-tune", f"{name}: tuning the SVM", 0, None)
             settings, scores = classical.tune_svm(settings, x_train, labels, svm_device, options.seed,
                                                   bar(progress, f"{name}-tune", f"{name}: tuning the SVM"), precision)
         details["svm_tuning"] = scores
@@ -80,6 +81,7 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
             featuriser.fit(fit_images)
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 1, 1)
     with monitor.stage("features (train)", device):
+        progress(f"{name}-train", f"{name}: {what}, train set", 0, len(train_set))
         if fit_stage is None:
             featuriser.fit(train_set.images[:1])
         x_train = classical.transform_in_chunks(
@@ -89,6 +91,7 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
     classifier, svm_details, svm_device = fit_svm_stages(context, name, x_train, train_set.labels)
     del x_train
     with monitor.stage("features (test)", device):
+        progress(f"{name}-test", f"{name}: {what}, test set", 0, len(test_set))
         x_test = classical.transform_in_chunks(
             featuriser, test_set.images, chunk, bar(progress, f"{name}-test", f"{name}: {what}, test set"))
     with monitor.stage("predict", svm_device):

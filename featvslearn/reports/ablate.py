@@ -14,7 +14,9 @@ from featvslearn.reports.shared import (
     best_accuracy_cells,
     byline,
     dataset_lines,
+    dataset_warnings,
     environment_lines,
+    fmt_names,
     fmt_seconds,
     image,
     load_warnings,
@@ -25,8 +27,11 @@ from featvslearn.reports.shared import (
 )
 from featvslearn.results import AblateResults, VariantResult
 
-HEADERS = ["variant", "activation", "batch norm", "dropout", "depth", "lr", "parameters", "accuracy",
-           "train s", "final loss"]
+HEADERS = ["variant", "lr", "parameters", "accuracy", "train s", "final loss"]
+"""The terminal table's headers, narrow enough for 80 columns: a variant's name already says its
+activation, normalisation, dropout and depth (``sigmoid-deep-plain``)."""
+REPORT_HEADERS = ["variant", "activation", "batch norm", "dropout", "depth", *HEADERS[1:]]
+"""The report's table states each variant's make-up in columns of its own as well."""
 ACCURACY_COLUMN = HEADERS.index("accuracy")
 
 # (variant without the factor, variant with it, what the factor is), read in this order
@@ -50,30 +55,44 @@ def _final_loss(v: VariantResult) -> str:
 
 
 def _columns(v: VariantResult) -> list[str]:
-    return [
-        v.name,
-        v.activation,
-        "yes" if v.batch_norm else "no",
-        f"{v.dropout:g}" if v.dropout > 0 else "–",
-        str(v.depth),
-        f"{v.lr:.3g}",
-        f"{v.parameters:,}",
-        f"{v.accuracy:.4f}",
-        fmt_seconds(v.train_seconds),
-        _final_loss(v),
-    ]
+    """One variant's cells under :data:`HEADERS`."""
+    return [v.name, f"{v.lr:.3g}", f"{v.parameters:,}", f"{v.accuracy:.4f}", fmt_seconds(v.train_seconds),
+            _final_loss(v)]
+
+
+def _report_columns(v: VariantResult) -> list[str]:
+    """One variant's cells under :data:`REPORT_HEADERS`."""
+    name, *measured = _columns(v)
+    return [name, v.activation, "yes" if v.batch_norm else "no", f"{v.dropout:g}" if v.dropout > 0 else "–",
+            str(v.depth), *measured]
+
+
+def _title(results: AblateResults) -> str:
+    d = results.dataset
+    return (f"CNN ablation on {d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
+            f"{results.settings.get('epochs')} epochs each, device {results.device}")
 
 
 def table(results: AblateResults) -> TableContent:
-    """The variants side by side, one row each; with several variants, the best accuracy is marked."""
-    d = results.dataset
+    """The variants side by side, one row each, under :data:`HEADERS`; with several variants, the best
+    accuracy is marked."""
     return TableContent(
-        title=f"CNN ablation on {d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
-              f"{results.settings.get('epochs')} epochs each, device {results.device}",
+        title=_title(results),
         headers=list(HEADERS),
         rows=[_columns(v) for v in results.variants],
-        text_columns=2,
+        text_columns=1,
         best=best_accuracy_cells([v.accuracy for v in results.variants], ACCURACY_COLUMN),
+    )
+
+
+def _report_table(results: AblateResults) -> TableContent:
+    """The report's table: :func:`table` with each variant's activation, batch norm, dropout and depth."""
+    return TableContent(
+        title=_title(results),
+        headers=list(REPORT_HEADERS),
+        rows=[_report_columns(v) for v in results.variants],
+        text_columns=2,
+        best=best_accuracy_cells([v.accuracy for v in results.variants], REPORT_HEADERS.index("accuracy")),
     )
 
 
@@ -90,11 +109,18 @@ def reading(results: AblateResults) -> str:
               "the same schedule and seed")
     if len(variants) == 1:
         return f"{best.name} reached {best.accuracy:.1%} test accuracy with {budget}."
-    lines = [
-        f"**{best.name} did best** with {best.accuracy:.1%} test accuracy; **{worst.name} did worst** with "
-        f"{worst.accuracy:.1%}, {(best.accuracy - worst.accuracy) * 100:.1f} points behind — with the same budget "
-        f"for every variant ({budget})."
-    ]
+    if best.accuracy == worst.accuracy:
+        lines = [f"Every variant reached the same test accuracy, {best.accuracy:.1%}, with the same budget ({budget})."]
+    else:
+        tops = [v.name for v in variants if v.accuracy == best.accuracy]
+        bottoms = [v.name for v in variants if v.accuracy == worst.accuracy]
+        lines = [
+            f"**{fmt_names(tops)} did best** with {best.accuracy:.1%} test accuracy; **{fmt_names(bottoms)} did "
+            f"worst** with {worst.accuracy:.1%}, {_gap(best, worst, results.dataset.test_size)} behind — with the "
+            f"same budget for every variant ({budget})."
+        ]
+        if _overlap(best, worst):
+            lines.append("Their 95 % intervals overlap, so this gap may be chance.")
     near_chance = [v.name for v in variants if v.accuracy < chance + 0.05]
     if near_chance:
         lines.append(f"{', '.join(near_chance)} stayed within 5 points of chance ({chance:.0%}): "
@@ -103,6 +129,21 @@ def reading(results: AblateResults) -> str:
     if diverged:
         lines.append(f"{', '.join(diverged)} diverged (the training loss stopped being a number).")
     return " ".join(lines)
+
+
+def _gap(best: VariantResult, worst: VariantResult, test_images: int) -> str:
+    """How far apart two accuracies are, in points and in test images: "64.7 points (291 test images)"."""
+    points = (best.accuracy - worst.accuracy) * 100
+    images = round((best.accuracy - worst.accuracy) * test_images)
+    shown = f"{points:.1f} points" if points >= 0.1 else f"{points:.2f} points"
+    return f"{shown} ({images:,} test image{'s' if images != 1 else ''})" if test_images > 0 else shown
+
+
+def _overlap(a: VariantResult, b: VariantResult) -> bool:
+    """Whether the 95 % intervals of two accuracies overlap (False where either is unknown)."""
+    if a.accuracy_interval is None or b.accuracy_interval is None:
+        return False
+    return a.accuracy_interval[0] <= b.accuracy_interval[1] and b.accuracy_interval[0] <= a.accuracy_interval[1]
 
 
 def factors(results: AblateResults) -> list[str]:
@@ -139,7 +180,7 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
     changes = factors(results)
     if changes:
         lines += ["What each change did to test accuracy:", "", *[f"- {line}" for line in changes], ""]
-    variants = table(results)
+    variants = _report_table(results)
     lines += [
         "## Variants",
         "",
@@ -173,15 +214,42 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
         "",
         "## Loss per epoch",
         "",
+        *loss_lines(results, "loss-curves" in links),
     ]
-    epochs = max((len(v.loss_per_epoch) for v in results.variants), default=0)
-    rows = [[v.name] + ["–" if x is None else f"{x:.3f}" for x in v.loss_per_epoch] for v in results.variants]
-    lines += md_table(["variant"] + [str(i + 1) for i in range(epochs)], rows)
     lines += ["", "## Stages", ""]
     lines += stages_table("variant", [(v.name, v.stages) for v in results.variants])
     lines += dataset_lines(d, s)
     lines += ["", *environment_lines(results.environment)]
     return "\n".join(lines)
+
+
+EPOCH_TABLE_UP_TO = 10
+"""Up to this many epochs the report shows every epoch's loss; beyond, a summary per variant."""
+
+
+def _lowest(losses: list[float | None]) -> str:
+    numbers = [(i, x) for i, x in enumerate(losses) if x is not None and math.isfinite(x)]
+    if not numbers:
+        return "–"
+    epoch, low = min(numbers, key=lambda item: item[1])
+    return f"{low:.3f} (epoch {epoch + 1})"
+
+
+def loss_lines(results: AblateResults, plotted: bool) -> list[str]:
+    """The training loss of every variant: each epoch's up to :data:`EPOCH_TABLE_UP_TO` epochs, otherwise
+    the first, last and lowest epoch's and the seconds in all (``plotted``: the loss curves show every epoch)."""
+    variants = results.variants
+    epochs = max((len(v.loss_per_epoch) for v in variants), default=0)
+    if epochs <= EPOCH_TABLE_UP_TO:
+        rows = [[v.name] + ["–" if x is None else f"{x:.3f}" for x in v.loss_per_epoch] for v in variants]
+        return md_table(["variant"] + [str(i + 1) for i in range(epochs)], rows)
+    rows = [[v.name, str(len(v.loss_per_epoch)),
+             "–" if not v.loss_per_epoch or v.loss_per_epoch[0] is None else f"{v.loss_per_epoch[0]:.3f}",
+             _final_loss(v), _lowest(v.loss_per_epoch), fmt_seconds(math.fsum(v.seconds_per_epoch))]
+            for v in variants]
+    return [*md_table(["variant", "epochs", "first epoch", "last epoch", "lowest", "seconds"], rows),
+            "", "The mean training loss of the first and the last epoch, the lowest and when, and the seconds of all "
+            "epochs" + ("; the training loss plot above shows every epoch." if plotted else ".")]
 
 
 # --------------------------------------------------------------------------- figures
@@ -200,6 +268,8 @@ def figures(results: AblateResults) -> dict[str, Figure]:
 
 
 def warnings(results: AblateResults) -> list[str]:
-    """What a reader must know before trusting the times: the variants trained on a busy machine."""
+    """What a reader must know before trusting the figures: the variants trained on a busy machine, a test
+    set too small per class (judged by the mean per class: an ablation file has no per-class counts), image
+    files of several sizes brought to one."""
     busy = [(v.name, timed_other_load(v.stages)) for v in results.variants if machine_busy(v.stages)]
-    return load_warnings(results.machine_busy, busy)
+    return load_warnings(results.machine_busy, busy) + dataset_warnings(results.dataset, None, "variants")

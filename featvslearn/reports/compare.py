@@ -19,26 +19,30 @@ from featvslearn.reports.plots import (
     timeline_figure,
 )
 from featvslearn.reports.shared import (
-    MIN_TEST_IMAGES_PER_CLASS,
     SAME_SPEED,
     TableContent,
     best_accuracy_cells,
     byline,
     dataset_lines,
+    dataset_warnings,
     environment_lines,
+    epoch_summary,
     fmt_bytes,
+    fmt_key,
+    fmt_names,
     fmt_percent,
     fmt_rate,
     fmt_seconds,
     fmt_speed_up,
+    fmt_value,
     image,
     load_warnings,
     md_table,
-    small_test_set_warning,
     stages_table,
     timed_other_load,
     warning_lines,
 )
+from featvslearn.reports.style import pipeline_colour, repeat_hatch
 from featvslearn.results import CompareResults, PipelineResult
 from featvslearn.stats import SIGNIFICANCE, format_p_value, verdict
 
@@ -102,11 +106,20 @@ def speed_ups(results: CompareResults) -> list[SpeedUp | None]:
     return out
 
 
-def fmt_speed_up_cell(up: SpeedUp | None) -> str:
-    """The speed-up column's text: "12.3× train / 40.0× predict", or "baseline" for the first device."""
+def speed_up_cells(up: SpeedUp | None) -> list[str]:
+    """The cells under :data:`SPEED_UP_HEADERS`: train and predict speed-ups such as "12.3×" ("–" where a
+    time is zero), "1.0×" for the first device's run itself (``up`` None)."""
     if up is None:
-        return "baseline"
-    return f"{fmt_speed_up(up.train)} train / {fmt_speed_up(up.predict)} predict"
+        return [fmt_speed_up(1.0)] * 2
+    return [fmt_speed_up(up.train), fmt_speed_up(up.predict)]
+
+
+def speed_up_caption(results: CompareResults) -> str:
+    """The line under the table that says what :data:`SPEED_UP_HEADERS` divide; empty with one device."""
+    if len(results.devices) < 2:
+        return ""
+    first = results.devices[0]
+    return f"train × and pred ×: speed-up vs {first} (the pipeline's seconds on {first} over the row's)"
 
 
 def speed_up_sentence(results: CompareResults) -> str:
@@ -127,9 +140,12 @@ def speed_up_sentence(results: CompareResults) -> str:
         figures = f"{base.train_seconds:.1f} s against {p.train_seconds:.1f} s"
     else:
         figures = f"{p.images_per_second:,.0f} against {base.images_per_second:,.0f} images/s"
-    if value < 1:
-        return (f"No run was faster than on {up.baseline_device}; the closest was {what} of {label}, at "
-                f"{fmt_speed_up(value)} ({figures}).")
+    if value < 1 / SAME_SPEED:
+        return (f"Every run was slower than on {up.baseline_device}; the closest was {what} of {label}, "
+                f"{fmt_speed_up(1 / value)} slower ({figures}).")
+    if value < SAME_SPEED:
+        return (f"No run was clearly faster than on {up.baseline_device}: the best, {what} of {label}, was about "
+                f"as fast ({figures}).")
     return f"The biggest speed-up over {up.baseline_device}: {what} of {label}, {fmt_speed_up(value)} ({figures})."
 
 
@@ -142,8 +158,15 @@ def _first_runs(results: CompareResults) -> list[PipelineResult]:
 
 
 # --------------------------------------------------------------------------- table
-HEADERS = ["pipeline", "device", "accuracy", "train s", "predict s", "images/s", "GPU util mean / max",
-           "peak GPU mem", "CPU util", "peak RSS"]
+HEADERS = ["pipeline", "device", "accuracy", "train s", "pred s", "img/s", "CPU", "peak RSS"]
+"""The side-by-side table's headers when no run used a GPU: seconds to train and to predict the test
+set, test images labelled per second, mean CPU use and peak resident memory of the process."""
+GPU_HEADERS = ["GPU util mean / max", "peak GPU mem"]
+"""The GPU columns, which join :data:`HEADERS` after ``img/s`` when some run used a GPU."""
+GPU_COLUMN = HEADERS.index("img/s") + 1
+SPEED_UP_HEADERS = ["train ×", "pred ×"]
+"""The speed-up columns, last, with several devices: how many times faster than the same pipeline's
+run on the first device training and predicting were (short, so the table fits where it can)."""
 ACCURACY_COLUMN = HEADERS.index("accuracy")
 
 
@@ -154,38 +177,52 @@ def fmt_gpu_util(p: PipelineResult) -> str:
     return f"{p.gpu_util_percent_mean:.0f}% / {p.gpu_util_percent_max:.0f}%"
 
 
-def _columns(p: PipelineResult) -> list[str]:
-    return [
+def _used_gpu(results: CompareResults) -> bool:
+    """Whether some run used a GPU: it ran on cuda or mps, or has a GPU reading."""
+    return any(p.device.startswith(("cuda", "mps")) or p.gpu_util_percent_mean is not None
+               or p.peak_gpu_memory_bytes is not None for p in results.pipelines)
+
+
+def _columns(p: PipelineResult, gpu: bool) -> list[str]:
+    """One run's cells under :data:`HEADERS`, with the :data:`GPU_HEADERS` cells when ``gpu``."""
+    cells = [
         p.name,
         p.device,
         f"{p.accuracy:.4f}",
         fmt_seconds(p.train_seconds),
         fmt_seconds(p.predict_seconds),
         fmt_rate(p.images_per_second),
-        fmt_gpu_util(p),
-        fmt_bytes(p.peak_gpu_memory_bytes),
         fmt_percent(p.cpu_util_percent_mean),
         fmt_bytes(p.peak_rss_bytes),
     ]
+    if gpu:
+        cells[GPU_COLUMN:GPU_COLUMN] = [fmt_gpu_util(p), fmt_bytes(p.peak_gpu_memory_bytes)]
+    return cells
 
 
 def table_headers(results: CompareResults) -> list[str]:
-    """The side-by-side table's headers: :data:`HEADERS`, and a speed-up column with several devices."""
+    """The side-by-side table's headers: :data:`HEADERS`, the :data:`GPU_HEADERS` after ``img/s`` when
+    some run used a GPU, and the :data:`SPEED_UP_HEADERS` with several devices."""
+    headers = list(HEADERS)
+    if _used_gpu(results):
+        headers[GPU_COLUMN:GPU_COLUMN] = GPU_HEADERS
     if len(results.devices) < 2:
-        return list(HEADERS)
-    return [*HEADERS, f"speed-up vs {results.devices[0]}"]
+        return headers
+    return [*headers, *SPEED_UP_HEADERS]
 
 
 def table_rows(results: CompareResults) -> list[list[str]]:
     """The side-by-side table's rows, one per result, matching :func:`table_headers`."""
-    rows = [_columns(p) for p in results.pipelines]
+    gpu = _used_gpu(results)
+    rows = [_columns(p, gpu) for p in results.pipelines]
     if len(results.devices) < 2:
         return rows
-    return [[*row, fmt_speed_up_cell(up)] for row, up in zip(rows, speed_ups(results), strict=True)]
+    return [[*row, *speed_up_cells(up)] for row, up in zip(rows, speed_ups(results), strict=True)]
 
 
 def table(results: CompareResults) -> TableContent:
-    """The pipelines side by side: one row per result; with several results, the best accuracy is marked."""
+    """The pipelines side by side: one row per result; with several results, the best accuracy is marked;
+    with several devices, a caption says what the speed-up columns divide."""
     d = results.dataset
     return TableContent(
         title=f"{d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
@@ -194,6 +231,7 @@ def table(results: CompareResults) -> TableContent:
         rows=table_rows(results),
         text_columns=2,
         best=best_accuracy_cells([p.accuracy for p in results.pipelines], ACCURACY_COLUMN),
+        caption=speed_up_caption(results),
     )
 
 
@@ -206,53 +244,86 @@ def _p_value(results: CompareResults, a: str, b: str) -> float | None:
     return None
 
 
-def _accuracy_sentence(best: PipelineResult, runner: PipelineResult, p_value: float | None, n: int) -> str:
-    """Who beat whom, only when the difference is significant; otherwise that there is none shown."""
+def _outcome(best: PipelineResult, runner: PipelineResult, p_value: float | None) -> str:
+    """How the two most accurate pipelines compare: ``"tie"`` (the same accuracy), ``"win"`` (``best``
+    significantly more accurate), ``"unclear"`` (no significant difference) or ``"untested"`` (no test)."""
+    if best.accuracy == runner.accuracy:
+        return "tie"
     if p_value is None:
+        return "untested"
+    return "win" if p_value < SIGNIFICANCE else "unclear"
+
+
+def _accuracy_sentence(ranked: list[PipelineResult], p_value: float | None, n: int) -> str:
+    """Who beat whom, only when the difference is significant; that they are level when their accuracies
+    are equal; otherwise that no difference is shown. ``ranked``: the pipelines, most accurate first."""
+    best, runner = ranked[0], ranked[1]
+    outcome = _outcome(best, runner, p_value)
+    if outcome == "tie":
+        tied = [p.name for p in ranked if p.accuracy == best.accuracy]
+        test = f" (McNemar {format_p_value(p_value)})" if p_value is not None and len(tied) == 2 else ""
+        return (f"{fmt_names(tied)} are equally accurate: {100 * best.accuracy:.1f} % each on {n:,} test "
+                f"images{test}.")
+    if outcome == "untested":
         return (f"{best.name} {best.accuracy:.1%} and {runner.name} {runner.accuracy:.1%} on {n:,} test images "
                 "(this results file has no per-image results, so no significance test).")
-    sentence = verdict(best.name, best.accuracy, runner.name, runner.accuracy, p_value, n)
-    if p_value < SIGNIFICANCE and runner.accuracy < 1:
-        fewer = ((1 - runner.accuracy) - (1 - best.accuracy)) / (1 - runner.accuracy)
+    sentence = verdict(best.name, best.accuracy, runner.name, runner.accuracy, p_value, n)  # type: ignore[arg-type]
+    if outcome == "win":
         sentence = sentence.replace(f"{best.name} beat", f"**{best.name} beat**", 1)
-        sentence = sentence[:-1] + f", {fewer:.0%} fewer mistakes."
+        if best.accuracy == 1:
+            sentence = sentence[:-1] + ", without a single mistake."
+        else:
+            fewer = ((1 - runner.accuracy) - (1 - best.accuracy)) / (1 - runner.accuracy)
+            sentence = sentence[:-1] + f", {fewer:.0%} fewer mistakes."
     return sentence
 
 
-def _speed_sentence(first: PipelineResult, second: PipelineResult, won: PipelineResult | None) -> str:
-    """Which trained faster, or that they took about the same time; what it cost only after a real win."""
-    fast, slow = sorted((first, second), key=lambda p: p.train_seconds)
-    if fast.train_seconds <= 0 or slow.train_seconds / fast.train_seconds < SAME_SPEED:
-        return (f"{first.name} and {second.name} trained in about the same time "
-                f"({first.train_seconds:.1f} s and {second.train_seconds:.1f} s).")
-    cost = ""
-    if won is not None:
-        cost = (f", so {won.name}'s higher accuracy cost training time" if won is slow
-                else f", and {won.name} was also the more accurate")
-    return (f"{fast.name} trained {slow.train_seconds / fast.train_seconds:.1f}× faster "
-            f"({fast.train_seconds:.1f} s against {slow.train_seconds:.1f} s){cost}.")
+def _speed_sentence(best: PipelineResult, runner: PipelineResult, outcome: str) -> str:
+    """Which of the two trained faster and by how much, or that they took about the same time (within
+    :data:`SAME_SPEED`); what that means for their accuracies, which ``outcome`` (:func:`_outcome`) gives."""
+    a, b = best.train_seconds, runner.train_seconds
+    if a <= 0 or b <= 0:
+        return (f"{best.name} trained in {fmt_seconds(max(a, 0.0))} s and {runner.name} in "
+                f"{fmt_seconds(max(b, 0.0))} s.")
+    fast, slow = sorted((best, runner), key=lambda p: p.train_seconds)
+    ratio = slow.train_seconds / fast.train_seconds
+    if ratio < SAME_SPEED:
+        cost = f", so {best.name}'s higher accuracy cost no extra training time" if outcome == "win" else ""
+        return (f"{best.name} and {runner.name} trained in about the same time ({fmt_seconds(a)} s and "
+                f"{fmt_seconds(b)} s){cost}.")
+    cost = {
+        "win": (f", so {best.name}'s higher accuracy cost training time" if best is slow
+                else ", and was the more accurate too"),
+        "tie": ", for the same accuracy",
+        "unclear": ", with no significant difference in accuracy",
+    }.get(outcome, "")
+    return (f"{fast.name} trained {fmt_speed_up(ratio)} faster ({fmt_seconds(fast.train_seconds)} s against "
+            f"{fmt_seconds(slow.train_seconds)} s){cost}.")
 
 
 def _inference_sentence(first: PipelineResult, second: PipelineResult) -> str:
+    """Which labels test images faster, end to end, or that both are about as fast (within :data:`SAME_SPEED`)."""
     rates = [p.images_per_second for p in (first, second)]
     if any(rate is None or rate <= 0 for rate in rates):
         return ""
     quick, laggard = sorted((first, second), key=lambda p: -(p.images_per_second or 0))
     ratio = quick.images_per_second / laggard.images_per_second  # type: ignore[operator]
+    rates_shown = (f"{fmt_rate(quick.images_per_second)} against "  # type: ignore[arg-type]
+                   f"{fmt_rate(laggard.images_per_second)} images/s from raw pixels")  # type: ignore[arg-type]
     if ratio < SAME_SPEED:
-        return (f"At inference both label about {quick.images_per_second:,.0f} images/s from raw pixels "
-                f"({first.name} {first.images_per_second:,.0f}, {second.name} {second.images_per_second:,.0f}).")
-    return (f"At inference {quick.name} labels {quick.images_per_second:,.0f} images/s from raw pixels, "
-            f"{ratio:.1f}× the rate of {laggard.name}.")
+        return f"At inference {quick.name} is about as fast as {laggard.name}: {rates_shown}."
+    return f"At inference {quick.name} is {fmt_speed_up(ratio)} as fast as {laggard.name}: {rates_shown}."
 
 
 def reading(results: CompareResults) -> str:
     """A short plain-language reading: which pipeline won (only if significantly), at what cost.
 
     The two most accurate pipelines are compared with the exact McNemar test on the same test
-    images: "A beat B" only when p < 0.05, otherwise "no significant difference". With several
-    devices the comparison of pipelines uses the first device's runs, and a sentence names the
-    biggest speed-up over that device.
+    images: "A beat B" only when p < 0.05, "equally accurate" when their accuracies are equal,
+    otherwise "no significant difference". Training times and inference rates within
+    :data:`SAME_SPEED` of each other read as about the same. With several devices the comparison
+    of pipelines uses the first device's runs, and a sentence names the biggest speed-up over that
+    device.
     """
     pipelines = sorted(_first_runs(results), key=lambda p: p.accuracy, reverse=True)
     if not pipelines:
@@ -262,14 +333,14 @@ def reading(results: CompareResults) -> str:
     lines = [f"On {results.devices[0]}:"] if len(results.devices) > 1 else []
     if len(pipelines) == 1:
         lines.append(
-            f"{best.name} reached {best.accuracy:.1%} test accuracy in {best.train_seconds:.1f} s of training."
+            f"{best.name} reached {best.accuracy:.1%} test accuracy in {fmt_seconds(best.train_seconds)} s of "
+            "training."
         )
     else:
         runner = pipelines[1]
         p_value = _p_value(results, best.name, runner.name)
-        lines.append(_accuracy_sentence(best, runner, p_value, n))
-        won = best if p_value is not None and p_value < SIGNIFICANCE else None
-        lines.append(_speed_sentence(best, runner, won))
+        lines.append(_accuracy_sentence(pipelines, p_value, n))
+        lines.append(_speed_sentence(best, runner, _outcome(best, runner, p_value)))
         lines.append(_inference_sentence(best, runner))
     speed = speed_up_sentence(results)
     if speed:
@@ -283,14 +354,12 @@ def reading(results: CompareResults) -> str:
 
 
 def warnings(results: CompareResults) -> list[str]:
-    """What a reader must know before trusting the figures: a busy machine, a small test set."""
+    """What a reader must know before trusting the figures: a busy machine, a test set too small per
+    class, image files of several sizes brought to one."""
     busy = [(label, timed_other_load(p.stages)) for label, p in zip(run_labels(results), results.pipelines,
                                                                     strict=True) if machine_busy(p.stages)]
     found = load_warnings(results.machine_busy, busy)
-    smallest = smallest_test_class(results)
-    if smallest is not None and smallest < MIN_TEST_IMAGES_PER_CLASS:
-        found.append(small_test_set_warning(smallest, results.dataset.test_size))
-    return found
+    return found + dataset_warnings(results.dataset, smallest_test_class(results))
 
 
 def gpu_lines(results: CompareResults) -> list[str]:
@@ -370,8 +439,8 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         lines += [
             "",
             f"Every pipeline ran on each device ({', '.join(results.devices)}) on the same data with the same "
-            f"seed. The speed-up column divides a pipeline's train and predict seconds on {results.devices[0]} "
-            "by its seconds on the row's device.",
+            f"seed. The train × and pred × columns are the speed-up vs {results.devices[0]}: a pipeline's train "
+            f"and predict seconds on {results.devices[0]} divided by its seconds on the row's device.",
         ]
     lines += ["", "## Stages", ""]
     lines += stages_table("pipeline", [(label, p.stages) for label, p in zip(labels, results.pipelines,
@@ -423,12 +492,11 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         lines.append(f"### {label}")
         lines.append("")
         lines += pipeline_settings_lines(p.name, results.settings)
-        lines += [f"- {key}: {_fmt_detail(value)}" for key, value in p.details.items()
+        lines += [f"- {fmt_key(key)}: {fmt_value(value, key)}" for key, value in p.details.items()
                   if key not in ("loss_per_epoch", "seconds_per_epoch")]
-        if "loss_per_epoch" in p.details:
-            losses = ", ".join(f"{v:.3f}" for v in p.details["loss_per_epoch"])
-            seconds = ", ".join(f"{v:.1f}" for v in p.details["seconds_per_epoch"])
-            lines += [f"- training loss per epoch: {losses}", f"- seconds per epoch: {seconds}"]
+        if p.details.get("loss_per_epoch"):
+            lines.append("- training progress: " + epoch_summary(p.details["loss_per_epoch"],
+                                                                 p.details.get("seconds_per_epoch") or []))
         lines.append("")
     lines += environment_lines(results.environment)
     return "\n".join(lines)
@@ -439,26 +507,10 @@ def pipeline_settings_lines(name: str, settings: Mapping[str, Any]) -> list[str]
     pipeline = PIPELINES.get(name)
     if pipeline is None:  # a results file from a version with other pipelines
         return []
-    def shown(value: object) -> str:
-        if value is None:
-            return "default"
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        return _fmt_detail(value)
-
-    options = [f"--{option.replace('_', '-')} {shown(settings[option])}" for option in pipeline.options
-               if option in settings]
+    options = [f"--{option.replace('_', '-')} "
+               + ("default" if settings[option] is None else fmt_value(settings[option], option))
+               for option in pipeline.options if option in settings]
     return [f"- pipeline: {pipeline.summary}"] + ([f"- options it reads: {', '.join(options)}"] if options else [])
-
-
-def _fmt_detail(value: object) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    if isinstance(value, float):
-        return f"{value:,.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
 
 
 # --------------------------------------------------------------------------- figures
@@ -468,18 +520,22 @@ def figures(results: CompareResults) -> dict[str, Figure]:
     ``timeline`` (every run that has one), ``per-class-accuracy`` (grouped bars, up to 40
     classes), and per run ``confusion-<run>`` and ``misclassified-<run>`` (``<run>`` from
     :func:`run_keys`). A figure whose data the results lack (files written before the field
-    existed) is left out.
+    existed) is left out. Each pipeline has its colour from :mod:`featvslearn.reports.style`;
+    a pipeline's runs on later devices have the same colour, hatched.
     """
     d = results.dataset
     labels, keys = run_labels(results), run_keys(results)
     runs = list(zip(labels, keys, results.pipelines, strict=True))
     out: dict[str, Figure] = {}
-    timelines = [(label, p.timeline) for label, _, p in runs if p.timeline is not None and p.timeline.t_seconds]
-    if timelines:
-        out["timeline"] = timeline_figure(timelines)
+    timed = [(label, p.timeline, p.name) for label, _, p in runs if p.timeline is not None and p.timeline.t_seconds]
+    if timed:
+        out["timeline"] = timeline_figure([(label, timeline) for label, timeline, _ in timed],
+                                          colours=[pipeline_colour(name) for _, _, name in timed])
     series = [(label, p.per_class_accuracy) for label, _, p in runs if len(p.per_class_accuracy) == d.num_classes]
     if series and len(series) == len(runs) and d.num_classes <= PER_CLASS_FIGURE_UP_TO:
-        out["per-class-accuracy"] = per_class_accuracy_figure(series, d.class_names)
+        out["per-class-accuracy"] = per_class_accuracy_figure(
+            series, d.class_names, colours=[pipeline_colour(p.name) for p in results.pipelines],
+            hatches=_repeat_hatches(results))
     for label, key, p in runs:
         if len(p.confusion_matrix) == d.num_classes:
             out[f"confusion-{key}"] = confusion_matrix_figure(
@@ -489,3 +545,14 @@ def figures(results: CompareResults) -> dict[str, Figure]:
             out[f"misclassified-{key}"] = misclassified_figure(
                 p.misclassified, d.class_names, f"{label}: misclassified test images (true → predicted)")
     return out
+
+
+def _repeat_hatches(results: CompareResults) -> list[str]:
+    """Per result, the hatch of its bars: none for a pipeline's first run, a pattern for its later runs
+    (on later devices), so runs of one pipeline share its colour and still differ."""
+    seen: Counter[str] = Counter()
+    hatches = []
+    for p in results.pipelines:
+        hatches.append(repeat_hatch(seen[p.name]))
+        seen[p.name] += 1
+    return hatches

@@ -8,12 +8,17 @@ from matplotlib.figure import Figure
 
 from featvslearn.reports.plots import scaling_accuracy_figure, scaling_seconds_figure
 from featvslearn.reports.shared import (
+    SAME_SPEED,
     TableContent,
     byline,
     dataset_lines,
+    dataset_warnings,
     environment_lines,
+    fmt_key,
     fmt_mean_std,
     fmt_seconds,
+    fmt_speed_up,
+    fmt_value,
     image_lines,
     load_warnings,
     md_table,
@@ -52,8 +57,13 @@ def _leader_sentence(results: ScalingResults, summaries: dict[str, list[SizeSumm
     both = f"{best.accuracy_mean:.1%} ± {best.accuracy_std:.1%}" if best.runs > 1 else f"{best.accuracy_mean:.1%}"
     other = (f"{runner.accuracy_mean:.1%} ± {runner.accuracy_std:.1%}" if runner.runs > 1
              else f"{runner.accuracy_mean:.1%}")
+    if gap == 0:
+        spread = (f" (± {best.accuracy_std:.1%} and ± {runner.accuracy_std:.1%} over the seeds)"
+                  if best.runs > 1 or runner.runs > 1 else "")
+        return f"{where} {best_name} and {runner_name} are level at {best.accuracy_mean:.1%}{spread}."
     if gap < LEVEL_POINTS:
-        return f"{where} {best_name} and {runner_name} are level: {both} and {other}."
+        return (f"{where} {best_name} and {runner_name} are level: {both} and {other}, less than "
+                f"{LEVEL_POINTS * 100:.1f} points apart.")
     text = (f"{where} **{best_name} leads**: {both} against {other} for {runner_name}, "
             f"{gap * 100:.1f} points ahead")
     if best.runs > 1 and gap <= spread:
@@ -81,12 +91,7 @@ def reading(results: ScalingResults) -> str:
                          f"{crossover.reason}.")
     if "cnn" not in results.pipelines:
         lines.append("The CNN was not run, so there is no crossover to find.")
-    at_full = {name: rows[-1].train_seconds_mean for name, rows in summaries.items()}
-    if len(at_full) > 1:
-        fast, slow = min(at_full, key=at_full.__getitem__), max(at_full, key=at_full.__getitem__)
-        if at_full[fast] > 0:
-            lines.append(f"At {high:,} images {slow} trained in {at_full[slow]:.1f} s against {at_full[fast]:.1f} s "
-                         f"for {fast} ({at_full[slow] / at_full[fast]:.1f}×).")
+    lines.append(_time_sentence(high, {name: rows[-1].train_seconds_mean for name, rows in summaries.items()}))
     seeds = len(results.seeds)
     if seeds > 1:
         lines.append(f"Accuracies are means ± sample standard deviation over {seeds} seeds, each drawing its own "
@@ -94,7 +99,25 @@ def reading(results: ScalingResults) -> str:
     else:
         lines.append(f"Accuracies come from one seed ({results.seeds[0]}), so there is no spread to judge them by;")
     lines.append(f"every run is tested on the same {results.dataset.test_size:,} images.")
-    return " ".join(lines)
+    return " ".join(line for line in lines if line)
+
+
+def _time_sentence(size: int, seconds: dict[str, float]) -> str:
+    """How the pipelines' training times compare at ``size`` images: the slowest against the fastest, or
+    that they took about the same time (within :data:`SAME_SPEED`); empty with one pipeline."""
+    if len(seconds) < 2:
+        return ""
+    ranked = sorted(seconds, key=seconds.__getitem__)
+    fast, slow = ranked[0], ranked[-1]
+    shown = ", ".join(f"{name} {fmt_seconds(seconds[name])} s" for name in seconds)
+    if seconds[fast] <= 0:
+        return f"At {size:,} images the training times were {shown}."
+    ratio = seconds[slow] / seconds[fast]
+    if ratio < SAME_SPEED:
+        names = " and ".join(seconds) if len(seconds) == 2 else "all pipelines"
+        return f"At {size:,} images {names} trained in about the same time ({shown})."
+    return (f"At {size:,} images {slow} took {fmt_speed_up(ratio)} as long to train as {fast} "
+            f"({fmt_seconds(seconds[slow])} s against {fmt_seconds(seconds[fast])} s).")
 
 
 # --------------------------------------------------------------------------- table
@@ -228,7 +251,7 @@ def markdown(results: ScalingResults, links: Mapping[str, str] | None = None) ->
                      + (" (--epochs)" if settings.get("epochs") else " (adapted to the size)"))
     for key in ("preset", "cnn_precision", "precision", "svm", "device_option"):
         if key in settings:
-            lines.append(f"- {key.replace('_', ' ')}: {settings[key]}")
+            lines.append(f"- {fmt_key(key)}: {fmt_value(settings[key], key)}")
     lines += ["", *environment_lines(results.environment)]
     return "\n".join(lines)
 
@@ -241,10 +264,12 @@ def figures(results: ScalingResults) -> dict[str, Figure]:
 
 
 def warnings(results: ScalingResults) -> list[str]:
-    """What a reader must know before trusting the times: the runs measured on a busy machine."""
+    """What a reader must know before trusting the figures: the runs measured on a busy machine, a test
+    set too small per class (judged by the mean per class: a scaling file has no per-class counts), image
+    files of several sizes brought to one."""
     busy = [(f"{name} at {run.train_size:,} images (seed {run.seed})", run.other_load_percent_mean)
             for name, runs in results.pipelines.items() for run in runs if run.machine_busy]
-    return load_warnings(results.machine_busy, busy)
+    return load_warnings(results.machine_busy, busy) + dataset_warnings(results.dataset, None)
 
 
 def mean_interval_lines(results: ScalingResults) -> list[str]:

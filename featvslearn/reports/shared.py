@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 
 from featvslearn.contention import is_warm_up
 from featvslearn.files import atomic_write_bytes, atomic_write_text, make_folder, plots_folder
-from featvslearn.results import DatasetInfo, Results, StageResult
+from featvslearn.results import DatasetInfo, ImageSizing, Results, StageResult
 
 DPI = 110
 
@@ -60,6 +61,73 @@ def fmt_speed_up(value: float | None) -> str:
 def fmt_mean_std(mean: float, std: float, runs: int, digits: int = 4) -> str:
     """``0.9056 ± 0.0012``; the mean alone for a single run."""
     return f"{mean:.{digits}f}" if runs < 2 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def fmt_names(names: Sequence[str]) -> str:
+    """Names in a sentence: ``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def fmt_key(key: str) -> str:
+    """A field's name as words: ``cpu_cores_logical`` → ``cpu cores logical``; a ``_bytes`` ending,
+    which :func:`fmt_value` turns into MiB or GiB, is dropped (``memory_total_bytes`` → ``memory total``)."""
+    return key.removesuffix("_bytes").replace("_", " ")
+
+
+def fmt_value(value: object, key: str = "") -> str:
+    """A recorded value as a person reads it, for any report section.
+
+    None (and a number that is not finite) → ``–``; booleans → yes / no; a count of bytes (its
+    ``key`` ends in ``_bytes``) → MiB or GiB; other whole numbers with thousands separators
+    (not a ``…version``); other numbers with four significant digits; a mapping → ``name value``
+    pairs joined by ``; ``, its names as words and its unset (None) entries left out; a list →
+    its items joined by ``, ``.
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        if key.endswith("_bytes"):
+            return fmt_bytes(value)
+        return str(value) if "version" in key else f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{fmt_key(str(k))} {fmt_value(v, str(k))}" for k, v in value.items() if v is not None) or "–"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_value(item, key) for item in value) or "–"
+    return str(value)
+
+
+def epoch_summary(losses: Sequence[float | None], seconds: Sequence[float]) -> str:
+    """A training run's epochs in one line: how many and how long, the training loss after the first
+    and the last epoch and its lowest, and where it stopped being a number (None or not finite)."""
+    epochs = len(losses)
+    if not epochs:
+        return "no epochs recorded"
+    total = math.fsum(seconds)
+    head = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    if seconds:
+        head += f" in {total:.1f} s" + (f" ({total / len(seconds):.2f} s each on average)" if epochs > 1 else "")
+    numbers = [(i, x) for i, x in enumerate(losses) if x is not None and math.isfinite(x)]
+    broken = next((i for i, x in enumerate(losses) if x is None or not math.isfinite(x)), None)
+    if not numbers:
+        return f"{head}; the training loss was never a number"
+    if epochs == 1:
+        return f"{head}; training loss {numbers[0][1]:.3f}"
+    low_epoch, low = min(numbers, key=lambda item: item[1])
+    parts = [f"training loss {losses[0]:.3f} after epoch 1" if broken != 0 else "no training loss after epoch 1"]
+    if broken is None:
+        parts.append(f"{losses[-1]:.3f} after epoch {epochs}" + (" (its lowest)" if low_epoch == epochs - 1 else ""))
+    if broken is not None or low_epoch != epochs - 1:
+        parts.append(f"lowest {low:.3f} after epoch {low_epoch + 1}")
+    text = f"{head}; {', '.join(parts)}"
+    if broken is not None:
+        text += f"; it stopped being a number at epoch {broken + 1}"
+    return text
 
 
 # --------------------------------------------------------------------------- tables
@@ -123,6 +191,8 @@ def dataset_lines(d: DatasetInfo, settings: Mapping[str, Any], subsamples: bool 
         f"- classes: {', '.join(d.class_names)}",
         f"- loaded in {d.load_seconds:.1f} s",
     ]
+    if d.sizing is not None:
+        lines.append(f"- image sizes: {sizing_sentence(d.sizing)}")
     skipped = settings.get("skipped_files") or []
     if skipped:
         lines.append(f"- {len(skipped)} unreadable file(s) skipped: {', '.join(skipped[:10])}"
@@ -130,10 +200,35 @@ def dataset_lines(d: DatasetInfo, settings: Mapping[str, Any], subsamples: bool 
     return lines
 
 
+_FIT_WORDS = {
+    "pad": ("padded to that aspect ratio, centred on bands of the mean colour of their border (nothing stretched "
+            "or cut off)"),
+    "crop": "cropped to that aspect ratio around their centre (their edges cut off)",
+    "squash": "stretched to that aspect ratio (squashed, which distorts what they show)",
+}
+
+
+def sizing_sentence(s: ImageSizing) -> str:
+    """What bringing an image folder's files to one size did, in words: the sizes seen, the size used, how."""
+    if s.distinct_sizes <= 1:
+        seen = f"all {s.images:,} images were {s.min_height:,}×{s.min_width:,}"
+    else:
+        seen = (f"the {s.images:,} images came in {s.distinct_sizes:,} sizes, heights {s.min_height:,}–"
+                f"{s.max_height:,} and widths {s.min_width:,}–{s.max_width:,} pixels")
+    size = f"{s.height:,}×{s.width:,} (H×W)"
+    if s.method == "none":
+        return f"{seen} (H×W), so none was resized"
+    if s.method == "scale":
+        return f"{seen}, all of one aspect ratio; {s.resized:,} were scaled to {size} (bilinear)"
+    return (f"{seen}; every image was brought to {size}: {s.fitted:,} of another aspect ratio were first "
+            f"{_FIT_WORDS.get(s.method, s.method)}, and {s.resized:,} were resized (bilinear)")
+
+
 def environment_lines(environment: Mapping[str, Any]) -> list[str]:
-    """The report's Environment section, as a two-column table, and the blank line that ends the report."""
-    return ["## Environment", "",
-            *md_table(["what", "value"], [[k, str(v)] for k, v in environment.items()], text_columns=2), ""]
+    """The report's Environment section, as a two-column table (names as words, values as
+    :func:`fmt_value` shows them), and the blank line that ends the report."""
+    rows = [[fmt_key(k), fmt_value(v, k)] for k, v in environment.items()]
+    return ["## Environment", "", *md_table(["what", "value"], rows, text_columns=2), ""]
 
 
 # --------------------------------------------------------------------------- image links
@@ -239,11 +334,47 @@ def busy_machine_warning(affected: Sequence[tuple[str, float | None]]) -> str:
             f"{', '.join(name for name, _ in affected)}; re-run on a quiet machine before quoting times")
 
 
-def small_test_set_warning(smallest: int, test_size: int) -> str:
-    """One line saying the test set is too small per class for the accuracies to mean much."""
-    return (f"the test set is small ({test_size:,} images, {smallest:,} in its smallest class, under "
-            f"{MIN_TEST_IMAGES_PER_CLASS} per class): accuracies move in large steps and differences are "
-            "rarely significant; use more test images")
+def small_test_set_warning(d: DatasetInfo, smallest: int | None, between: str = "pipelines") -> str | None:
+    """One line saying the test set is too small per class for differences between ``between`` to mean
+    much, or None when it is not.
+
+    ``smallest``: the test images of the smallest class, where known; otherwise the mean per class
+    decides (a mean under :data:`MIN_TEST_IMAGES_PER_CLASS` means some class is under it too).
+    """
+    total = d.test_size
+    if total < 1:
+        return None
+    tail = (f"; differences between {between} are not reliable; use at least {MIN_TEST_IMAGES_PER_CLASS} "
+            "test images per class")
+    overall = f"accuracies move in steps of {100 / total:.1f} points (one test image)"
+    if smallest is None:
+        mean = total / max(d.num_classes, 1)
+        if mean >= MIN_TEST_IMAGES_PER_CLASS:
+            return None
+        return (f"only about {mean:.1f} test images per class ({total:,} in all, {d.num_classes} classes): "
+                f"{overall}, per-class accuracies in steps of about {100 / mean:.0f} points{tail}")
+    if smallest >= MIN_TEST_IMAGES_PER_CLASS:
+        return None
+    if smallest == 0:
+        return (f"a class has no test images at all ({total:,} in all), so its accuracy is not measured; "
+                f"{overall}{tail}")
+    return (f"only {smallest:,} test image{'s' if smallest != 1 else ''} in the smallest class ({total:,} in all): "
+            f"{overall}, that class's accuracy in steps of {100 / smallest:.0f} points{tail}")
+
+
+def sizing_warning(d: DatasetInfo) -> str | None:
+    """One line saying an image folder's files came in several sizes or aspect ratios and what was done
+    to them (:func:`sizing_sentence`), or None when they all had one size."""
+    s = d.sizing
+    if s is None or (s.distinct_sizes <= 1 and not s.fitted):
+        return None
+    return f"mixed image sizes: {sizing_sentence(s)}"
+
+
+def dataset_warnings(d: DatasetInfo, smallest: int | None, between: str = "pipelines") -> list[str]:
+    """The warnings about the images themselves: a test set too small per class (see
+    :func:`small_test_set_warning`), and files of several sizes brought to one."""
+    return [w for w in (small_test_set_warning(d, smallest, between), sizing_warning(d)) if w]
 
 
 UNCHECKED_LOAD_WARNING = (

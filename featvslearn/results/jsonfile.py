@@ -12,6 +12,9 @@ from featvslearn.results.kinds import Results
 from featvslearn.results.strict_json import dumps
 from featvslearn.results.validation import results_from_dict
 
+PASS_RESULTS = "pass the results JSON that compare, scaling or ablate wrote with --json"
+"""The fix every message about a file that is not results names."""
+
 
 def write_json(results: Results, path: Path) -> None:
     """Write ``results`` to ``path`` as strict, indented JSON (see :func:`dumps`), atomically."""
@@ -28,13 +31,32 @@ def read_json(path: Path) -> Results:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"results file {path} does not exist; pass the --json file of a run") from None
+        beside = path.with_suffix(".json")
+        hint = f" (did you mean {beside}?)" if beside != path and beside.is_file() else ""
+        raise UserError(f"results file {path} does not exist{hint}; {PASS_RESULTS}") from None
     except IsADirectoryError:
-        raise UserError(f"{path} is a folder, not a results JSON; pass the --json file of a run") from None
+        found = sorted(path.glob("*.json"))[:1]
+        hint = f", such as {found[0]}" if found else ""
+        raise UserError(f"{path} is a folder, not a results JSON; {PASS_RESULTS}{hint}") from None
     except OSError as exc:
-        raise UserError(f"cannot read results file {path} ({exc.strerror or exc}); "
-                        "pass a --json file written by featvslearn") from None
-    return results_from_dict(_parse(raw, path), source=str(path))
+        raise UserError(f"cannot read results file {path} ({exc.strerror or exc}); {PASS_RESULTS}") from None
+    data = _parse(raw, path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a featvslearn results object: its top level is {_json_kind(data)}; "
+                        f"{PASS_RESULTS}")
+    if not {"schema_version", "kind"} & data.keys():
+        raise UserError(f"{path} is JSON but not featvslearn results (it has no schema_version or kind); "
+                        f"{PASS_RESULTS}")
+    return results_from_dict(data, source=str(path))
+
+
+def _json_kind(value: Any) -> str:
+    """``"a list"``, ``"a string"``, ``"a number"``, ... for a parsed JSON value other than an object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    return {list: "a list", str: "a string"}.get(type(value), "a number")
 
 
 def _parse(raw: bytes, path: Path) -> Any:
@@ -43,18 +65,19 @@ def _parse(raw: bytes, path: Path) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         kind = "a PNG image" if raw.startswith(b"\x89PNG") else "binary, not text"
-        raise UserError(f"{path} is not a results JSON: it is {kind}; pass a --json file written by featvslearn") \
-            from None
+        raise UserError(f"{path} is not a results JSON: it is {kind}; {PASS_RESULTS}") from None
     try:
         return json.loads(text)
     except RecursionError:
         raise UserError(f"{path} is not a results JSON: its values nest thousands of levels deep; "
-                        "pass a --json file written by featvslearn") from None
+                        f"{PASS_RESULTS}") from None
     except json.JSONDecodeError as exc:
-        if path.suffix.lower() in (".md", ".markdown") or text.lstrip().startswith(("#", "|", "![")):
+        is_report = text.lstrip().startswith(("#", "|", "!["))
+        if path.suffix.lower() in (".md", ".markdown") or is_report:
             json_path = path.with_suffix(".json")
-            hint = f"pass {json_path}" if json_path.is_file() else "pass the file written with --json"
-            raise UserError(f"{path} is not a results JSON: it looks like the Markdown report; {hint}") from None
+            beside = f" ({json_path})" if json_path != path and json_path.is_file() else ""
+            what = "the Markdown report" if is_report else "a Markdown file, not a results JSON"
+            raise UserError(f"{path} is {what}; pass the results JSON written with --json{beside}") from None
         raise UserError(f"{path} is not a results JSON: it is not valid JSON ({exc.msg} at line {exc.lineno} "
-                        f"column {exc.colno}); pass a --json file written by featvslearn") from None
+                        f"column {exc.colno}); {PASS_RESULTS}") from None
 

@@ -13,7 +13,7 @@ import base64
 import binascii
 import io
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, ConfigDict, Field, with_config
@@ -231,8 +231,38 @@ def decode_image(text: str) -> np.ndarray:
 
 @with_config(STRICT)
 @dataclass
+class ImageSizing:
+    """How the images of an image folder were brought to one size.
+
+    ``height`` × ``width``: the size every image was given. ``method``: ``"none"`` (every file had
+    that size), ``"scale"`` (every file had its aspect ratio and was only scaled), or how files of
+    another aspect ratio were made to fit before scaling: ``"pad"`` (centred on bands of the mean
+    colour of their border), ``"crop"`` (their centre) or ``"squash"`` (stretched). ``images``:
+    images read; ``resized``: those whose size changed; ``fitted``: those padded, cropped or
+    squashed. ``distinct_sizes`` and ``min_``/``max_`` ``height``/``width``: the sizes of the files.
+    """
+
+    height: PositiveInt
+    width: PositiveInt
+    method: Literal["none", "scale", "pad", "crop", "squash"]
+    images: Annotated[int, Field(ge=0)]
+    resized: Annotated[int, Field(ge=0)]
+    fitted: Annotated[int, Field(ge=0)]
+    distinct_sizes: Annotated[int, Field(ge=0)]
+    min_height: PositiveInt
+    max_height: PositiveInt
+    min_width: PositiveInt
+    max_width: PositiveInt
+
+
+@with_config(STRICT)
+@dataclass
 class DatasetInfo:
-    """Which images were compared."""
+    """Which images were compared.
+
+    ``sizing`` (optional): how an image folder's files of several sizes were brought to one
+    (:class:`ImageSizing`); None for the built-in datasets and in files written before it existed.
+    """
 
     name: str
     train_size: int
@@ -242,6 +272,7 @@ class DatasetInfo:
     source: str
     class_names: list[str]
     load_seconds: float
+    sizing: ImageSizing | None = None
 
 
 @with_config(STRICT)
