@@ -8,78 +8,92 @@ DEVICES ?= cpu,cuda
 DATA_DIR ?= ../fashion-mnist
 OUT ?= gpu-check
 RESULTS := results
-FVL := $(BIN)/featvslearn
+# Error messages name these variables instead of the command-line options they set.
+FVL := FEATVSLEARN_MAKE_VARIABLES="--device=DEVICE" $(BIN)/featvslearn
+# TORCH=cpu installs the CPU-only PyTorch build (no CUDA libraries: a much smaller download).
+TORCH ?=
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: install compare test lint clean demo fashion classical mnist cifar10 compute scaling scaling-short ablate report datasets gpu-check
+.DEFAULT_GOAL := help
+.PHONY: help install compare test lint clean demo fashion classical mnist cifar10 compute scaling scaling-short ablate report datasets gpu-check
 
-install: $(STAMP)
+help:  ## these targets; set-up: make compare, then make test
+	@echo "featvslearn: one command per lesson. Times: 2-core CPU, see README.md."
+	@echo "Variables: DEVICE=$(DEVICE) (cpu, cuda), DEVICES=$(DEVICES) (make compute),"
+	@echo "  TORCH=cpu (install without CUDA), DATA_DIR=$(DATA_DIR) (gpu-check)"
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)$$/\1\t\2/' | \
+		awk -F'\t' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+
+install: $(STAMP)  ## .venv with featvslearn (TORCH=cpu: no CUDA libraries)
 
 # Reinstall only when pyproject.toml changes.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(filter cpu,$(TORCH)),$(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) torch==2.14.1 torchvision==0.29.1)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-compare: $(STAMP)  ## the main job on the offline default (digits)
+compare: $(STAMP)  ## install if needed, then compare on digits (offline)
 	$(FVL) compare --device $(DEVICE)
 
-test: $(STAMP)  ## the whole test suite; pytest's "no tests" (exit 5) fails
+test: $(STAMP)  ## install if needed, then the whole test suite
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff over the code, tests and benchmarks
 	$(BIN)/ruff check featvslearn tests benchmarks examples
 
 datasets: $(STAMP)  ## which datasets are available offline here
 	$(FVL) datasets
 
-demo: $(STAMP)  ## lesson 1, a minute: digits, report and JSON in results/
+demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (9 s)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset digits --device $(DEVICE) --report $(RESULTS)/digits.md --json $(RESULTS)/digits.json
 
-fashion: $(STAMP)  ## lesson 2, about 5 minutes on a laptop CPU: full Fashion-MNIST
+fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (3 min on 2 cores)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
 
-classical: $(STAMP)  ## the hand-engineered side: hog-svm and sift-svm on full Fashion-MNIST, every stage timed
+classical: $(STAMP)  ## hog-svm and sift-svm on Fashion-MNIST (1.5 min)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --pipelines hog-svm,sift-svm --report $(RESULTS)/classical.md --json $(RESULTS)/classical.json
 
-mnist: $(STAMP)
+mnist: $(STAMP)  ## full MNIST (needs its files in the cache, or a network)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset mnist --device $(DEVICE) --report $(RESULTS)/mnist.md --json $(RESULTS)/mnist.json
 
-cifar10: $(STAMP)  ## colour images: best on a GPU, e.g. make cifar10 DEVICE=cuda
+cifar10: $(STAMP)  ## colour images; best on a GPU: make cifar10 DEVICE=cuda
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset cifar10 --device $(DEVICE) --report $(RESULTS)/cifar10.md --json $(RESULTS)/cifar10.json
 
-compute: $(STAMP)  ## the compute factor: every pipeline on the CPU, then on the GPU, with speed-ups (needs CUDA)
+compute: $(STAMP)  ## the compute factor: CPU against GPU (needs CUDA)
 	mkdir -p $(RESULTS)
 	@case "$(DEVICES)" in *cuda*) $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" || \
-		echo "make compute: no CUDA GPU here, so --device $(DEVICES) is refused (DEVICES=cpu,cpu runs on the CPU alone)";; esac
-	$(FVL) compare --dataset fashion-mnist --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
+		{ echo "make compute: no CUDA GPU here; make compute DEVICES=cpu,cpu runs every pipeline twice on the CPU"; exit 2; };; esac
+	FEATVSLEARN_MAKE_VARIABLES="--device=DEVICES" $(BIN)/featvslearn compare --dataset fashion-mnist --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
 
-scaling: $(STAMP)  ## the data factor, long on a CPU: accuracy against training-set size on Fashion-MNIST, and the crossover
+scaling: $(STAMP)  ## the data factor: accuracy against size (88 min)
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/scaling.md --json $(RESULTS)/scaling.json
 
-scaling-short: $(STAMP)  ## the data factor in workshop time: three sizes, one seed, 2,000 test images
+scaling-short: $(STAMP)  ## the data factor in workshop time (3 min)
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --sizes 100,1000,10000 --seeds 1 --test-size 2000 --report $(RESULTS)/scaling-short.md --json $(RESULTS)/scaling-short.json
 
-ablate: $(STAMP)  ## the algorithms factor: CNN variants (activations, batch norm, dropout, depth) for the same budget; sized for <= 10 minutes on a 2-core CPU
+ablate: $(STAMP)  ## the algorithms factor: CNN variants (41 min)
 	mkdir -p $(RESULTS)
 	$(FVL) ablate --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
 
-gpu-check:  ## every GPU figure against its target, from the source tree (no install), <= 8 minutes on one H100: $(OUT)/gpu_check.json and .log
+gpu-check:  ## every GPU figure against its target, into OUT/
 	PYTHONPATH=. $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) benchmarks/gpu_check.py --data-dir $(DATA_DIR) --out $(OUT)
 
-report: $(STAMP)  ## re-render every saved results/*.json as Markdown, without training
-	@for f in $(RESULTS)/*.json; do \
-		[ -e "$$f" ] || { echo "no results in $(RESULTS)/; run make demo first"; exit 2; }; \
-		$(FVL) report "$$f" --out "$${f%.json}.md"; \
-	done
+report: $(STAMP)  ## re-render every results/*.json, no training
+	@failed=0; for f in $(RESULTS)/*.json; do \
+		[ -e "$$f" ] || { echo "make report: no results in $(RESULTS)/; run make demo first"; exit 2; }; \
+		$(FVL) report "$$f" --out "$${f%.json}.md" || failed=$$((failed + 1)); \
+	done; \
+	[ $$failed -eq 0 ] || { echo "make report: $$failed file(s) in $(RESULTS)/ could not be re-rendered (see above)"; exit 2; }
 
-clean:
+clean:  ## remove .venv and caches (results/ stays)
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

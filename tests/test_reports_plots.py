@@ -203,3 +203,11 @@ def test_figures_use_projector_sized_fonts_without_changing_matplotlibs_settings
             for label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
                 if label.get_text():
                     assert label.get_fontsize() >= style.FONT_SIZE
+
+
+def test_each_stage_has_one_colour_whatever_the_other_stages() -> None:
+    from featvslearn.reports.style import KNOWN_STAGES, stage_colour
+
+    assert len({stage_colour(name) for name in KNOWN_STAGES}) == len(KNOWN_STAGES)
+    assert stage_colour("train") == stage_colour("train")
+    assert stage_colour("a stage of a new pipeline") == stage_colour("a stage of a new pipeline")

@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, PercentFormatter
 
 from featvslearn.reports import style
-from featvslearn.reports.style import CPU_COLOUR, GPU_COLOUR, STAGE_COLOURS, styled
+from featvslearn.reports.style import CPU_COLOUR, GPU_COLOUR, styled
 from featvslearn.results import MisclassifiedExample, ScalingResults, Timeline, decode_image
 
 ANNOTATE_COUNTS_UP_TO = 15  # classes; above this a confusion matrix's cells are too small for numbers
@@ -163,7 +163,7 @@ def timeline_figure(runs: Sequence[tuple[str, Timeline]],
     figure = style.new_figure(width, 2.1 * count + 1.9)
     axes = figure.subplots(count, 1, squeeze=False, sharex=True)[:, 0]
     stage_names = list(dict.fromkeys(stage["name"] for _, timeline in runs for stage in timeline.stages))
-    stage_colours = {name: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, name in enumerate(stage_names)}
+    stage_colours = {name: style.stage_colour(name) for name in stage_names}
     ends = [_timeline_end(timeline) for _, timeline in runs]
     end = max(ends, default=0.0) or 1.0
     inches_per_second = (width - 1.6) / end  # the data area is about the figure less its y labels

@@ -112,7 +112,19 @@ CHANCE_COLOUR = "#555555"
 """Reference lines: chance level, crossovers."""
 STAGE_COLOURS: tuple[str, ...] = ("#fdd9b5", "#cfe3f5", "#dcd0ee", "#cdeed8", "#faf0b4", "#f7c6c7", "#d9d9d9",
                                   "#c4ece9", "#eadbc8", "#e7f3c0", "#f4d0ec", "#e0e0b0")
-"""Pale backgrounds for the stages of a timeline, one per stage name (12 before any repeats)."""
+"""Pale backgrounds for the stages of a timeline (12 before any repeats)."""
+KNOWN_STAGES: tuple[str, ...] = (
+    "warm-up (small slice)", "features (train)", "standardise", "svm fit", "features (test)", "predict",
+    "codebook (k-means)", "to device", "warm-up", "train", "evaluate", "tune (validation split)")
+"""The stages the pipelines run, each with its own colour of :data:`STAGE_COLOURS`, in that order."""
+
+
+def stage_colour(name: str) -> str:
+    """The background colour of stage ``name``, the same in every timeline; an unknown stage gets one by a
+    stable checksum of its name."""
+    if name in KNOWN_STAGES:
+        return STAGE_COLOURS[KNOWN_STAGES.index(name) % len(STAGE_COLOURS)]
+    return STAGE_COLOURS[zlib.crc32(name.encode()) % len(STAGE_COLOURS)]
 
 
 def _spare_colour(name: str) -> str:
