@@ -229,3 +229,27 @@ def test_rendered_reports_hold_no_python_values_and_summarise_long_training() ->
     text = scaling.markdown(scaled)
     assert not PYTHON_LEAKS.search(text), PYTHON_LEAKS.search(text)
     assert "- preset: –" in text and "- cnn precision: yes" in text
+
+
+def test_the_busy_machine_warning_names_a_few_runs_and_counts_the_rest() -> None:
+    from featvslearn.reports.shared import busy_machine_warning
+
+    few = busy_machine_warning([("hog-svm", 40.0), ("cnn", 67.0)])
+    assert "up to 67 %" in few and "during hog-svm, cnn;" in few
+    runs = [(f"cnn at {size} images (seed {seed})", 30.0) for size in (100, 300, 1000) for seed in (0, 1, 2)]
+    many = busy_machine_warning(runs)
+    assert "cnn at 100 images (seed 0), cnn at 100 images (seed 1), cnn at 100 images (seed 2) and 6 more runs" in many
+    assert "cnn at 1000 images (seed 2)" not in many
+
+
+def test_the_stages_table_has_a_gpu_column_only_when_a_stage_used_a_gpu() -> None:
+    from featvslearn.reports.shared import stages_table
+    from featvslearn.results import StageResult
+
+    cpu_only = stages_table("pipeline", [("hog-svm", [StageResult("svm fit", "cpu", 1.5, cpu_util_percent_mean=90.0)])])
+    assert "GPU" not in cpu_only[0] and cpu_only[2] == "| hog-svm | svm fit | cpu | 1.50 | 90% | – |"
+    on_gpu = stages_table("pipeline", [("cnn", [StageResult("train", "cuda:0", 2.0, 80.0, 95.0)]),
+                                       ("hog-svm", [StageResult("svm fit", "cpu", 1.5)])])
+    assert "GPU util mean / max" in on_gpu[0]
+    assert on_gpu[2].startswith("| cnn | train | cuda:0 | 2.00 | 80% / 95% |")
+    assert on_gpu[3].startswith("| hog-svm | svm fit | cpu | 1.50 | – |")

@@ -159,13 +159,17 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[str]], text_columns
 
 def stages_table(label_header: str, runs: Iterable[tuple[str, Sequence[StageResult]]]) -> list[str]:
     """The Markdown table of every stage of every run; ``runs`` is [(run label, its stages)] and
-    ``label_header`` names the first column (``pipeline``, ``variant``)."""
-    rows = [[label, s.name, s.device, fmt_seconds(s.seconds), fmt_mean_max(s.gpu_util_percent_mean,
-                                                                            s.gpu_util_percent_max),
+    ``label_header`` names the first column (``pipeline``, ``variant``). The GPU column appears only
+    when some stage ran on a GPU or has GPU readings."""
+    stages = [(label, s) for label, run_stages in runs for s in run_stages]
+    gpu = any(s.device.startswith(("cuda", "mps")) or s.gpu_util_percent_mean is not None for _, s in stages)
+    rows = [[label, s.name, s.device, fmt_seconds(s.seconds),
+             *([fmt_mean_max(s.gpu_util_percent_mean, s.gpu_util_percent_max)] if gpu else []),
              fmt_percent(s.cpu_util_percent_mean), fmt_bytes(s.peak_rss_bytes)]
-            for label, stages in runs for s in stages]
-    return md_table([label_header, "stage", "device", "seconds", "GPU util mean / max", "CPU util", "peak RSS"],
-                    rows, text_columns=3)
+            for label, s in stages]
+    headers = [label_header, "stage", "device", "seconds", *(["GPU util mean / max"] if gpu else []), "CPU util",
+               "peak RSS"]
+    return md_table(headers, rows, text_columns=3)
 
 
 # --------------------------------------------------------------------------- common sections
@@ -330,8 +334,17 @@ def busy_machine_warning(affected: Sequence[tuple[str, float | None]]) -> str:
     """One line naming the runs measured while other processes loaded the machine, and how much."""
     worst = max((load for _, load in affected if load is not None), default=None)
     share = f"up to {worst:.0f} %" if worst is not None else "over a quarter"
+    names = [name for name, _ in affected]
+    if len(names) > BUSY_RUNS_NAMED:
+        runs = f"{', '.join(names[:BUSY_RUNS_NAMED - 1])} and {len(names) - BUSY_RUNS_NAMED + 1:,} more runs"
+    else:
+        runs = ", ".join(names)
     return (f"timings measured on a busy machine: other processes used {share} of the CPU during "
-            f"{', '.join(name for name, _ in affected)}; re-run on a quiet machine before quoting times")
+            f"{runs}; re-run on a quiet machine before quoting times")
+
+
+BUSY_RUNS_NAMED = 4
+"""The busy-machine warning names at most this many runs; beyond, it counts the rest."""
 
 
 def small_test_set_warning(d: DatasetInfo, smallest: int | None, between: str = "pipelines") -> str | None:
