@@ -103,7 +103,7 @@ Device = Annotated[str, typer.Option(
 Devices = Annotated[str, typer.Option(
     metavar="DEVICE",
     help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available. A comma list (cpu,cuda) runs every "
-         "pipeline on each device and adds a speed-up column.")]
+         "pipeline on each device and adds speed-up columns.")]
 Pipelines = Annotated[str, typer.Option(
     metavar="LIST",
     help=f"Comma list of {', '.join(PIPELINES)}. learned-svm fits the hog-svm SVM on the CNN's features, reusing "
