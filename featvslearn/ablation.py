@@ -10,19 +10,25 @@ this module never prints.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import torch
+from pydantic import TypeAdapter
 
 from featvslearn import train
 from featvslearn.config import AblateConfig
 from featvslearn.contention import is_warm_up, machine_busy
 from featvslearn.datasets import Split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
+from featvslearn.errors import UserError
+from featvslearn.executors import Executor, RunFailure, Task
 from featvslearn.measure import environment
 from featvslearn.models import CNNConfig, cnn_config_for
 from featvslearn.pipelines import RunContext, RunSettings
@@ -40,7 +46,9 @@ from featvslearn.run import (
     usage_fields,
     warm_up,
 )
+from featvslearn.runlog import RunLog, dataset_identity
 from featvslearn.stats import wilson_interval
+from featvslearn.sweep import InProcessCallbacks, failed_runs_setting, failures, run_sweep
 from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, AblationVariant
 
 LOSS_CURVE_POINTS = 200
@@ -174,10 +182,68 @@ def _ablation_split(config: AblateConfig, progress: Progress) -> tuple[Split, fl
     return split, load_seconds
 
 
-def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> AblateResults:
+@dataclass(frozen=True)
+class AblateShared(InProcessCallbacks):
+    """What every run of an ablation needs and no run changes: sent to each worker once.
+
+    ``split``: the images every variant trains and is tested on; ``config``: the validated
+    settings; ``device``: the resolved device, as text; ``epochs``: every variant's epochs.
+    ``progress`` and ``on_step(task, variant, finished)`` reach the caller only when the runs are
+    carried out in this process (see :class:`~featvslearn.sweep.InProcessCallbacks`).
+    """
+
+    split: Split
+    config: AblateConfig
+    device: str
+    epochs: int
+    progress: Progress = no_progress
+    on_step: Callable[[Task, str, bool], None] | None = None
+
+
+def ablate_tasks(variants: Sequence[str], uses_gpu: bool = False) -> list[Task]:
+    """One task per variant, in the order given."""
+    return [Task(key={"variant": name}, label=name, uses_gpu=uses_gpu) for name in variants]
+
+
+def work(task: Task, shared: AblateShared) -> dict[str, Any]:
+    """One run of an ablation: train and evaluate ``task``'s variant, seeded with the sweep's seed.
+
+    Returns its :class:`VariantResult` as a dict, JSON-ready.
+    """
+    name = str(task.key["variant"])
+    if shared.on_step is not None:
+        shared.on_step(task, name, False)
+    seed_everything(shared.config.seed)
+    result = run_variant(ABLATION_VARIANTS[name], shared.split, torch.device(shared.device), shared.epochs,
+                         shared.config, shared.progress)
+    return dataclasses.asdict(result)
+
+
+_VARIANT = TypeAdapter(VariantResult)
+
+
+def read_record(record: dict[str, Any]) -> VariantResult:
+    """A run's record (from :func:`work` or the run log) back as a :class:`VariantResult`; a ``ValueError``
+    (pydantic's ``ValidationError`` is one) if it is not one."""
+    return _VARIANT.validate_json(json.dumps(record))
+
+
+def sweep_identity(config: AblateConfig, device: str, train_size: int, epochs: int) -> dict[str, Any]:
+    """What a variant's result depends on besides its name: the run log's ``sweep``."""
+    return {"kind": "ablate", "dataset": dataset_identity(config.dataset), "train_size": train_size,
+            "test_size": config.test_size, "epochs": epochs,
+            "precision": config.precision, "device": device, "seed": config.seed}
+
+
+def run_ablation(config: AblateConfig, progress: Progress = no_progress, executor: Executor | None = None,
+                 log: RunLog | None = None) -> AblateResults:
     """Train every variant of ``config`` on the same split, epochs, schedule and seed; return the results.
 
-    ``config`` should come from :meth:`AblateConfig.validated`.
+    ``config`` should come from :meth:`AblateConfig.validated`. Each variant is one run
+    (:func:`work`), carried out by ``executor`` (default: one after another in this process). With
+    ``log``, each finished run is appended to it at once, and on ``log.resume`` the variants it
+    already holds are reused (see :mod:`featvslearn.runlog`). A variant that fails on the executor
+    is left out and named in ``settings["failed_runs"]``; a ``UserError`` if every one failed.
     """
     start = time.perf_counter()
     device = config.torch_device()
@@ -185,16 +251,66 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> Abla
     split, load_seconds = _ablation_split(config, progress)
     train_set = split.train
     epochs = config.epochs if config.epochs is not None else ablation_epochs(len(train_set))
-    results: list[VariantResult] = []
     count = len(config.variants)
-    for done, name in enumerate(config.variants):
+    done = failed = 0
+
+    def finished_text() -> str:
+        return f"ablate: {done:,} of {count:,} variants finished" + (f", {failed:,} failed" if failed else "")
+
+    def on_start(reused: int) -> None:
+        nonlocal done
+        done = reused
+        progress("ablate", f"ablate: {done:,} of {count:,} variants finished before (in the run log)" if reused
+                 else f"ablate: {count:,} variants", done, count)
+
+    def on_step(task: Task, name: str, finished: bool) -> None:
         progress("ablate", f"ablate: {name}", done, count)
-        seed_everything(config.seed)
-        results.append(run_variant(ABLATION_VARIANTS[name], split, device, epochs, config, progress))
-        progress("ablate", f"ablate: {done + 1:,} of {count:,} variants finished", done + 1, count)
+
+    def on_outcome(task: Task, outcome: object) -> None:
+        nonlocal done, failed
+        done += 1
+        failed += isinstance(outcome, RunFailure)
+        progress("ablate", finished_text(), done, count)
+
+    shared = AblateShared(split=split, config=config, device=str(device), epochs=epochs, progress=progress,
+                          on_step=on_step)
+    outcomes = run_sweep(work, ablate_tasks(config.variants, uses_gpu=device.type == "cuda"), shared, read_record,
+                         sweep_identity(config, str(device), len(train_set), epochs), executor=executor, log=log,
+                         on_start=on_start, on_outcome=on_outcome)
+    results = [outcome for _, outcome in outcomes if not isinstance(outcome, RunFailure)]
+    if not results:
+        first = failures(outcomes)[0]
+        raise UserError(f"every run failed; the first, {first.task.label}: {first.error}")
     reference = train.train_settings_for(len(train_set), min(train_set.image_shape[:2]), device.type,
                                          train_set.hflip_ok, config.seed, epochs=epochs,
                                          autocast_dtype=autocast_dtype(device, config.precision))
+    settings: dict[str, Any] = {
+        "variants": list(config.variants),
+        "train_size": config.train_size,
+        "test_size": config.test_size,
+        "epochs": epochs,
+        "epochs_option": config.epochs,
+        "batch_size": reference.batch_size,
+        "steps": max(1, len(train_set) // reference.batch_size) * epochs,
+        "optimizer": f"Nesterov SGD, momentum {reference.momentum}, linear warm-up over "
+                     f"{reference.warmup_fraction:.0%} of the steps then linear decay to zero",
+        "lr": reference.lr,
+        "lr_rule": LR_RULE,
+        "lr_source": LR_SOURCE,
+        "weight_decay": reference.weight_decay,
+        "label_smoothing": reference.label_smoothing,
+        "translate_pixels": reference.translate_pixels,
+        "hflip": reference.hflip,
+        "precision": dtype_name(reference.autocast_dtype),
+        "precision_option": config.precision,
+        "initialisation": "He (Kaiming) normal for ReLU, Glorot (Xavier) uniform for tanh and sigmoid",
+        "whitened_first_layer": False,
+        "test_time_augmentation": False,
+        "device_option": config.device,
+        "skipped_files": skipped_files(split),
+    }
+    if failures(outcomes):
+        settings["failed_runs"] = failed_runs_setting(outcomes)
     return AblateResults(
         machine_busy=any(machine_busy(v.stages) for v in results),
         dataset=dataset_info(split, load_seconds),
@@ -202,31 +318,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress) -> Abla
         seed=config.seed,
         environment=environment(device),
         variants=results,
-        settings={
-            "variants": list(config.variants),
-            "train_size": config.train_size,
-            "test_size": config.test_size,
-            "epochs": epochs,
-            "epochs_option": config.epochs,
-            "batch_size": reference.batch_size,
-            "steps": max(1, len(train_set) // reference.batch_size) * epochs,
-            "optimizer": f"Nesterov SGD, momentum {reference.momentum}, linear warm-up over "
-                         f"{reference.warmup_fraction:.0%} of the steps then linear decay to zero",
-            "lr": reference.lr,
-            "lr_rule": LR_RULE,
-            "lr_source": LR_SOURCE,
-            "weight_decay": reference.weight_decay,
-            "label_smoothing": reference.label_smoothing,
-            "translate_pixels": reference.translate_pixels,
-            "hflip": reference.hflip,
-            "precision": dtype_name(reference.autocast_dtype),
-            "precision_option": config.precision,
-            "initialisation": "He (Kaiming) normal for ReLU, Glorot (Xavier) uniform for tanh and sigmoid",
-            "whitened_first_layer": False,
-            "test_time_augmentation": False,
-            "device_option": config.device,
-            "skipped_files": skipped_files(split),
-        },
+        settings=settings,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         total_seconds=time.perf_counter() - start,
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from featvslearn.datasets.catalog import check_data_dir, resolve_dataset
 from featvslearn.datasets.core import did_you_mean
 from featvslearn.errors import UserError
+from featvslearn.executors import EXECUTORS, Resources
 from featvslearn.files import check_output_path, check_plots_folder
 from featvslearn.pipelines import LEARNED_PIPELINES, PIPELINE_NAMES, RunSettings
 from featvslearn.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS, parse_variants
@@ -34,6 +35,7 @@ __all__ = [
     "DataOptions",
     "Problems",
     "ScalingConfig",
+    "SweepOptions",
     "parse_pipelines",
     "parse_sizes",
 ]
@@ -197,6 +199,45 @@ class DataOptions:
         return self.torch_devices()[0]
 
 
+@dataclass(frozen=True)
+class SweepOptions(DataOptions):
+    """The options of a sweep (``scaling``, ``ablate``): where its runs are carried out, and resuming.
+
+    ``executor``: ``local`` (one run after another in this process) or ``ray`` (runs side by side
+    on a Ray cluster at ``ray_address``; None: ``RAY_ADDRESS``, else a local Ray), each asking for
+    ``cpus_per_run`` CPUs (None: all of a machine's) and ``gpus_per_run`` GPUs (None: one; a
+    fraction shares a GPU). ``resume``: reuse the runs already in the sweep's run log.
+    """
+
+    resume: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
+    gpus_per_run: float | None = None
+    cpus_per_run: int | None = None
+
+    def check_sweep_options(self, problems: Problems) -> None:
+        """Note the problems of the sweep options in ``problems``."""
+        if self.executor not in EXECUTORS:
+            problems.add(_unknown_choice("--executor", self.executor, EXECUTORS))
+        gpus = self.gpus_per_run
+        if gpus is not None and not (0 < gpus <= 1 or (float(gpus).is_integer() and gpus > 1)):
+            problems.add(f"--gpus-per-run must be a share of one GPU (more than 0, at most 1, such as 0.25) or a "
+                         f"whole number of GPUs, got {gpus:g}")
+        if self.cpus_per_run is not None and self.cpus_per_run < 1:
+            problems.add(f"--cpus-per-run must be a whole number of CPUs, at least 1, got {self.cpus_per_run}")
+        given = [option for option, value in (("--ray-address", self.ray_address),
+                                              ("--gpus-per-run", self.gpus_per_run),
+                                              ("--cpus-per-run", self.cpus_per_run)) if value is not None]
+        if self.executor == "local" and given:
+            problems.add(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for runs on Ray; "
+                         "add --executor ray (the local executor runs one run at a time, with the whole machine)")
+
+    def resources(self) -> Resources:
+        """What each run asks the executor for."""
+        return Resources(cpus_per_run=None if self.cpus_per_run is None else float(self.cpus_per_run),
+                         gpus_per_run=1.0 if self.gpus_per_run is None else float(self.gpus_per_run))
+
+
 def _check_train_size(problems: Problems, train_size: int | None) -> None:
     if train_size is not None and train_size < 1:
         problems.add(f"--train-size must be a positive number of images, got {train_size}")
@@ -236,7 +277,7 @@ class CompareConfig(DataOptions):
 
 
 @dataclass(frozen=True)
-class ScalingConfig(DataOptions):
+class ScalingConfig(SweepOptions):
     """What ``featvslearn scaling`` runs: every pipeline at each training-set size and seed.
 
     ``sizes`` of ``None`` picks sizes from the dataset (see :func:`featvslearn.scaling.default_sizes`).
@@ -264,6 +305,7 @@ class ScalingConfig(DataOptions):
         pipelines = problems.check(parse_pipelines, ",".join(self.pipelines))
         cleaned = self.checked_data_options(one_device="scaling", problems=problems)
         _check_model_options(problems, self.epochs, self.svm, self.preset)
+        self.check_sweep_options(problems)
         sizes = None
         if self.sizes is not None:
             if not self.sizes:
@@ -288,7 +330,7 @@ class ScalingConfig(DataOptions):
 
 
 @dataclass(frozen=True)
-class AblateConfig(DataOptions):
+class AblateConfig(SweepOptions):
     """What ``featvslearn ablate`` runs: the shared options, the CNN variants, their data and epochs.
 
     ``train_size`` None draws ``variants.ABLATION_TRAIN_SIZE`` images when the dataset has more;
@@ -309,5 +351,6 @@ class AblateConfig(DataOptions):
         cleaned = self.checked_data_options(one_device="ablate", problems=problems)
         _check_train_size(problems, self.train_size)
         _check_model_options(problems, self.epochs)
+        self.check_sweep_options(problems)
         problems.raise_any()
         return dataclasses.replace(self, variants=variants, **cleaned)

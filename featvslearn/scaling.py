@@ -11,13 +11,18 @@ Like ``compare``, it never prints: progress and the plan go to callbacks.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
+import torch
+from pydantic import TypeAdapter
 
 from featvslearn import train
 from featvslearn.config import ScalingConfig
@@ -25,11 +30,14 @@ from featvslearn.contention import machine_busy
 from featvslearn.datasets import Split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
+from featvslearn.executors import Executor, RunFailure, Task
 from featvslearn.measure import environment
 from featvslearn.pipelines import LEARNED_PIPELINES
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import Crossover, PipelineResult, ScalingResults, ScalingRun
 from featvslearn.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
+from featvslearn.runlog import RunLog, dataset_identity
+from featvslearn.sweep import InProcessCallbacks, failed_runs_setting, failures, run_sweep
 
 # ----------------------------------------------------------------------------- sizes
 
@@ -196,8 +204,77 @@ def _plan(config: ScalingConfig, split: Split, sizes: list[int]) -> ScalingPlan:
 # ------------------------------------------------------------------------------- run
 
 
+@dataclass(frozen=True)
+class ScalingShared(InProcessCallbacks):
+    """What every run of a scaling sweep needs and no run changes: sent to each worker once.
+
+    ``full``: the whole training set (each run draws its subsample) and the shared test set;
+    ``config``: the validated settings; ``device``: the resolved device, as text. ``progress`` and
+    ``on_step(task, pipeline, finished)`` reach the caller only when the runs are carried out in
+    this process (they are left behind when this is pickled, see :class:`InProcessCallbacks`).
+    """
+
+    full: Split
+    config: ScalingConfig
+    device: str
+    progress: Progress = no_progress
+    on_step: Callable[[Task, str, bool], None] | None = None
+
+
+def scaling_tasks(sizes: Sequence[int], seeds: Sequence[int], uses_gpu: bool = False) -> list[Task]:
+    """One task per (size, seed), sizes first, in the order given: each runs every pipeline on one subsample."""
+    return [Task(key={"size": int(size), "seed": int(seed)}, label=f"size {size:,}, seed {seed}", uses_gpu=uses_gpu)
+            for size in sizes for seed in seeds]
+
+
+def work(task: Task, shared: ScalingShared) -> dict[str, Any]:
+    """One run of a scaling sweep: every pipeline on the stratified subsample of ``task``'s size and seed.
+
+    The subsample is drawn with the seed, and each pipeline trains with it (learned-svm reuses the
+    CNN trained here). Returns {pipeline name: its :class:`ScalingRun` as a dict}, JSON-ready.
+    """
+    size, seed = int(task.key["size"]), int(task.key["seed"])
+    config = shared.config
+    split = Split(train=subsample(shared.full.train, size, seed=seed), test=shared.full.test)
+
+    def starting(name: str) -> None:
+        if shared.on_step is not None:
+            shared.on_step(task, name, False)
+
+    def finished(name: str, result: PipelineResult) -> None:
+        if shared.on_step is not None:
+            shared.on_step(task, name, True)
+
+    batch = run_batch(config.pipelines, split, torch.device(shared.device), config.run_settings(seed),
+                      shared.progress, size_option="the largest of --sizes", on_start=starting, on_result=finished)
+    return {name: dataclasses.asdict(ScalingRun(train_size=size, seed=seed, accuracy=result.accuracy,
+                                                train_seconds=result.train_seconds,
+                                                other_load_percent_mean=result.other_load_percent_mean,
+                                                machine_busy=machine_busy(result.stages)))
+            for name, result in batch.items()}
+
+
+_RUN = TypeAdapter(ScalingRun)
+
+
+def read_record(record: dict[str, Any], pipelines: Sequence[str]) -> dict[str, ScalingRun]:
+    """A run's record (from :func:`work` or the run log) back as {pipeline: ScalingRun}; a ``ValueError``
+    (pydantic's ``ValidationError`` is one) if it is not one run of each of ``pipelines``."""
+    if not isinstance(record, dict) or sorted(record) != sorted(pipelines):
+        raise ValueError(f"a scaling run's record should hold the runs of {', '.join(pipelines)}")
+    return {name: _RUN.validate_json(json.dumps(record[name])) for name in pipelines}
+
+
+def sweep_identity(config: ScalingConfig, device: str) -> dict[str, Any]:
+    """What a scaling run's result depends on besides its size and seed: the run log's ``sweep``."""
+    return {"kind": "scaling", "dataset": dataset_identity(config.dataset), "pipelines": list(config.pipelines),
+            "test_size": config.test_size, "epochs": config.epochs, "precision": config.precision,
+            "svm": config.svm, "preset": config.preset, "device": device, "seed": config.seed}
+
+
 def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
-                on_plan: Callable[[ScalingPlan], None] | None = None) -> ScalingResults:
+                on_plan: Callable[[ScalingPlan], None] | None = None, executor: Executor | None = None,
+                log: RunLog | None = None) -> ScalingResults:
     """Train every pipeline of ``config`` at each training-set size and seed; return the measured runs.
 
     ``config`` should come from :meth:`ScalingConfig.validated`. The test set is drawn once
@@ -206,6 +283,12 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
     is the whole training set, and the seeds differ in initialisation and shuffling only), and
     each pipeline trains with ``s``. ``on_plan`` receives the plan once the data is loaded,
     before any training. Raises ``UserError`` for sizes outside the training set's range.
+
+    Each (size, seed) is one run (:func:`work`), carried out by ``executor`` (default: one after
+    another in this process). With ``log``, each finished run is appended to it at once, and on
+    ``log.resume`` the runs it already holds are reused (see :mod:`featvslearn.runlog`). A run that
+    fails on the executor is left out of the results and named in ``settings["failed_runs"]``;
+    a ``UserError`` if every run failed.
     """
     start = time.perf_counter()
     device = config.torch_device()
@@ -217,50 +300,76 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
     plan = _plan(config, full, sizes)
     if on_plan is not None:
         on_plan(plan)
+    per_task = len(config.pipelines)
+    done = failed = 0
+
+    def report(text: str) -> None:
+        progress("scaling", text, done, plan.runs)
+
+    def finished_text() -> str:
+        return f"scaling: {done:,} of {plan.runs:,} runs finished" + (f", {failed:,} failed" if failed else "")
+
+    def on_step(task: Task, name: str, finished: bool) -> None:
+        nonlocal done
+        if finished:
+            done += 1
+            report(finished_text())
+        else:
+            report(f"scaling: {name}, {task.label}")
+
+    settled = 0
+
+    def on_start(reused: int) -> None:
+        nonlocal done, settled
+        settled, done = reused, reused * per_task
+        report(f"scaling: {done:,} of {plan.runs:,} runs finished before (in the run log)" if reused
+               else f"scaling: {plan.runs:,} runs")
+
+    def on_outcome(task: Task, outcome: object) -> None:
+        nonlocal done, failed, settled
+        settled += 1
+        failed += per_task if isinstance(outcome, RunFailure) else 0
+        done = settled * per_task
+        report(finished_text())
+
+    tasks = scaling_tasks(sizes, config.seed_values, uses_gpu=device.type == "cuda")
+    shared = ScalingShared(full=full, config=config, device=str(device), progress=progress, on_step=on_step)
+    outcomes = run_sweep(work, tasks, shared, lambda record: read_record(record, config.pipelines),
+                         sweep_identity(config, str(device)), executor=executor, log=log, on_start=on_start,
+                         on_outcome=on_outcome)
     runs: dict[str, list[ScalingRun]] = {name: [] for name in config.pipelines}
-    done = 0
-    progress("scaling", f"scaling: {plan.runs:,} runs", 0, plan.runs)
-    for size in sizes:
-        for seed in config.seed_values:
-            split = Split(train=subsample(full.train, size, seed=seed), test=full.test)
-            where = f"size {size:,}, seed {seed}"
-
-            def starting(name: str, where: str = where) -> None:
-                progress("scaling", f"scaling: {name}, {where}", done, plan.runs)
-
-            def finished(name: str, result: PipelineResult) -> None:
-                nonlocal done
-                done += 1
-                progress("scaling", f"scaling: {done:,} of {plan.runs:,} runs finished", done, plan.runs)
-
-            batch = run_batch(config.pipelines, split, device, config.run_settings(seed), progress,
-                              size_option="the largest of --sizes", on_start=starting, on_result=finished)
-            for name, result in batch.items():
-                runs[name].append(ScalingRun(train_size=size, seed=seed, accuracy=result.accuracy,
-                                             train_seconds=result.train_seconds,
-                                             other_load_percent_mean=result.other_load_percent_mean,
-                                             machine_busy=machine_busy(result.stages)))
+    for _, outcome in outcomes:
+        if not isinstance(outcome, RunFailure):
+            for name in config.pipelines:
+                runs[name].append(outcome[name])
+    measured = [size for size in sizes if any(run.train_size == size for run in runs[config.pipelines[0]])]
+    if not measured:
+        first = failures(outcomes)[0]
+        raise UserError(f"every run failed; the first, {first.task.label}: {first.error}")
+    settings: dict[str, Any] = {
+        "pipelines": list(config.pipelines),
+        "sizes_option": list(config.sizes) if config.sizes is not None else None,
+        "test_size": config.test_size,
+        "epochs": config.epochs,
+        "cnn_epochs_per_size": {str(size): plan.cnn_epochs[size] for size in sizes} if plan.cnn_image_passes
+        else {},
+        "precision": config.precision,
+        "cnn_precision": dtype_name(autocast_dtype(device, config.precision)),
+        "preset": config.preset,
+        "svm": config.svm,
+        "device_option": config.device,
+        "skipped_files": skipped_files(full),
+    }
+    if failures(outcomes):
+        settings["failed_runs"] = failed_runs_setting(outcomes)
     results = ScalingResults(
         dataset=dataset_info(full, load_seconds),
         device=str(device),
         seed=config.seed,
         seeds=list(config.seed_values),
-        sizes=sizes,
+        sizes=measured,
         environment=environment(device),
-        settings={
-            "pipelines": list(config.pipelines),
-            "sizes_option": list(config.sizes) if config.sizes is not None else None,
-            "test_size": config.test_size,
-            "epochs": config.epochs,
-            "cnn_epochs_per_size": {str(size): plan.cnn_epochs[size] for size in sizes} if plan.cnn_image_passes
-            else {},
-            "precision": config.precision,
-            "cnn_precision": dtype_name(autocast_dtype(device, config.precision)),
-            "preset": config.preset,
-            "svm": config.svm,
-            "device_option": config.device,
-            "skipped_files": skipped_files(full),
-        },
+        settings=settings,
         pipelines=runs,
         crossover={},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),

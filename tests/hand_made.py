@@ -11,6 +11,7 @@ from featvslearn.results import (
     CompareResults,
     Crossover,
     DatasetInfo,
+    MergedCompareResults,
     MisclassifiedExample,
     PipelineResult,
     ScalingResults,
@@ -81,6 +82,21 @@ def compare_results(devices: tuple[str, ...] = ("cpu", "cuda:0")) -> CompareResu
         pipelines=pipelines, settings={"skipped_files": []}, created="2026-01-01T00:00:00+00:00",
         total_seconds=140.0,
     )
+
+
+LAPTOP = {"featvslearn": "test", "cpu": "Intel Core i5-8250U", "cpu_cores_logical": 8, "cpu_cores_physical": 4,
+          "gpu": None}
+SERVER = {"featvslearn": "test", "cpu": "AMD EPYC 9654", "cpu_cores_logical": 16, "cpu_cores_physical": 8,
+          "gpu": "NVIDIA H100"}
+
+
+def merged_compare_results() -> MergedCompareResults:
+    """A laptop's compare results on the CPU (rows 1-2, the baseline row 1) merged with a server's on its CPU
+    and its H100 (rows 3-6)."""
+    laptop, server = compare_results(("cpu",)), compare_results(("cpu", "cuda:0"))
+    laptop.environment, server.environment = dict(LAPTOP), dict(SERVER)
+    return MergedCompareResults(sources=[laptop, server], files=["laptop.json", "server.json"], baseline=1,
+                                created="2026-01-02T00:00:00+00:00")
 
 
 # --------------------------------------------------------------------------- scaling

@@ -13,10 +13,10 @@ import pytest
 
 from featvslearn.reports import KINDS, markdown, table, write_markdown
 from featvslearn.results import RESULT_KINDS, Results
-from tests.hand_made import ablate_results, compare_results, scaling_results
+from tests.hand_made import ablate_results, compare_results, merged_compare_results, scaling_results
 
 MAKERS: dict[str, Callable[[], Results]] = {"compare": compare_results, "scaling": scaling_results,
-                                            "ablate": ablate_results}
+                                            "ablate": ablate_results, "merged-compare": merged_compare_results}
 
 
 def test_every_kind_of_results_has_a_report() -> None:

@@ -353,7 +353,8 @@ def test_the_report_command_refuses_the_markdown_report_in_one_line(tmp_path: Pa
         ({"schema_version": "2"}, 'schema version "2", not a whole number'),
         ({"schema_version": True}, "schema version true, not a whole number"),
         ({"schema_version": None}, "schema version null, not a whole number"),
-        ({"kind": "report"}, "has kind \"report\"; featvslearn reads compare, scaling, ablate results"),
+        ({"kind": "report"}, "has kind \"report\"; featvslearn reads compare, scaling, ablate, merged-compare "
+                             "results"),
         ({"kind": None}, "has kind null"),
         ({"pipelines": [{"name": "x"}]}, "compare results are incomplete or malformed: pipelines[0]: missing "
                                          "'accuracy' (and 11 more problems); re-run featvslearn compare --json"),
@@ -597,7 +598,7 @@ def test_a_top_level_that_is_not_an_object_is_refused(kind: str, top: Any, tmp_p
        | st.lists(st.text(max_size=3), max_size=2) | st.dictionaries(st.sampled_from(list(MAKERS)), st.none()))
 def test_an_unknown_kind_is_refused(kind: str, other: Any, tmp_path: Path) -> None:
     message = _user_error(_write(tmp_path / "r.json", {**MAKERS[kind]().to_dict(), "kind": other}))
-    assert "has kind" in message and "featvslearn reads compare, scaling, ablate results" in message
+    assert "has kind" in message and "featvslearn reads compare, scaling, ablate, merged-compare results" in message
 
 
 @FUZZ

@@ -16,6 +16,7 @@ from rich.markup import escape
 from featvslearn import __version__
 from featvslearn.cli import options as opt
 from featvslearn.cli.progress import _live_progress
+from featvslearn.cli.sweeps import SweepInterrupted, announce, keeps_finished_runs, sweep_executor, sweep_log
 from featvslearn.config import AblateConfig, CompareConfig, ScalingConfig, parse_sizes
 from featvslearn.errors import MAKE_VARIABLES_ENV, UserError, in_make_terms
 
@@ -74,8 +75,9 @@ def handles_errors(command: F) -> F:
         except UserError as exc:
             print_error(str(exc))
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted: stopped cleanly, no output file was written[/]")
+        except KeyboardInterrupt as exc:
+            kept = str(exc) if isinstance(exc, SweepInterrupted) else "stopped cleanly, no output file was written"
+            err.print(f"[yellow]interrupted: {escape(kept)}[/]", highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -186,6 +188,11 @@ def ablate(
     precision: opt.Precision = "auto",
     report: opt.Report = None,
     json_path: opt.Json = None,
+    resume: opt.Resume = False,
+    executor: opt.Executor = "local",
+    ray_address: opt.RayAddress = None,
+    gpus_per_run: opt.GpusPerRun = None,
+    cpus_per_run: opt.CpusPerRun = None,
 ) -> None:
     """Train CNN variants for the same budget: sigmoid, tanh, ReLU; with and without batch norm and dropout; deeper."""
     from featvslearn.ablation import run_ablation
@@ -193,10 +200,13 @@ def ablate(
     config = AblateConfig(
         dataset=dataset, device=device, variants=tuple(variants.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
-        precision=precision, report_path=report, json_path=json_path,
+        precision=precision, report_path=report, json_path=json_path, resume=resume, executor=executor,
+        ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
     ).validated()
-    with _live_progress() as progress:
-        results = run_ablation(config, progress=progress)
+    log = sweep_log(config, "ablate")
+    announce(log, err)
+    with keeps_finished_runs(log), sweep_executor(config) as runs_on, _live_progress() as progress:
+        results = run_ablation(config, progress=progress, executor=runs_on, log=log)
     _finish(results, config.json_path, config.report_path)
 
 
@@ -219,6 +229,11 @@ def scaling(
     preset: opt.Preset = "standard",
     report: opt.Report = None,
     json_path: opt.Json = None,
+    resume: opt.Resume = False,
+    executor: opt.Executor = "local",
+    ray_address: opt.RayAddress = None,
+    gpus_per_run: opt.GpusPerRun = None,
+    cpus_per_run: opt.CpusPerRun = None,
 ) -> None:
     """Train every pipeline at growing training-set sizes; show accuracy ± std per size and where the CNN overtakes."""
     from featvslearn.scaling import run_scaling
@@ -227,10 +242,14 @@ def scaling(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), test_size=test_size,
         epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download, precision=precision, svm=svm,
         preset=preset, report_path=report, json_path=json_path,
-        sizes=parse_sizes(sizes) if sizes is not None else None, seeds=seeds,
+        sizes=parse_sizes(sizes) if sizes is not None else None, seeds=seeds, resume=resume, executor=executor,
+        ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
     ).validated()
-    with _live_progress("once") as progress:
-        results = run_scaling(config, progress=progress,
+    log = sweep_log(config, "scaling")
+    announce(log, err)
+    with (keeps_finished_runs(log, runs_per_entry=len(config.pipelines)), sweep_executor(config) as runs_on,
+          _live_progress("once") as progress):
+        results = run_scaling(config, progress=progress, executor=runs_on, log=log,
                               on_plan=lambda plan: progress.progress.console.print(plan.describe(), highlight=False))
     _finish(results, config.json_path, config.report_path)
 
@@ -249,18 +268,80 @@ def datasets(data_dir: opt.ListDataDir = None) -> None:
 
 
 @app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
-             short_help="Re-render a saved results JSON: table, report, plots.")
+             short_help="Re-render saved results, or merge several: table, report, plots.")
 @handles_errors
-def report(results_json: opt.ResultsJson, out_path: opt.ReportOut = None) -> None:
-    """Re-render a saved results JSON as the table, a Markdown report and its plots, without training anything."""
+def report(results_json: opt.ResultsJsons, out_path: opt.MergeOut = None, json_path: opt.MergeJson = None,
+           baseline: opt.Baseline = None) -> None:
+    """Re-render a saved results JSON as the table, a Markdown report and its plots, without training anything.
+
+    Several are merged first: compare results side by side, or partial scaling sweeps into one sweep.
+    """
     from featvslearn.files import check_output_path, check_plots_folder
     from featvslearn.reports import write_markdown
     from featvslearn.results import read_json
 
-    results = read_json(results_json)  # first: a wrong input file is the likelier mistake
-    target = check_output_path(out_path or results_json.with_suffix(".md"), (".md",), "--out")
+    if len(results_json) > 1 or json_path is not None or baseline is not None:
+        _merge_and_report(results_json, out_path, json_path, baseline)
+        return
+    results = read_json(results_json[0])  # first: a wrong input file is the likelier mistake
+    target = check_output_path(out_path or results_json[0].with_suffix(".md"), (".md",), "--out")
     check_plots_folder(target, "--out")
     _show(results)
+    write_markdown(results, target)
+    out.print(f"report written to {target}", highlight=False)
+
+
+MERGED_REPORT = Path("merged.md")
+"""Where ``report`` writes the report of several files without --out: in the current folder."""
+
+
+def _merge_and_report(paths: list[Path], out_path: Path | None, json_path: Path | None,
+                      baseline: str | None) -> None:
+    """``report`` with several files, --json or --baseline: read and check every file, merge them, check
+    the outputs, then show the table and write --json and the report."""
+    from datetime import datetime, timezone
+
+    from featvslearn.files import check_output_path, check_plots_folder, expand_user
+    from featvslearn.merge import merge, replace_baseline
+    from featvslearn.reports import write_markdown
+    from featvslearn.results import MergedCompareResults, read_json, write_json
+
+    named = [(str(path), read_json(path)) for path in paths]  # every file read and checked before any is written
+    inputs: dict[Path, str] = {}
+    for path in paths:
+        resolved = expand_user(path, "RESULTS_JSON").resolve()
+        if resolved in inputs:
+            also = f" (also as {inputs[resolved]})" if inputs[resolved] != str(path) else ""
+            raise UserError(f"{path} is given twice{also}; pass each results file once")
+        inputs[resolved] = str(path)
+    notes: list[str] = []
+    results: Results
+    if len(named) > 1:
+        merged = merge(named, datetime.now(timezone.utc).isoformat(timespec="seconds"), baseline)
+        results, notes = merged.results, merged.notes
+    else:
+        name, results = named[0]
+        if baseline is not None:
+            if not isinstance(results, MergedCompareResults):
+                raise UserError(f"--baseline picks the row the speed-ups of merged compare results divide, but {name} "
+                                f"holds {results.kind} results; pass two or more compare results, or leave it out")
+            results = replace_baseline(results, baseline, name)
+    target = check_output_path(out_path or (MERGED_REPORT if len(paths) > 1 else paths[0].with_suffix(".md")),
+                               (".md",), "--out")
+    check_plots_folder(target, "--out")
+    json_target = check_output_path(json_path, (".json",), "--json") if json_path is not None else None
+    for option, written in (("--out", target), ("--json", json_target)):
+        if written is not None and written in inputs:
+            raise UserError(f"{option} {written} is one of the results files read; choose another file name")
+    if out_path is None and len(paths) > 1:
+        out.print(f"no --out given: the report goes to {MERGED_REPORT} in the current folder", highlight=False)
+    _show(results)
+    for note in notes:
+        err.print(f"[bold yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    if json_target is not None:
+        write_json(results, json_target)
+        out.print(f"merged results written to {json_target}" if len(paths) > 1
+                  else f"results written to {json_target}", highlight=False)
     write_markdown(results, target)
     out.print(f"report written to {target}", highlight=False)
 

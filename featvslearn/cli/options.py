@@ -6,6 +6,7 @@ flags show none: :class:`HelpCommand` and :class:`HelpGroup` see to that, and ad
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,7 +51,7 @@ class _PlainHelp:
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces: list[str] = super().collect_usage_pieces(ctx)  # type: ignore[misc]
-        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece for piece in pieces]
+        return [re.sub(r"^\{(.*)\}(\.\.\.)?$", r"\1\2", piece) for piece in pieces]  # {A} → A, {A}... → A...
 
 
 class HelpCommand(_PlainHelp, TyperCommand):
@@ -175,3 +176,33 @@ ResultsJson = Annotated[Path, typer.Argument(
 ReportOut = Annotated[Path | None, typer.Option(
     "--out", metavar="PATH",
     help="Markdown file to write (default: beside the JSON, with .md); its plots go into <name>-plots/ beside it.")]
+ResultsJsons = Annotated[list[Path], typer.Argument(
+    metavar="RESULTS_JSON", show_default=False,
+    help="The results .json that compare, scaling or ablate wrote with --json (not the .md report). Several are "
+         "merged: compare results side by side (from several machines), or scaling results of one sweep.")]
+MergeOut = Annotated[Path | None, typer.Option(
+    "--out", metavar="PATH",
+    help="Markdown file to write (default: beside the JSON, with .md; merged.md here when merging); its plots go "
+         "into <name>-plots/ beside it.")]
+MergeJson = Annotated[Path | None, typer.Option(
+    "--json", metavar="PATH", help="Also write the (merged) results to this .json file; report re-renders it.")]
+Baseline = Annotated[str | None, typer.Option(
+    "--baseline", metavar="N|FILE", show_default=False,
+    help="Merged compare results: the row the speed-ups divide, by its number in the table, or a file (its first "
+         "row). Default: the first row.")]
+Resume = Annotated[bool, typer.Option(
+    "--resume", help="Go on with an interrupted sweep: reuse the runs its run log holds (OUT.runs.jsonl beside "
+                     "--json OUT) and do only the others.")]
+Executor = Annotated[str, typer.Option(
+    metavar="NAME",
+    help="Where the runs go: local (one after another, here) or ray (side by side on a Ray cluster; pip install "
+         "'featvslearn\\[ray]').")]
+RayAddress = Annotated[str | None, typer.Option(
+    "--ray-address", metavar="ADDRESS", show_default=False,
+    help="The Ray cluster --executor ray joins; default RAY_ADDRESS, else a Ray started on this machine.")]
+GpusPerRun = Annotated[float | None, typer.Option(
+    "--gpus-per-run", metavar="F", show_default=False,
+    help="GPUs each run asks Ray for: a share such as 0.25 (four runs on one GPU) or a whole number; default 1.")]
+CpusPerRun = Annotated[int | None, typer.Option(
+    "--cpus-per-run", metavar="N", show_default=False,
+    help="CPUs each run asks Ray for; default all of a machine's.")]

@@ -53,7 +53,8 @@ class LeftColumn(TimeRemainingColumn):
     """The time a sweep has left, ``0:03:10 left``, from its average time per finished run.
 
     Blank on the rows of single stages. Runs of a sweep take minutes, so the average over the
-    whole sweep estimates better than the recent speed Rich's own column uses.
+    whole sweep estimates better than the recent speed Rich's own column uses. Runs already done
+    when the row appeared (reused from a run log) took none of its time, so they are not averaged.
     """
 
     def render(self, task: Task) -> Text:
@@ -64,9 +65,10 @@ class LeftColumn(TimeRemainingColumn):
         if task.finished:
             return Text("done", style="progress.remaining")
         elapsed = task.elapsed
-        if not task.completed or elapsed is None:
+        timed = task.completed - task.fields.get("done_before", 0)
+        if timed <= 0 or elapsed is None:
             return Text("-:--:-- left", style="progress.remaining")
-        seconds = int(elapsed / task.completed * (task.total - task.completed))
+        seconds = int(elapsed / timed * (task.total - task.completed))
         minutes, seconds = divmod(seconds, 60)
         hours, minutes = divmod(minutes, 60)
         return Text(f"{hours:d}:{minutes:02d}:{seconds:02d} left", style="progress.remaining")
@@ -176,7 +178,8 @@ class RichProgress:
             self.progress.remove_task(task)
             task = None
         if task is None:
-            task = self.tasks[key] = self.progress.add_task(description, total=total, sweep=sweep)
+            task = self.tasks[key] = self.progress.add_task(description, total=total, sweep=sweep,
+                                                            done_before=completed if sweep else 0)
             self._put_away.discard(key)
             if sweep and self._before_sweep is None:
                 self._before_sweep = set(self.tasks)

@@ -1,8 +1,9 @@
 """Reports of every kind of results: the Markdown with its reading, its figures, and the table content.
 
-One module per kind (``compare``, ``scaling``, ``ablate``), each with ``markdown``, ``reading``,
-``figures`` and ``table``; :data:`KINDS` maps a results kind to its module's writers. Nothing here
-renders to a terminal: :func:`table` returns plain strings for a caller to lay out.
+One module per kind (``compare``, ``scaling``, ``ablate``, and ``merged`` for merged comparisons), each
+with ``markdown``, ``reading``, ``figures`` and ``table``; :data:`KINDS` maps a results kind to its
+module's writers. Nothing here renders to a terminal: :func:`table` returns plain strings for a caller
+to lay out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from featvslearn.reports import ablate, compare, scaling
+from featvslearn.reports import ablate, compare, merged, scaling
 from featvslearn.reports.shared import TableContent, write_report
 from featvslearn.results import Results
 
@@ -43,6 +44,7 @@ KINDS: Mapping[str, ReportKind] = MappingProxyType({
     "compare": ReportKind(compare.figures, compare.markdown, compare.table, compare.reading, compare.warnings),
     "scaling": ReportKind(scaling.figures, scaling.markdown, scaling.table, scaling.reading, scaling.warnings),
     "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate.reading, ablate.warnings),
+    "merged-compare": ReportKind(merged.figures, merged.markdown, merged.table, merged.reading, merged.warnings),
 })
 """Every kind of results (the ``kind`` field of its JSON) and its report's writers."""
 

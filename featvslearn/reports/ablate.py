@@ -16,6 +16,7 @@ from featvslearn.reports.shared import (
     dataset_lines,
     dataset_warnings,
     environment_lines,
+    failed_runs_warnings,
     fmt_names,
     fmt_seconds,
     image,
@@ -272,4 +273,5 @@ def warnings(results: AblateResults) -> list[str]:
     set too small per class (judged by the mean per class: an ablation file has no per-class counts), image
     files of several sizes brought to one."""
     busy = [(v.name, timed_other_load(v.stages)) for v in results.variants if machine_busy(v.stages)]
-    return load_warnings(results.machine_busy, busy) + dataset_warnings(results.dataset, None, "variants")
+    return (load_warnings(results.machine_busy, busy) + dataset_warnings(results.dataset, None, "variants")
+            + failed_runs_warnings(results.settings))

@@ -14,6 +14,7 @@ from featvslearn.reports.shared import (
     dataset_lines,
     dataset_warnings,
     environment_lines,
+    failed_runs_warnings,
     fmt_key,
     fmt_mean_std,
     fmt_seconds,
@@ -225,8 +226,8 @@ def markdown(results: ScalingResults, links: Mapping[str, str] | None = None) ->
         for seed in results.seeds:
             row = [f"{size:,}", str(seed)]
             for name in names:
-                run = next(r for r in results.pipelines[name] if r.train_size == size and r.seed == seed)
-                row += [f"{run.accuracy:.4f}", fmt_seconds(run.train_seconds)]
+                run = next((r for r in results.pipelines[name] if r.train_size == size and r.seed == seed), None)
+                row += ["failed", "–"] if run is None else [f"{run.accuracy:.4f}", fmt_seconds(run.train_seconds)]
             rows.append(row)
     lines += md_table(["training images", "seed", *[f"{n} {what}" for n in names for what in ("accuracy",
                                                                                                "train s")]],
@@ -269,7 +270,8 @@ def warnings(results: ScalingResults) -> list[str]:
     files of several sizes brought to one."""
     busy = [(f"{name} at {run.train_size:,} images (seed {run.seed})", run.other_load_percent_mean)
             for name, runs in results.pipelines.items() for run in runs if run.machine_busy]
-    return load_warnings(results.machine_busy, busy) + dataset_warnings(results.dataset, None)
+    return (load_warnings(results.machine_busy, busy) + dataset_warnings(results.dataset, None)
+            + failed_runs_warnings(results.settings))
 
 
 def mean_interval_lines(results: ScalingResults) -> list[str]:

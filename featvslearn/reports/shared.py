@@ -407,3 +407,20 @@ def load_warnings(machine_busy: bool | None, busy: Sequence[tuple[str, float | N
     if machine_busy is None:
         return [UNCHECKED_LOAD_WARNING]
     return [busy_machine_warning(busy)] if machine_busy and busy else []
+
+
+FAILED_RUNS_NAMED = 3
+"""How many failed runs a warning names (the rest it counts)."""
+
+
+def failed_runs_warnings(settings: Mapping[str, Any]) -> list[str]:
+    """One line naming the runs of a sweep that failed (``settings["failed_runs"]``), if any did."""
+    failed = [f for f in settings.get("failed_runs") or [] if isinstance(f, dict)]
+    if not failed:
+        return []
+    named = "; ".join(f"{f.get('label', '?')} ({' '.join(str(f.get('error', '')).split())[:200]})"
+                      for f in failed[:FAILED_RUNS_NAMED])
+    more = f"; and {len(failed) - FAILED_RUNS_NAMED:,} more" if len(failed) > FAILED_RUNS_NAMED else ""
+    runs = "1 run" if len(failed) == 1 else f"{len(failed):,} runs"
+    return [f"{runs} failed and {'is' if len(failed) == 1 else 'are'} left out of the figures: {named}{more}; "
+            "the same command with --resume runs only what is missing"]

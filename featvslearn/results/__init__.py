@@ -1,4 +1,5 @@
-"""Typed results of ``compare``, ``scaling`` and ``ablate``: one schema, strict JSON, schema versions.
+"""Typed results of ``compare``, ``scaling``, ``ablate`` and merged comparisons: one schema, strict JSON,
+schema versions.
 
 The result records are plain dataclasses (the runners build them); :func:`read_json` checks a
 file against them with pydantic (strict types, no unknown fields) and returns the same objects,
@@ -16,6 +17,9 @@ Schema versions (``schema_version``, first key of every file):
   ``other_load_percent_mean`` on pipelines, scaling runs and ablation variants;
   ``accuracy_interval`` (95 % Wilson) on pipelines and variants; ``correct`` (which test images
   a pipeline got right, packed: :func:`encode_correct`, :func:`decode_correct`) on pipelines.
+  The kind ``merged-compare`` (several compare results side by side, each whole, with the files
+  they came from and a baseline row) came later without a new version: it adds a kind and changes
+  none, so every file written before still reads, and an older featvslearn refuses it by its kind.
 * **1**: the same records without those fields; NaN and Infinity could appear. Version-1 files
   still load: their non-finite numbers become None, with a reason in ``null_reasons``.
 
@@ -33,7 +37,8 @@ The package, by part (each module imports only those above it, but for the one i
     records.py      the parts of a file (stages, pipelines, runs, variants) and their field types;
                     encode_image / decode_image, encode_correct / decode_correct
     strict_json.py  non-finite floats as null with a reason; dumps (indented strict JSON text)
-    kinds.py        CompareResults, ScalingResults, AblateResults; SCHEMA_VERSION, RESULT_KINDS
+    kinds.py        CompareResults, ScalingResults, AblateResults, MergedCompareResults (several compare
+                    results side by side); dataset_key; SCHEMA_VERSION, RESULT_KINDS
     validation.py   results_from_dict: version, kind, types, consistency, one-line errors
     jsonfile.py     write_json, read_json
     schema.py       json_schema, json_schema_text, and main (the --schema script)
@@ -50,8 +55,10 @@ from featvslearn.results.kinds import (
     SCHEMA_VERSION,
     AblateResults,
     CompareResults,
+    MergedCompareResults,
     Results,
     ScalingResults,
+    dataset_key,
 )
 from featvslearn.results.records import (
     Base64,
@@ -105,6 +112,7 @@ __all__ = [
     "Fraction",
     "ImageSizing",
     "Interval",
+    "MergedCompareResults",
     "MisclassifiedExample",
     "NonNegativeSeconds",
     "PackedBits",
@@ -118,6 +126,7 @@ __all__ = [
     "StageResult",
     "Timeline",
     "VariantResult",
+    "dataset_key",
     "decode_correct",
     "decode_image",
     "dumps",

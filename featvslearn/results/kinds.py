@@ -1,4 +1,5 @@
-"""The three kinds of results file — compare, scaling, ablate — and the schema version they carry.
+"""The kinds of results file — compare, scaling, ablate, and merged-compare (several compare results
+side by side, from ``featvslearn report A.json B.json --json``) — and the schema version they carry.
 
 Each is a strict dataclass built from :mod:`featvslearn.results.records`; ``to_dict`` gives the
 object written to JSON (non-finite numbers as null, with ``null_reasons``) and ``from_dict``
@@ -19,6 +20,7 @@ from featvslearn.results.records import (
     DatasetInfo,
     PairedTest,
     PipelineResult,
+    PositiveInt,
     ScalingRun,
     SizeSummary,
     VariantResult,
@@ -167,12 +169,65 @@ class AblateResults(_ResultsFile):
         return results_from_dict(data, kind="ablate")  # type: ignore[return-value]
 
 
-# Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
-RESULT_KINDS: dict[str, Any] = {"compare": CompareResults, "scaling": ScalingResults, "ablate": AblateResults}
+def dataset_key(d: DatasetInfo) -> tuple[str, int, int, tuple[int, ...], int]:
+    """What makes two results' images the same: dataset name, training and test set sizes, image shape
+    and number of classes (the source may be another folder on another machine)."""
+    return d.name, d.train_size, d.test_size, tuple(d.image_shape), d.num_classes
 
-Results = CompareResults | ScalingResults | AblateResults
+
+@with_config(STRICT)
+@dataclass
+class MergedCompareResults(_ResultsFile):
+    """Several ``compare`` results side by side — from several machines, say — as merged by
+    ``featvslearn report A.json B.json --json``.
+
+    ``sources``: each file's results, whole, in the order given; ``files``: the file each came from,
+    as it was named when merging. The merged table has one row per pipeline result, grouped by
+    dataset (:meth:`rows` gives their order); ``baseline`` is the number (from 1, in that order) of
+    the row whose train and predict seconds the speed-ups divide. ``created``: when they were merged.
+    """
+
+    sources: list[CompareResults]
+    files: list[str]
+    baseline: PositiveInt
+    created: str
+    kind: Literal["merged-compare"] = "merged-compare"
+    schema_version: Literal[2] = SCHEMA_VERSION
+    null_reasons: dict[str, str] = field(default_factory=dict)
+
+    def rows(self) -> list[tuple[int, int]]:
+        """(source index, pipeline index) of each row of the merged table, in the order printed.
+
+        Rows are grouped by dataset (:func:`dataset_key`), the groups in the order their first file
+        was given; within a group, files in the order given, each file's pipelines in its order.
+        """
+        groups: dict[tuple[str, int, int, tuple[int, ...], int], list[tuple[int, int]]] = {}
+        for s, source in enumerate(self.sources):
+            groups.setdefault(dataset_key(source.dataset), []).extend((s, p) for p in range(len(source.pipelines)))
+        return [row for group in groups.values() for row in group]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of the merged results, as written to JSON: each source as its own file has it."""
+        header = {"schema_version": self.schema_version, "kind": self.kind}
+        body = {"sources": [source.to_dict() for source in self.sources], "files": list(self.files),
+                "baseline": self.baseline, "created": self.created}
+        return {**header, **body, "null_reasons": dict(self.null_reasons)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MergedCompareResults:
+        """Merged results from :meth:`to_dict`'s output; anything else is a ``UserError``."""
+        from featvslearn.results.validation import results_from_dict  # it builds on these classes
+
+        return results_from_dict(data, kind="merged-compare")  # type: ignore[return-value]
+
+
+# Every kind of results file, by its "kind" field; each class has to_dict() and from_dict().
+RESULT_KINDS: dict[str, Any] = {"compare": CompareResults, "scaling": ScalingResults, "ablate": AblateResults,
+                                "merged-compare": MergedCompareResults}
+
+Results = CompareResults | ScalingResults | AblateResults | MergedCompareResults
 
 RERUN = {"compare": "featvslearn compare --json", "scaling": "featvslearn scaling --json",
-         "ablate": "featvslearn ablate --json"}
+         "ablate": "featvslearn ablate --json", "merged-compare": "featvslearn report (the compare files) --json"}
 """The command that writes each kind of results again, for error messages."""
 

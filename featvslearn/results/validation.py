@@ -14,7 +14,15 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from featvslearn.errors import UserError
-from featvslearn.results.kinds import RERUN, RESULT_KINDS, SCHEMA_VERSION, CompareResults, Results, ScalingResults
+from featvslearn.results.kinds import (
+    RERUN,
+    RESULT_KINDS,
+    SCHEMA_VERSION,
+    CompareResults,
+    MergedCompareResults,
+    Results,
+    ScalingResults,
+)
 from featvslearn.results.records import PipelineResult, unpack_bits
 from featvslearn.results.strict_json import finite, path_text
 
@@ -173,27 +181,53 @@ def _problem(error: Any) -> str:
 
 
 def _consistency_problems(results: Results) -> list[str]:
-    """What the types cannot say: runs per size and seed, correct vectors that fit, tests of known pipelines."""
+    """What the types cannot say: runs per size and seed, correct vectors that fit, tests of known pipelines,
+    a merged comparison's files and baseline row."""
     problems: list[str] = []
     if isinstance(results, ScalingResults):
         problems += _scaling_problems(results)
     elif isinstance(results, CompareResults):
-        names = {p.name for p in results.pipelines}
-        for i, p in enumerate(results.pipelines):
-            problems += _interval_problems(f"pipelines[{i}]", p.accuracy, p.accuracy_interval)
-            if p.correct is not None:
-                problems += _correct_problems(f"pipelines[{i}].correct", p, results.dataset.test_size)
-        for i, test in enumerate(results.tests):
-            unknown = [name for name in test.pipelines if name not in names]
-            if unknown:
-                problems.append(f"tests[{i}] names pipeline {unknown[0]!r}, which has no result")
-            elif test.pipelines[0] == test.pipelines[1]:
-                problems.append(f"tests[{i}] compares {test.pipelines[0]!r} with itself")
-            elif test.n is not None and (test.a_only or 0) + (test.b_only or 0) > test.n:
-                problems.append(f"tests[{i}]: a_only + b_only is more than its n = {test.n} images")
+        problems += _compare_problems(results)
+    elif isinstance(results, MergedCompareResults):
+        problems += _merged_problems(results)
     else:
         for i, v in enumerate(results.variants):
             problems += _interval_problems(f"variants[{i}]", v.accuracy, v.accuracy_interval)
+    return problems
+
+
+def _compare_problems(results: CompareResults, where: str = "") -> list[str]:
+    """Intervals that hold their accuracy, correct vectors that fit, tests of pipelines that ran; ``where``
+    prefixes each path (``sources[1].`` in a merged comparison)."""
+    problems: list[str] = []
+    names = {p.name for p in results.pipelines}
+    for i, p in enumerate(results.pipelines):
+        problems += _interval_problems(f"{where}pipelines[{i}]", p.accuracy, p.accuracy_interval)
+        if p.correct is not None:
+            problems += _correct_problems(f"{where}pipelines[{i}].correct", p, results.dataset.test_size)
+    for i, test in enumerate(results.tests):
+        unknown = [name for name in test.pipelines if name not in names]
+        if unknown:
+            problems.append(f"{where}tests[{i}] names pipeline {unknown[0]!r}, which has no result")
+        elif test.pipelines[0] == test.pipelines[1]:
+            problems.append(f"{where}tests[{i}] compares {test.pipelines[0]!r} with itself")
+        elif test.n is not None and (test.a_only or 0) + (test.b_only or 0) > test.n:
+            problems.append(f"{where}tests[{i}]: a_only + b_only is more than its n = {test.n} images")
+    return problems
+
+
+def _merged_problems(results: MergedCompareResults) -> list[str]:
+    """Each source checked as a compare file is, one file name per source, and a baseline row that exists."""
+    if not results.sources:
+        return ["sources: no compare results"]
+    problems: list[str] = []
+    for i, source in enumerate(results.sources):
+        problems += _compare_problems(source, f"sources[{i}].")
+    if len(results.files) != len(results.sources):
+        problems.append(f"files names {len(results.files)} files for {len(results.sources)} sources")
+    rows = len(results.rows())
+    if results.baseline > rows:
+        problems.append(f"baseline is row {results.baseline}, but the merged table has {rows} rows")
     return problems
 
 
@@ -218,13 +252,18 @@ def _correct_problems(where: str, pipeline: PipelineResult, test_size: int) -> l
 
 
 def _scaling_problems(results: ScalingResults) -> list[str]:
-    """Every pipeline has exactly one run per (size, seed) pair, and crossovers name pipelines that ran."""
+    """Every pipeline has exactly one run per (size, seed) pair, but the pairs of the runs that failed
+    (``settings["failed_runs"]``), and crossovers name pipelines that ran."""
     if not results.sizes or results.sizes != sorted(set(results.sizes)) or not results.seeds:
         return ["sizes must be ascending without repeats, and seeds not empty"]
     if not results.pipelines:
         return ["pipelines: no pipelines"]
     problems = []
-    expected = {(size, seed) for size in results.sizes for seed in results.seeds}
+    failed = results.settings.get("failed_runs")
+    failed = failed if isinstance(failed, list) else []
+    missing = {(run.get("size"), run.get("seed")) for run in
+               (entry.get("run") for entry in failed if isinstance(entry, dict)) if isinstance(run, dict)}
+    expected = {(size, seed) for size in results.sizes for seed in results.seeds} - missing
     for name, runs in results.pipelines.items():
         pairs = [(r.train_size, r.seed) for r in runs]
         if len(pairs) != len(expected) or set(pairs) != expected:
