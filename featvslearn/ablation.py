@@ -48,7 +48,7 @@ from featvslearn.run import (
 )
 from featvslearn.runlog import RunLog, dataset_identity
 from featvslearn.stats import wilson_interval
-from featvslearn.sweep import InProcessCallbacks, failed_runs_setting, failures, run_sweep
+from featvslearn.sweep import InProcessCallbacks, executor_settings, failed_runs_setting, failures, run_sweep
 from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, AblationVariant
 
 LOSS_CURVE_POINTS = 200
@@ -307,6 +307,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress, executo
         "whitened_first_layer": False,
         "test_time_augmentation": False,
         "device_option": config.device,
+        **executor_settings(executor),
         "skipped_files": skipped_files(split),
     }
     if failures(outcomes):

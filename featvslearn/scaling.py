@@ -37,7 +37,7 @@ from featvslearn.progress import Progress, no_progress
 from featvslearn.results import Crossover, PipelineResult, ScalingResults, ScalingRun
 from featvslearn.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
 from featvslearn.runlog import RunLog, dataset_identity
-from featvslearn.sweep import InProcessCallbacks, failed_runs_setting, failures, run_sweep
+from featvslearn.sweep import InProcessCallbacks, executor_settings, failed_runs_setting, failures, run_sweep
 
 # ----------------------------------------------------------------------------- sizes
 
@@ -358,6 +358,7 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
         "preset": config.preset,
         "svm": config.svm,
         "device_option": config.device,
+        **executor_settings(executor),
         "skipped_files": skipped_files(full),
     }
     if failures(outcomes):

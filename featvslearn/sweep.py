@@ -45,6 +45,16 @@ class InProcessCallbacks:
             object.__setattr__(self, name, value)  # the dataclass is frozen
 
 
+def executor_settings(executor: Executor | None) -> dict[str, Any]:
+    """What a sweep's results record of where its runs went: the executor's name and, for Ray, the
+    seconds it took to start or join the cluster (0 when this process had already joined one)."""
+    settings: dict[str, Any] = {"executor": executor.name if executor is not None else "local"}
+    startup = getattr(executor, "startup_seconds", None)
+    if startup is not None:
+        settings["executor_startup_seconds"] = round(float(startup), 3)
+    return settings
+
+
 def run_sweep(work: Work[S], tasks: Sequence[Task], shared: S, parse: Callable[[dict[str, Any]], R],
               identity: Mapping[str, Any], executor: Executor | None = None, log: RunLog | None = None,
               on_start: Callable[[int], None] | None = None,

@@ -377,3 +377,18 @@ def test_the_time_left_averages_only_the_runs_done_in_this_session() -> None:
         clock.now += 60
         display("scaling", "scaling: 7 of 8 runs finished", 7, 8)
         assert "0:01:00 left" in row(frame(display), "scaling:")  # one run took 60 s: one more to go
+
+
+def test_results_record_the_executor_and_its_start_up() -> None:
+    from featvslearn.executors import LocalExecutor
+    from featvslearn.sweep import executor_settings
+
+    assert executor_settings(None) == {"executor": "local"}
+    assert executor_settings(LocalExecutor()) == {"executor": "local"}
+
+    class Started(LocalExecutor):
+        startup_seconds = 3.30412
+
+    started = Started()
+    started.name = "ray"
+    assert executor_settings(started) == {"executor": "ray", "executor_startup_seconds": 3.304}

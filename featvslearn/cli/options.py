@@ -205,4 +205,5 @@ GpusPerRun = Annotated[float | None, typer.Option(
     help="GPUs each run asks Ray for: a share such as 0.25 (four runs on one GPU) or a whole number; default 1.")]
 CpusPerRun = Annotated[int | None, typer.Option(
     "--cpus-per-run", metavar="N", show_default=False,
-    help="CPUs each run asks Ray for; default all of a machine's.")]
+    help="CPUs each run asks Ray for; default all of a machine's (for GPU runs, its CPUs in proportion to "
+         "--gpus-per-run).")]
