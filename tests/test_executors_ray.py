@@ -331,3 +331,38 @@ def test_without_an_address_ray_starts_on_this_machine(local_ray: Any, monkeypat
     assert executor.startup_seconds >= 0
     executor.close()
     assert seen["shutdown"] is True
+
+
+# --------------------------------------------------------------------------- real sweeps on Ray
+def test_a_digits_scaling_sweep_on_ray_gives_the_local_accuracies(local_ray: Any) -> None:
+    from featvslearn.config import ScalingConfig
+    from featvslearn.scaling import run_scaling
+
+    config = ScalingConfig(device="cpu", pipelines=("hog-svm", "cnn"), sizes=(30, 60), seeds=2, epochs=1,
+                           test_size=100).validated()
+    executor = RayExecutor()
+    try:
+        by_ray = run_scaling(config, executor=executor)
+    finally:
+        executor.close()
+    local = run_scaling(config)
+    assert {name: [(r.train_size, r.seed, r.accuracy) for r in runs] for name, runs in by_ray.pipelines.items()} == \
+        {name: [(r.train_size, r.seed, r.accuracy) for r in runs] for name, runs in local.pipelines.items()}
+    assert by_ray.settings["executor"] == "ray" and local.settings["executor"] == "local"
+    assert by_ray.crossover == local.crossover
+
+
+def test_a_digits_ablation_on_ray_gives_the_local_accuracies(local_ray: Any) -> None:
+    from featvslearn.ablation import run_ablation
+    from featvslearn.config import AblateConfig
+
+    config = AblateConfig(device="cpu", variants=("relu-bn", "tanh-plain"), train_size=60, test_size=40,
+                          epochs=1).validated()
+    executor = RayExecutor()
+    try:
+        by_ray = run_ablation(config, executor=executor)
+    finally:
+        executor.close()
+    local = run_ablation(config)
+    assert [(v.name, v.accuracy, v.loss_per_epoch) for v in by_ray.variants] == \
+        [(v.name, v.accuracy, v.loss_per_epoch) for v in local.variants]
