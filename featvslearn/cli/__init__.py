@@ -16,7 +16,7 @@ from rich.markup import escape
 from featvslearn import __version__
 from featvslearn.cli import options as opt
 from featvslearn.cli.progress import _live_progress
-from featvslearn.cli.sweeps import SweepInterrupted, announce, keeps_finished_runs, sweep_executor, sweep_log
+from featvslearn.cli.sweeps import SweepInterrupted, running_sweep
 from featvslearn.config import AblateConfig, CompareConfig, ScalingConfig, parse_sizes
 from featvslearn.errors import MAKE_VARIABLES_ENV, UserError, in_make_terms
 
@@ -203,9 +203,7 @@ def ablate(
         precision=precision, report_path=report, json_path=json_path, resume=resume, executor=executor,
         ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
     ).validated()
-    log = sweep_log(config, "ablate")
-    announce(log, err)
-    with keeps_finished_runs(log), sweep_executor(config) as runs_on, _live_progress() as progress:
+    with running_sweep(config, "ablate", err) as (log, runs_on), _live_progress() as progress:
         results = run_ablation(config, progress=progress, executor=runs_on, log=log)
     _finish(results, config.json_path, config.report_path)
 
@@ -245,9 +243,7 @@ def scaling(
         sizes=parse_sizes(sizes) if sizes is not None else None, seeds=seeds, resume=resume, executor=executor,
         ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
     ).validated()
-    log = sweep_log(config, "scaling")
-    announce(log, err)
-    with (keeps_finished_runs(log, runs_per_entry=len(config.pipelines)), sweep_executor(config) as runs_on,
+    with (running_sweep(config, "scaling", err, runs_per_entry=len(config.pipelines)) as (log, runs_on),
           _live_progress("once") as progress):
         results = run_scaling(config, progress=progress, executor=runs_on, log=log,
                               on_plan=lambda plan: progress.progress.console.print(plan.describe(), highlight=False))

@@ -79,3 +79,15 @@ def keeps_finished_runs(log: RunLog, runs_per_entry: int = 1) -> Iterator[None]:
 
 def _runs(count: int) -> str:
     return "1 finished run is" if count == 1 else f"{count:,} finished runs are"
+
+
+@contextlib.contextmanager
+def running_sweep(config: SweepOptions, kind: str, console: Console, runs_per_entry: int = 1
+                  ) -> Iterator[tuple[RunLog, Executor]]:
+    """Everything a ``kind`` sweep command does around its runs: open and announce the run log on
+    ``console``, start the executor and close it on the way out, and turn Ctrl-C into the message
+    naming the runs kept (see :func:`keeps_finished_runs`). Yields the log and the executor."""
+    log = sweep_log(config, kind)
+    announce(log, console)
+    with keeps_finished_runs(log, runs_per_entry), sweep_executor(config) as executor:
+        yield log, executor

@@ -22,9 +22,9 @@ from featvslearn.reports.shared import (
     image,
     load_warnings,
     md_table,
+    report_opening,
     stages_table,
     timed_other_load,
-    warning_lines,
 )
 from featvslearn.results import AblateResults, VariantResult
 
@@ -167,17 +167,8 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
     """
     links = links or {}
     d, s = results.dataset, results.settings
-    lines = [
-        f"# CNN ablation on {d.name}: activations, batch norm, dropout, depth",
-        "",
-        byline(results, f"seed {results.seed}"),
-        "",
-        *warning_lines(warnings(results)),
-        "## Result",
-        "",
-        reading(results),
-        "",
-    ]
+    lines = report_opening(f"CNN ablation on {d.name}: activations, batch norm, dropout, depth",
+                           byline(results, f"seed {results.seed}"), warnings(results), reading(results))
     changes = factors(results)
     if changes:
         lines += ["What each change did to test accuracy:", "", *[f"- {line}" for line in changes], ""]

@@ -49,9 +49,9 @@ from featvslearn.reports.shared import (
     image,
     load_warnings,
     md_table,
+    report_opening,
     stages_table,
     timed_other_load,
-    warning_lines,
 )
 from featvslearn.reports.style import pipeline_colour, repeat_hatch
 from featvslearn.results import CompareResults, PipelineResult
@@ -244,15 +244,8 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
     devices = f": {' vs '.join(results.devices)}" if len(results.devices) > 1 else ""
     side_by_side = table(results)
     lines = [
-        f"# {names} on {d.name}{devices}",
-        "",
-        byline(results, f"seed {results.seed}"),
-        "",
-        *warning_lines(warnings(results)),
-        "## Result",
-        "",
-        reading(results),
-        "",
+        *report_opening(f"{names} on {d.name}{devices}", byline(results, f"seed {results.seed}"), warnings(results),
+                        reading(results)),
         *uncertainty_lines(results),
         *gpu_lines(results),
         "## Side by side",

@@ -28,7 +28,7 @@ from featvslearn.reports.shared import (
     fmt_value,
     image_lines,
     md_table,
-    warning_lines,
+    report_opening,
 )
 from featvslearn.reports.style import (
     CHANCE_COLOUR,
@@ -364,16 +364,10 @@ def markdown(results: MergedCompareResults, links: Mapping[str, str] | None = No
     datasets = fmt_names(list(dict.fromkeys(dataset_labels(results))))
     base = baseline_row(results)
     lines = [
-        f"# {names} on {datasets}: {len(results.sources)} results files merged",
-        "",
-        f"{len(results.rows())} results from {len(results.sources)} files · merged {results.created} · baseline "
-        f"row {base.number} ({base.result.name} on {base.result.device}, {base.machine}, {base.file})",
-        "",
-        *warning_lines(warnings(results)),
-        "## Result",
-        "",
-        reading(results),
-        "",
+        *report_opening(f"{names} on {datasets}: {len(results.sources)} results files merged",
+                        f"{len(results.rows())} results from {len(results.sources)} files · merged {results.created} "
+                        f"· baseline row {base.number} ({base.result.name} on {base.result.device}, {base.machine}, "
+                        f"{base.file})", warnings(results), reading(results)),
         "## Side by side",
         "",
         *md_table(content.headers, content.rows, content.text_columns),

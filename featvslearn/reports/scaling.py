@@ -23,7 +23,7 @@ from featvslearn.reports.shared import (
     image_lines,
     load_warnings,
     md_table,
-    warning_lines,
+    report_opening,
 )
 from featvslearn.results import ScalingResults, SizeSummary
 from featvslearn.stats import mean_interval
@@ -165,16 +165,10 @@ def markdown(results: ScalingResults, links: Mapping[str, str] | None = None) ->
     names = list(summaries)
     seeds = len(results.seeds)
     lines = [
-        f"# Scaling: {' vs '.join(names)} on {d.name}, {results.sizes[0]:,} to {results.sizes[-1]:,} "
-        "training images",
-        "",
-        byline(results, f"seed{'s' if seeds != 1 else ''} {', '.join(map(str, results.seeds))}"),
-        "",
-        *warning_lines(warnings(results)),
-        "## Result",
-        "",
-        reading(results),
-        "",
+        *report_opening(f"Scaling: {' vs '.join(names)} on {d.name}, {results.sizes[0]:,} to "
+                        f"{results.sizes[-1]:,} training images",
+                        byline(results, f"seed{'s' if seeds != 1 else ''} {', '.join(map(str, results.seeds))}"),
+                        warnings(results), reading(results)),
         *image_lines(links, "accuracy-vs-size", "Test accuracy against training-set size"),
         "## Accuracy by training-set size",
         "",

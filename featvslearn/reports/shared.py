@@ -402,6 +402,12 @@ def warning_lines(warnings: Sequence[str]) -> list[str]:
     return [f"> **Warning:** {warning}\n" for warning in warnings]
 
 
+def report_opening(title: str, byline_text: str, warnings: Sequence[str], reading_text: str) -> list[str]:
+    """How every report opens: its title, the byline, the warnings a reader must see, and the Result
+    section with the plain-language reading (each followed by a blank line)."""
+    return [f"# {title}", "", byline_text, "", *warning_lines(warnings), "## Result", "", reading_text, ""]
+
+
 def load_warnings(machine_busy: bool | None, busy: Sequence[tuple[str, float | None]]) -> list[str]:
     """The busy-machine warning naming the affected runs, or the unchecked-load one for old files."""
     if machine_busy is None:
