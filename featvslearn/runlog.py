@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from featvslearn.errors import UserError
-from featvslearn.executors import Task
+from featvslearn.executors import Task, key_text
 
 LOG_SUFFIX = ".runs.jsonl"
 """What a run log's name ends in: ``scaling.json`` logs its runs to ``scaling.runs.jsonl``."""
@@ -66,11 +66,6 @@ def previous_path(path: Path) -> Path:
 def canonical(value: Any) -> Any:
     """``value`` as it reads back from JSON (tuples become lists, keys strings): how identities compare."""
     return json.loads(json.dumps(value, sort_keys=True))
-
-
-def key_text(key: Mapping[str, Any]) -> str:
-    """A run key as canonical JSON, as :attr:`featvslearn.executors.Task.key_text` writes it."""
-    return json.dumps(dict(key), sort_keys=True, separators=(",", ":"))
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:

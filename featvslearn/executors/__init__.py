@@ -46,7 +46,12 @@ class Task:
     @property
     def key_text(self) -> str:
         """``key`` as canonical JSON (sorted keys): the run's identity in a run log."""
-        return json.dumps(dict(self.key), sort_keys=True, separators=(",", ":"))
+        return key_text(self.key)
+
+
+def key_text(key: Mapping[str, Any]) -> str:
+    """A run key as canonical JSON (sorted keys, no spaces): how a task and its run log line are matched."""
+    return json.dumps(dict(key), sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
