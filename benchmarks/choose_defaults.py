@@ -229,17 +229,15 @@ def hog_features(split: Split) -> tuple[np.ndarray, np.ndarray, float]:
 
     Returns (fit features (N, D) float32, validation features (M, D) float32, seconds).
     """
-    from sklearn.preprocessing import StandardScaler
-
     start = time.perf_counter()
     featuriser = classical.make_hog_features(classical.hog_settings_for(split.train.image_shape), device="cpu")
     featuriser.fit(split.train.images[:1])
-    chunk = max(1000, len(split.train) // 20)
-    x_fit = classical.transform_in_chunks(featuriser, split.train.images, chunk)
-    x_validation = classical.transform_in_chunks(featuriser, split.test.images, chunk)
-    scaler = StandardScaler()
-    x_fit = scaler.fit_transform(x_fit)
-    return x_fit, scaler.transform(x_validation), time.perf_counter() - start
+    chunk = classical.featurise_chunk_size(len(split.train), "cpu")
+    x_fit = classical.featurise(featuriser, classical.images_on(split.train.images, "cpu"), chunk)
+    x_validation = classical.featurise(featuriser, classical.images_on(split.test.images, "cpu"), chunk)
+    standardiser = classical.Standardiser()
+    x_fit = standardiser.fit_transform(x_fit)
+    return x_fit.numpy(), standardiser.transform(x_validation).numpy(), time.perf_counter() - start
 
 
 def score_svm(settings: classical.SVMSettings, x_fit: np.ndarray, y_fit: np.ndarray, x_validation: np.ndarray,

@@ -103,18 +103,49 @@ def validate_features(estimator: Any, X: Any, *, reset: bool, device: torch.devi
 # ---------------------------------------------------------------------------- images
 
 
-def check_images(X: Any, estimator: object, *, min_samples: int = 1) -> np.ndarray:
+def check_images(X: Any, estimator: object, *, min_samples: int = 1) -> Any:
     """Images ``(N, H, W)`` grey or ``(N, H, W, C)`` with ``C`` in {1, 3}, checked -> ``(N, H, W, C)``.
 
-    scikit-learn's ``check_array`` refuses sparse, complex, NaN or infinite input and fewer than
-    ``min_samples`` images, with its messages; integer and float types are kept as they are.
+    An array-like goes through scikit-learn's ``check_array``, which refuses sparse, complex, NaN
+    or infinite input and fewer than ``min_samples`` images, with its messages, and comes back as
+    an array. A torch tensor gets the same checks as torch ops and comes back as a tensor on its
+    own device (a view: no copy, and for integer images no pass over the values, so a stack of
+    uint8 images on a GPU is checked without waiting for it). Integer and float types are kept.
     """
+    if is_tensor(X):
+        return _check_image_tensor(X, estimator, min_samples)
     images = check_array(X, ensure_2d=False, allow_nd=True, dtype="numeric", ensure_min_samples=min_samples,
                          estimator=estimator, input_name="X")
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"expected images shaped (N, H, W) or (N, H, W, C) with C in 1 or 3, got {images.shape}")
+    return images
+
+
+def is_tensor(X: Any) -> bool:
+    """Whether ``X`` is a torch tensor, without importing torch for NumPy input."""
+    return type(X).__module__.startswith("torch") and hasattr(X, "device")
+
+
+def _check_image_tensor(X: torch.Tensor, estimator: object, min_samples: int) -> torch.Tensor:
+    """:func:`check_images` for a tensor: (N, H, W[, C]) -> a (N, H, W, C) view on its device."""
+    import torch
+
+    if X.layout != torch.strided:
+        raise TypeError("Sparse data was passed for X, but dense data is required. Use '.to_dense()' to convert "
+                        "to a dense tensor.")
+    if X.is_complex() or X.dtype == torch.bool:
+        raise ValueError(f"images must be integer or real-valued, not {X.dtype}")
+    images = X.detach()
+    if images.ndim == 3:
+        images = images.unsqueeze(-1)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"expected images shaped (N, H, W) or (N, H, W, C) with C in 1 or 3, got {tuple(X.shape)}")
+    if images.shape[0] < min_samples:
+        raise ValueError(_found("sample", tuple(images.shape), min_samples, estimator))
+    if images.is_floating_point() and images.numel() and not _all_finite(images):
+        raise ValueError(f"Input X contains NaN or infinity; {type(estimator).__name__} needs finite images.")
     return images
 
 

@@ -231,15 +231,86 @@ def make_svm(n_train: int, device: str = "cpu", kind: str = "linear", n_features
                      ("svm", make_classifier(settings, n_features, device, seed, matrices))])
 
 
-def transform_in_chunks(featuriser: FeatureUnion, images: np.ndarray, chunk_size: int,
-                        progress: Any = None) -> np.ndarray:
-    """Apply a fitted featuriser to ``images`` (N, H, W, C) chunk by chunk -> (N, D) float32.
+def images_on(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """Images (N, H, W, C) as a tensor of the same type (uint8 stays uint8) on ``device``, in one copy.
 
-    ``progress(done, total)`` is called after each chunk, so a long extraction shows a bar.
+    On the CPU the tensor shares the array's memory. This is the only time a classical pipeline
+    moves images: every later stage takes them, and hands its features on, on this device.
     """
-    parts = []
-    for start in range(0, len(images), chunk_size):
-        parts.append(featuriser.transform(images[start : start + chunk_size]).astype(np.float32, copy=False))
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+
+
+def featurise_chunk_size(n_images: int, device: torch.device | str) -> int:
+    """Images per :func:`featurise` call: a twentieth of the set (at least 1,000) on the CPU, so the
+    progress bar moves; 16,384 on an accelerator, whose transformers batch inside (few host syncs)."""
+    return max(1000, n_images // 20) if torch.device(device).type == "cpu" else 16_384
+
+
+def featurise(featuriser: Any, images: torch.Tensor, chunk_size: int, progress: Any = None) -> torch.Tensor:
+    """A fitted featuriser applied to images (N, H, W, C) on a device, chunk by chunk -> (N, D) float32 there.
+
+    ``featuriser`` is a transformer that maps image tensors to feature tensors on their device,
+    or a ``FeatureUnion`` or ``Pipeline`` of such (their parts are run here, since scikit-learn's
+    would join NumPy arrays). The features never leave the device; ``progress(done, total)`` is
+    called after each chunk.
+    """
+    total = len(images)
+    out: torch.Tensor | None = None
+    for start in range(0, total, chunk_size):
+        features = _transform(featuriser, images[start : start + chunk_size])  # (n, D)
+        if out is None:
+            out = torch.empty(total, features.shape[1], dtype=torch.float32, device=features.device)  # (N, D)
+        out[start : start + len(features)] = features
         if progress is not None:
-            progress(min(start + chunk_size, len(images)), len(images))
-    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+            progress(min(start + chunk_size, total), total)
+    if out is None:
+        return torch.zeros(0, 0, device=images.device)
+    return out
+
+
+def _transform(featuriser: Any, x: Any) -> Any:
+    """``featuriser.transform(x)`` with a FeatureUnion's parts joined by torch on their device."""
+    if isinstance(featuriser, FeatureUnion):
+        return torch.cat([_transform(part, x) for _, part in featuriser.transformer_list], dim=1)
+    if isinstance(featuriser, Pipeline):
+        for _, step in featuriser.steps:
+            x = _transform(step, x)
+        return x
+    return featuriser.transform(x)
+
+
+class Standardiser:
+    """Zero mean and unit variance per feature, as scikit-learn's ``StandardScaler``, on a tensor's device.
+
+    ``fit`` takes the training features (N, D); the mean and the population standard deviation
+    are accumulated in float64, chunk by chunk, on their device; a feature that never varies is
+    scaled by 1 (as scikit-learn does). ``transform`` standardises in place (no second copy of a
+    large matrix) and returns the tensor; ``fit_transform`` does both.
+    """
+
+    chunk_rows = 8192
+
+    def fit(self, x: torch.Tensor) -> Standardiser:
+        """Learn each feature's mean and scale from ``x`` (N, D); returns self."""
+        total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)  # (D,)
+        for start in range(0, len(x), self.chunk_rows):
+            total += x[start : start + self.chunk_rows].double().sum(0)
+        mean = total / max(len(x), 1)  # (D,)
+        squares = torch.zeros_like(total)  # (D,): sum of squared deviations, two-pass for accuracy
+        for start in range(0, len(x), self.chunk_rows):
+            squares += (x[start : start + self.chunk_rows].double() - mean).square().sum(0)
+        scale = (squares / max(len(x), 1)).sqrt()  # (D,)
+        tiny = scale < 10 * torch.finfo(torch.float64).eps
+        self.mean_ = mean.float()  # (D,)
+        self.scale_ = torch.where(tiny, torch.ones_like(scale), scale).float()  # (D,)
+        return self
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) / scale`` for features (N, D) on the fitted device, in place; returns ``x``."""
+        for start in range(0, len(x), self.chunk_rows):
+            x[start : start + self.chunk_rows].sub_(self.mean_).div_(self.scale_)
+        return x
+
+    def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`fit` then :meth:`transform` (in place)."""
+        return self.fit(x).transform(x)

@@ -112,6 +112,41 @@ def test_hog_on_cuda_equals_hog_on_the_cpu_for_tensors_already_on_the_device() -
     np.testing.assert_allclose(from_device, on_cpu, atol=MAX_ABS)
 
 
+def test_hog_features_and_their_standardisation_on_cuda_never_wait_for_the_host() -> None:
+    from featvslearn import classical
+
+    x = patches(3000, 28, 28, colour=False, seed=7)[..., None]  # (N, 28, 28, 1) uint8
+    featuriser = classical.make_hog_features(classical.hog_settings_for(x.shape[1:]), device=CUDA).fit(x[:1])
+    images = classical.images_on(x, CUDA)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any host synchronisation now raises
+    try:
+        features = classical.featurise(featuriser, images, 1000)  # (N, D) on the GPU, three chunks
+        standardised = classical.Standardiser().fit_transform(features.clone())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert features.device.type == "cuda" and standardised.device.type == "cuda"
+    np.testing.assert_allclose(features.cpu().numpy(), featuriser.transform(x), atol=MAX_ABS)
+    on_cpu = classical.make_hog_features(classical.hog_settings_for(x.shape[1:]), device="cpu").fit(x[:1])
+    np.testing.assert_allclose(features.cpu().numpy(), on_cpu.transform(x), atol=MAX_ABS)
+
+
+@pytest.mark.parametrize("name", ["hog-svm", "sift-svm"])
+def test_classical_pipelines_run_every_stage_on_cuda_and_match_the_cpu(name: str) -> None:
+    if name == "sift-svm":
+        pytest.importorskip("kornia", reason="sift-svm needs kornia")
+    from featvslearn.pipelines import RunSettings
+    from featvslearn.run import run_pipeline
+
+    settings = RunSettings(precision="fp32")
+    on_cuda = run_pipeline(name, digits_split(), torch.device(CUDA, torch.cuda.current_device()), settings)
+    on_cpu = run_pipeline(name, digits_split(), torch.device("cpu"), settings)
+    assert all(stage.device.startswith("cuda") for stage in on_cuda.stages), \
+        [(stage.name, stage.device) for stage in on_cuda.stages]
+    assert abs(on_cuda.accuracy - on_cpu.accuracy) <= 0.01, (on_cuda.accuracy, on_cpu.accuracy)
+    assert on_cuda.peak_gpu_memory_bytes is not None and on_cuda.peak_gpu_memory_bytes > 0
+
+
 # ----------------------------------------------------------------------------- SVMs
 
 

@@ -149,7 +149,7 @@ def images(n: int = 6, side: int = 16, channels: int = 1, dtype: type = np.uint8
 
 def grids(n: int = 6, seed: int = 0) -> np.ndarray:
     """Descriptor grids (n, rows, cols, 128) float32 of random images."""
-    return DenseSIFT().fit(images(1)).transform(images(n, seed=seed)).numpy()
+    return DenseSIFT().fit(images(1)).transform(images(n, seed=seed))
 
 
 def cases() -> list[tuple[object, np.ndarray]]:

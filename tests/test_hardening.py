@@ -53,7 +53,7 @@ def raise_(exc: BaseException) -> Any:
 # --------------------------------------------------------------------------- Ctrl-C
 STAGES = {
     "loading": (run, "load_split"),
-    "HOG features": (classical, "transform_in_chunks"),
+    "HOG features": (classical, "featurise"),
     "SVM fit": (LinearSVM, "fit"),
     "CNN training": (train, "train_cnn"),
     "CNN evaluation": (train, "predict"),
@@ -100,7 +100,7 @@ def test_gpu_out_of_memory_names_the_option_to_lower(monkeypatch: pytest.MonkeyP
 
 
 def test_host_out_of_memory_names_the_option_to_lower(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(classical, "transform_in_chunks", raise_(MemoryError()))
+    monkeypatch.setattr(classical, "featurise", raise_(MemoryError()))
     result = invoke("compare", *SMALL, "--pipelines", "hog-svm")
     assert result.exit_code == 2
     assert "--train-size" in error_line(result)

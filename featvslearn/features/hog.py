@@ -1,12 +1,13 @@
 """Histograms of oriented gradients (Dalal & Triggs, 2005) and intensity thumbnails.
 
-Both are scikit-learn transformers over whole image arrays, ``(N, H, W)`` grey or
-``(N, H, W, C)`` with ``C`` in {1, 3}, uint8 or float, and return ``(N, D)`` float32 arrays, so
-they drop into a ``sklearn.pipeline.Pipeline`` or ``FeatureUnion``.
+Both are scikit-learn transformers over whole image stacks, ``(N, H, W)`` grey or
+``(N, H, W, C)`` with ``C`` in {1, 3}, uint8 or float, and return ``(N, D)`` float32 features, so
+they drop into a ``sklearn.pipeline.Pipeline`` or ``FeatureUnion``. NumPy images give NumPy
+features; torch tensors give tensors on the device, so a pipeline can stay there.
 
 :func:`hog` is a batched re-implementation of ``skimage.feature.hog`` in torch tensor ops: it
 takes a whole stack of images, runs on any torch device and returns what a loop of skimage
-calls returns (to within float rounding).
+calls returns (to within float rounding); :func:`hog_tensor` leaves the result on the device.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
-from featvslearn.array_checks import check_image_shape, check_images
+from featvslearn.array_checks import check_image_shape, check_images, is_tensor
 
 if TYPE_CHECKING:
     import torch
@@ -89,8 +90,9 @@ def _hog_chunk(images: np.ndarray, params: dict) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-_CHUNK_BYTES = 64 * 2**20  # rough bound on the intermediates of one chunk of images
-_CHUNK_IMAGES = 256  # at most this many images a chunk: small chunks stay in cache and reuse memory
+_CHUNK_BYTES = 64 * 2**20  # CPU: rough bound on the intermediates of one chunk of images
+_CHUNK_IMAGES = 256  # CPU: at most this many images a chunk: small chunks stay in cache and reuse memory
+_DEVICE_CHUNK_BYTES = 2**30  # GPU: large chunks, so each kernel launch does plenty of work
 
 
 def _hog_float_dtype(dtype: object) -> torch.dtype:
@@ -102,13 +104,22 @@ def _hog_float_dtype(dtype: object) -> torch.dtype:
     return torch.float64
 
 
-def _bin_upper_edges(orientations: int) -> np.ndarray:
-    """Upper edge of each orientation bin in degrees, computed as skimage's histogram code does.
+def _bin_upper_edges(orientations: int, device: torch.device) -> torch.Tensor:
+    """Upper edge of each orientation bin in degrees, (O,) float64 on ``device``, as skimage computes it.
 
     skimage's Cython takes the bin width ``180 / orientations`` and edge ``width * (i + 1)`` in
-    double precision; bin ``i`` is ``[width * i, width * (i + 1))``.
+    double precision; bin ``i`` is ``[width * i, width * (i + 1))``. One correctly rounded product
+    per edge, made on the device (no copy from the host).
     """
-    return (180.0 / orientations) * np.arange(1, orientations + 1, dtype=np.float64)  # (O,)
+    import torch
+
+    return torch.arange(1, orientations + 1, dtype=torch.float64, device=device) * (180.0 / orientations)
+
+
+def _bin_of_90_degrees(orientations: int) -> int:
+    """The bin skimage gives a vertical gradient (exactly 90 degrees), worked out on the host."""
+    edges = (180.0 / orientations) * np.arange(1, orientations + 1, dtype=np.float64)
+    return int(np.searchsorted(edges, 90.0, side="right"))
 
 
 def _same_rounding(numpy_fn: object, torch_fn: object, *tensors: torch.Tensor) -> torch.Tensor:
@@ -160,7 +171,9 @@ def _skimage_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor)
 def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """skimage's orientation bins of float32 gradients (exactly skimage's values), mostly in float32.
 
-    Returns int32 bins in [0, O] of the shape of ``g_row``; ``O`` marks a gradient in no bin.
+    Returns int32 bins in [0, O] of the shape of ``g_row``; ``O`` marks a gradient in no bin. On the
+    CPU the few gradients near a bin edge are re-binned one by one; on an accelerator every
+    gradient's exact bin is computed alongside and chosen where needed, so nothing waits on the host.
     """
     import torch
 
@@ -172,9 +185,10 @@ def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) ->
     near = t.sub_(t.round()).abs_() < _EDGE_MARGIN  # (...,) within float32 error of a bin edge
     zero_row, zero_col = g_row == 0, g_col == 0
     # Exact angles skimage computes without rounding: 90 degrees (g_col 0), 0 or 180 % 180 = 0 (g_row 0).
-    bin_90 = int(torch.bucketize(torch.tensor(90.0, dtype=torch.float64), edges.cpu(), right=True))
-    bins.masked_fill_(zero_col, bin_90).masked_fill_(zero_row, 0)
+    bins.masked_fill_(zero_col, _bin_of_90_degrees(orientations)).masked_fill_(zero_row, 0)
     near &= ~(zero_row | zero_col)
+    if g_row.device.type != "cpu":
+        return torch.where(near, _skimage_bins(g_row, g_col, edges).to(bins.dtype), bins)
     if bool(near.any()):
         flat = near.reshape(-1).nonzero().squeeze(1)  # (k,)
         bins.view(-1)[flat] = _skimage_bins(g_row.reshape(-1)[flat], g_col.reshape(-1)[flat], edges).to(bins.dtype)
@@ -182,10 +196,11 @@ def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) ->
 
 
 def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch.Tensor:
-    """HOG of a chunk of images already on the device: (n, H, W, C) -> (n, D).
+    """HOG of a chunk of images already on the device: (n, H, W, C) -> (n, D), on that device.
 
     ``x`` is in skimage's float type, or float32 where that holds skimage's gradients exactly (uint8
-    images); ``hypot_dtype`` is skimage's float type, in which colour channels are compared.
+    images); ``hypot_dtype`` is skimage's float type, in which colour channels are compared. Only
+    device-side ops: off the CPU nothing here waits for the device.
     """
     import torch
 
@@ -211,7 +226,7 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch
     g_row = g_row[:, : ncr * ch, : ncc * cw]  # (n, ncr*ch, ncc*cw)
     g_col = g_col[:, : ncr * ch, : ncc * cw]  # (n, ncr*ch, ncc*cw)
 
-    edges = torch.from_numpy(_bin_upper_edges(orientations)).to(x.device)  # (O,) float64
+    edges = _bin_upper_edges(orientations, x.device)  # (O,) float64
     if g_row.dtype == torch.float32:
         g_row, g_col = g_row.contiguous(), g_col.contiguous()
         magnitude = torch.addcmul(g_row * g_row, g_col, g_col).sqrt_()  # (n, ncr*ch, ncc*cw) float32
@@ -221,7 +236,7 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch
         magnitude = _same_rounding(np.hypot, torch.hypot, g_col, g_row)  # (n, ncr*ch, ncc*cw) float64
         bins = _skimage_bins(g_row, g_col, edges)  # (n, ncr*ch, ncc*cw) in [0, O]
     dropped = bins == orientations  # (n, ncr*ch, ncc*cw): angles rounding to 180 are in no bin
-    if bool(dropped.any()):
+    if x.device.type != "cpu" or bool(dropped.any()):  # the test is a host sync: worth it on the CPU only
         magnitude = magnitude.masked_fill(dropped, 0.0)
         bins = bins.masked_fill(dropped, 0)
 
@@ -261,7 +276,23 @@ def hog(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_
         ValueError: for parameters skimage rejects or that describe nothing (see
             :func:`check_hog_params`), a bad shape, or negative values with ``transform_sqrt``.
 
-    Images are processed in chunks of at most 256 images and about 64 MB of intermediates.
+    :func:`hog_tensor` computes the same and leaves the descriptors on the device.
+    """
+    return hog_tensor(images, orientations=orientations, pixels_per_cell=pixels_per_cell,
+                      cells_per_block=cells_per_block, block_norm=block_norm, transform_sqrt=transform_sqrt,
+                      device=device).cpu().numpy()
+
+
+def hog_tensor(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_cell: tuple[int, int] = (8, 8),
+               cells_per_block: tuple[int, int] = (3, 3), block_norm: str = "L2-Hys", transform_sqrt: bool = False,
+               device: str | torch.device | None = None) -> torch.Tensor:
+    """:func:`hog`, returned as a float32 tensor (N, D) on ``device`` instead of a host array.
+
+    The images travel to ``device`` once, as they are (uint8 stays uint8, a quarter of float32's
+    bytes); a tensor already there is not copied. On the CPU they are processed in chunks of at
+    most 256 images and about 64 MB of intermediates, which stay in cache; on an accelerator in
+    chunks of about 1 GB of intermediates, with no host synchronisation between chunks, so the
+    device runs the whole stack without waiting for the host.
     """
     import torch
 
@@ -282,19 +313,23 @@ def hog(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_
     params = check_hog_params((h, w), orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt)
     n_features = hog_n_features((h, w), params)
     device = torch.device("cpu" if device is None else device)
+    x = x.to(device)  # (N, H, W, C): one copy for the whole stack, none when it is already there
+    if params["transform_sqrt"] and x.is_signed() and bool((x < 0).any()):
+        raise ValueError("transform_sqrt needs non-negative images, but some values are negative")
 
     # uint8/int8 differences are small integers, exact in float32: skimage's gradients at half the cost.
     small_ints = x.dtype in (torch.uint8, torch.int8) and not params["transform_sqrt"]
     work_dtype = torch.float32 if small_ints else float_dtype
     per_image = 4 * h * w * (6 * c + 12) + 16 * n_features  # bytes of intermediates, roughly
-    chunk = max(1, min(_CHUNK_BYTES // per_image, _CHUNK_IMAGES))
-    out = np.empty((n, n_features), dtype=np.float32)
+    if device.type == "cpu":
+        chunk = max(1, min(_CHUNK_BYTES // per_image, _CHUNK_IMAGES))
+    else:
+        chunk = max(1, _DEVICE_CHUNK_BYTES // per_image)
+    out = torch.empty(n, n_features, dtype=torch.float32, device=device)  # (N, D)
     with torch.no_grad():
         for start in range(0, n, chunk):
-            xc = x[start : start + chunk].to(device=device, dtype=work_dtype)  # (n_chunk, H, W, C)
-            if params["transform_sqrt"] and bool((xc < 0).any()):
-                raise ValueError("transform_sqrt needs non-negative images, but some values are negative")
-            out[start : start + chunk] = _hog_batch(xc, params, float_dtype).float().cpu().numpy()
+            xc = x[start : start + chunk].to(work_dtype)  # (n_chunk, H, W, C), on the device
+            out[start : start + chunk] = _hog_batch(xc, params, float_dtype)
     return out
 
 
@@ -347,16 +382,26 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         self.n_features_out_ = hog_n_features(image_size, params)
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """HOG features (N, n_features_out_) float32 of images shaped like the fitted ones."""
+    def transform(self, X: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """HOG features (N, n_features_out_) float32 of images shaped like the fitted ones.
+
+        An array comes back as an array; a tensor as a tensor, on ``device`` (with a torch device)
+        or on the tensor's own device (the skimage loop), so a pipeline can stay on its device.
+        """
         check_is_fitted(self)
         images = check_images(X, self, min_samples=0)
         check_image_shape(images, self)
+        if self.device is None:  # the skimage loop, on host arrays
+            return _like_input(self._loop(images.cpu().numpy() if is_tensor(images) else images), images)
+        params = check_hog_params(tuple(images.shape[1:3]), **self._params())
+        features = hog_tensor(images, device=self.device, **params)  # (N, D) on the device
+        return features if is_tensor(images) else features.cpu().numpy()
+
+    def _loop(self, images: np.ndarray) -> np.ndarray:
+        """``skimage.feature.hog`` over host images (N, H, W, C) in ``n_jobs`` processes -> (N, D)."""
         if len(images) == 0:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
         params = check_hog_params(tuple(images.shape[1:3]), **self._params())
-        if self.device is not None:
-            return hog(images, device=self.device, **params)
         n_chunks = max(1, min(len(images) // 500, 4 * _n_workers(self.n_jobs)))
         if n_chunks == 1:
             return _hog_chunk(images, params)
@@ -367,6 +412,13 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Tags:
         return _image_transformer_tags(super().__sklearn_tags__())
+
+
+def _like_input(features: np.ndarray, images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Host ``features`` as the caller gave the images: an array, or a tensor on their device."""
+    import torch
+
+    return torch.from_numpy(features).to(images.device) if is_tensor(images) else features
 
 
 def _image_transformer_tags(tags: Tags) -> Tags:
@@ -403,17 +455,22 @@ class ThumbnailTransformer(TransformerMixin, BaseEstimator):
         self.n_features_out_ = int(self.size) ** 2 * images.shape[-1]
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Thumbnails (N, size * size * C) float32 of images shaped like the fitted ones."""
+    def transform(self, X: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Thumbnails (N, size * size * C) float32 of images shaped like the fitted ones.
+
+        An array comes back as an array; a tensor as a tensor on its own device.
+        """
         import torch
         import torch.nn.functional as F
 
         check_is_fitted(self)
         images = check_images(X, self, min_samples=0)
         check_image_shape(images, self)
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0  # (N, C, H, W)
+        x = images if is_tensor(images) else torch.from_numpy(np.ascontiguousarray(images))  # (N, H, W, C)
+        x = x.permute(0, 3, 1, 2).float() / 255.0  # (N, C, H, W) in [0, 1] for uint8
         small = F.adaptive_avg_pool2d(x, int(self.size))  # (N, C, size, size)
-        return small.reshape(len(images), self.n_features_out_).numpy()
+        thumbnails = small.reshape(len(images), self.n_features_out_)  # (N, size * size * C)
+        return thumbnails if is_tensor(images) else thumbnails.numpy()
 
     def __sklearn_tags__(self) -> Tags:
         return _image_transformer_tags(super().__sklearn_tags__())

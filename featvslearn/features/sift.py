@@ -57,9 +57,9 @@ def sift_settings_for(image_shape: tuple[int, ...], n_words: int = 128) -> SIFTS
                         pyramid_levels=(1, 2, 4), neighbours=5, sigma=0.3)
 
 
-def _grey(images: np.ndarray, device: torch.device) -> torch.Tensor:
+def _grey(images: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 or float images (N, H, W[, C]) -> float grey (N, 1, H, W) in [0, 1] on ``device``."""
-    x = torch.as_tensor(np.ascontiguousarray(images), device=device)
+    x = torch.as_tensor(np.ascontiguousarray(images) if isinstance(images, np.ndarray) else images, device=device)
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
     x = x.float()
@@ -69,17 +69,18 @@ def _grey(images: np.ndarray, device: torch.device) -> torch.Tensor:
         return x.permute(0, 3, 1, 2)
     if x.shape[-1] != 3:
         raise ValueError(f"images must have 1 or 3 channels, not {x.shape[-1]}")
-    weights = torch.tensor(_LUMA, device=device)
-    return (x * weights).sum(-1)[:, None]  # (N, 1, H, W)
+    red, green, blue = x.unbind(-1)  # each (N, H, W); weights as Python floats: nothing copied from the host
+    return (_LUMA[0] * red + _LUMA[1] * green + _LUMA[2] * blue)[:, None]  # (N, 1, H, W)
 
 
-def dense_sift(images: np.ndarray, *, spatial_bin_size: int = 4, stride: int = 2, device: str | torch.device = "cpu",
-               chunk_size: int = 2048) -> torch.Tensor:
+def dense_sift(images: np.ndarray | torch.Tensor, *, spatial_bin_size: int = 4, stride: int = 2,
+               device: str | torch.device = "cpu", chunk_size: int = 2048) -> torch.Tensor:
     """RootSIFT descriptors on a regular grid of every image.
 
-    ``images``: (N, H, W) or (N, H, W, C) uint8 or float in [0, 1]; colour is reduced to grey.
-    Returns a float32 tensor (N, rows, cols, 128) on ``device``; each descriptor covers 4×4
-    cells of ``spatial_bin_size`` pixels, and neighbouring descriptors are ``stride`` pixels apart.
+    ``images``: (N, H, W) or (N, H, W, C) uint8 or float in [0, 1], an array or a tensor (a tensor
+    already on ``device`` is not copied); colour is reduced to grey. Returns a float32 tensor
+    (N, rows, cols, 128) on ``device``; each descriptor covers 4×4 cells of ``spatial_bin_size``
+    pixels, and neighbouring descriptors are ``stride`` pixels apart.
     """
     from kornia.feature import DenseSIFTDescriptor
 
@@ -101,8 +102,9 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
 
     Parameters: ``spatial_bin_size`` (pixels per descriptor cell), ``stride`` (pixels between
     descriptors), ``device`` (torch device). ``X``: images ``(N, H, W)`` grey or ``(N, H, W, C)``
-    with ``C`` in {1, 3}, uint8 or float in [0, 1], finite. ``transform`` returns a tensor on
-    ``device``, the input of :class:`SpatialPyramidCodebook` (no copy to the host in between).
+    with ``C`` in {1, 3}, uint8 or float in [0, 1], finite, an array or a tensor on any device.
+    ``transform`` returns an array for an array and, for a tensor, a tensor on ``device``: the
+    input of :class:`SpatialPyramidCodebook`, with no copy to the host in between.
     Fitted attributes: ``image_shape_`` (H, W, C), ``n_features_in_`` (H * W * C, the values of
     one image), ``grid_shape_`` (rows, cols).
     """
@@ -112,7 +114,7 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
         self.stride = stride
         self.device = device
 
-    def fit(self, X: np.ndarray, y: object = None) -> DenseSIFT:
+    def fit(self, X: np.ndarray | torch.Tensor, y: object = None) -> DenseSIFT:
         """Check the images and the parameters against the image size; returns self.
 
         Raises ValueError for images too small for one descriptor, no images, a shape that is not
@@ -133,17 +135,19 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
             raise too_small
         return self
 
-    def _describe(self, images: np.ndarray) -> torch.Tensor:
+    def _describe(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         return dense_sift(images, spatial_bin_size=self.spatial_bin_size, stride=self.stride, device=self.device)
 
-    def transform(self, X: np.ndarray) -> torch.Tensor:
-        """Descriptor grids (N, rows, cols, 128) float32 on the transformer's device."""
+    def transform(self, X: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Descriptor grids (N, rows, cols, 128) float32: an array, or a tensor on ``device`` for a tensor."""
         check_is_fitted(self)
         images = check_images(X, self, min_samples=0)
         check_image_shape(images, self)
         if len(images) == 0:
-            return torch.zeros(0, *self.grid_shape_, 128, device=torch.device(self.device))
-        return self._describe(images)
+            grids = torch.zeros(0, *self.grid_shape_, 128, device=torch.device(self.device))
+        else:
+            grids = self._describe(images)
+        return grids if isinstance(images, torch.Tensor) else grids.cpu().numpy()
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -199,7 +203,8 @@ class SpatialPyramidCodebook(DeviceCacheMixin, TransformerMixin, BaseEstimator):
 
     Input: grids (N, rows, cols, D), an array or a tensor (on any device; moved to ``device``),
     finite; ``transform`` accepts grids of any rows × cols. Output: (N, n_words × Σ level²)
-    float32 array. Fitted attributes (NumPy): ``words_`` (n_words, D) float32, ``n_iter_``
+    float32, an array for an array and a tensor on ``device`` for a tensor, so a pipeline can
+    stay on its device. Fitted attributes (NumPy): ``words_`` (n_words, D) float32, ``n_iter_``
     (k-means iterations), ``n_features_in_`` (D, the descriptor length), ``n_features_out_``.
     """
 
@@ -265,12 +270,18 @@ class SpatialPyramidCodebook(DeviceCacheMixin, TransformerMixin, BaseEstimator):
         self.n_features_out_ = self.n_words * sum(level * level for level in self.pyramid_levels)
         return self
 
-    def transform(self, X: Any, chunk_size: int = 256) -> np.ndarray:
-        """Pyramid histograms (N, n_words × Σ level²) float32 of grids (N, rows, cols, D)."""
+    def transform(self, X: Any, chunk_size: int | None = None) -> np.ndarray | torch.Tensor:
+        """Pyramid histograms (N, n_words × Σ level²) float32 of grids (N, rows, cols, D).
+
+        Grids are encoded ``chunk_size`` at a time: by default 256 on the CPU (they stay in
+        cache) and 4,096 on an accelerator (fewer, larger kernels; no host synchronisation).
+        """
         check_is_fitted(self)
         grids = self._grids(X, reset=False)
         words = self._on_device("words_", torch.float32)  # (K, D)
         device = words.device
+        if chunk_size is None:
+            chunk_size = 256 if device.type == "cpu" else 4096
         k = min(self.neighbours, self.n_words)
         parts = []
         for start in range(0, len(grids), chunk_size):
@@ -284,9 +295,8 @@ class SpatialPyramidCodebook(DeviceCacheMixin, TransformerMixin, BaseEstimator):
             pooled = [torch.nn.functional.adaptive_avg_pool2d(assignment, level).permute(0, 2, 3, 1).reshape(n, -1)
                       for level in self.pyramid_levels]  # each (n, level² * K): one histogram per region
             parts.append(torch.cat(pooled, dim=1).sqrt())
-        if not parts:
-            return np.zeros((0, self.n_features_out_), dtype=np.float32)
-        return torch.cat(parts).cpu().numpy()
+        features = torch.cat(parts) if parts else torch.zeros(0, self.n_features_out_, device=device)
+        return features if isinstance(X, torch.Tensor) else features.cpu().numpy()
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

@@ -25,14 +25,14 @@ def run(context: RunContext) -> PipelineOutput:
         x_train = train.predict(net, train.images_to_device(train_set.images, device), normaliser, dtype,
                                 features=True)  # (N, D) on device
     with monitor.stage("standardise", device):
-        mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
-        x_train = (x_train - mean) / std
+        standardiser = classical.Standardiser()
+        x_train = standardiser.fit_transform(x_train)
     classifier, svm_details, svm_device = fit_svm_stages(context, "learned-svm", x_train, train_set.labels)
     with monitor.stage("features (test)", device):
         x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
                                features=True)  # (N, D) on device
     with monitor.stage("predict", svm_device):
-        predictions = classical.predict_classifier(classifier, (x_test - mean) / std)
+        predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
     details = {
         "features": f"penultimate layer of the cnn ({x_test.shape[1]} values per image), standardised",
         "cnn": ("reuses the cnn trained in this run" + f" ({trained.train_seconds:.1f} s of training, not counted "

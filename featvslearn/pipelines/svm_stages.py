@@ -62,38 +62,40 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
                   fit_images: np.ndarray | None, what: str) -> tuple[PipelineOutput, int]:
     """A hand-engineered pipeline as measured stages: featuriser -> standardisation -> SVM.
 
-    ``fit_stage`` names the stage that fits the featuriser on ``fit_images`` (training images
-    only: a codebook, say); without one, fitting only checks the image size and is part of the
-    train-features stage. Returns the output (details to be completed by the caller) and the
-    feature dimension.
+    The images go to the context's device once, as uint8; the features, the standardisation
+    and the SVM stay there (the features come to the host only for ``--svm rbf-exact``, which is
+    scikit-learn's), so every stage runs, and is reported, on that device. ``fit_stage`` names
+    the stage that fits the featuriser on ``fit_images`` (training images only: a codebook, say);
+    without one, fitting only checks the image size and is part of the train-features stage.
+    Returns the output (details to be completed by the caller) and the feature dimension.
     """
-    from sklearn.preprocessing import StandardScaler
-
     from featvslearn import classical
 
     train_set, test_set = context.split.train, context.split.test
     monitor, progress, device = context.monitor, context.progress, context.device
-    scaler = StandardScaler()
-    chunk = max(1000, len(train_set) // 20)
+    chunk = classical.featurise_chunk_size(len(train_set), device)
     if fit_stage is not None:
         with monitor.stage(fit_stage, device):
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 0, 1)
-            featuriser.fit(fit_images)
+            featuriser.fit(classical.images_on(fit_images, device))
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 1, 1)
     with monitor.stage("features (train)", device):
         progress(f"{name}-train", f"{name}: {what}, train set", 0, len(train_set))
+        images = classical.images_on(train_set.images, device)  # (N, H, W, C) uint8 on the device
         if fit_stage is None:
-            featuriser.fit(train_set.images[:1])
-        x_train = classical.transform_in_chunks(
-            featuriser, train_set.images, chunk, bar(progress, f"{name}-train", f"{name}: {what}, train set"))
-    with monitor.stage("standardise", "cpu"):
-        x_train = scaler.fit_transform(x_train)
+            featuriser.fit(images[:1])
+        x_train = classical.featurise(featuriser, images, chunk,
+                                      bar(progress, f"{name}-train", f"{name}: {what}, train set"))  # (N, D)
+        del images
+    with monitor.stage("standardise", device):
+        standardiser = classical.Standardiser()
+        x_train = standardiser.fit_transform(x_train)
     classifier, svm_details, svm_device = fit_svm_stages(context, name, x_train, train_set.labels)
     del x_train
     with monitor.stage("features (test)", device):
         progress(f"{name}-test", f"{name}: {what}, test set", 0, len(test_set))
-        x_test = classical.transform_in_chunks(
-            featuriser, test_set.images, chunk, bar(progress, f"{name}-test", f"{name}: {what}, test set"))
+        x_test = classical.featurise(featuriser, classical.images_on(test_set.images, device), chunk,
+                                     bar(progress, f"{name}-test", f"{name}: {what}, test set"))  # (N, D)
     with monitor.stage("predict", svm_device):
-        predictions = classical.predict_classifier(classifier, scaler.transform(x_test))
+        predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
     return PipelineOutput(predictions=predictions, details=svm_details), int(x_test.shape[1])
