@@ -80,7 +80,7 @@ scaling-short: $(STAMP)  ## the data factor in workshop time (3 min)
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --sizes 100,1000,10000 --seeds 1 --test-size 2000 --report $(RESULTS)/scaling-short.md --json $(RESULTS)/scaling-short.json
 
-ablate: $(STAMP)  ## the algorithms factor: CNN variants (41 min)
+ablate: $(STAMP)  ## the algorithms factor: LeNet-5-shaped variants (4 min)
 	mkdir -p $(RESULTS)
 	$(FVL) ablate --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
 

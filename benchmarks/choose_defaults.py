@@ -2,7 +2,7 @@
 
 Only the 60,000 training images are read; the test files never are. A seeded, stratified
 split keeps 10,000 of them for validation and 50,000 to fit on; every grid below runs through the
-product's own code (HOG featuriser, torch SVMs, the CNN trainer and ablate's variants), and each is
+product's own code (HOG featuriser, torch SVMs and the CNN trainer), and each is
 printed as a table (value, validation accuracy, seconds) with the value chosen and whether it is
 the value in the code:
 
@@ -15,25 +15,25 @@ the value in the code:
   schedule of that length; ``--epochs-separately`` trains each length as its own run (18 more
   epochs);
 - CNN width (``models.cnn_config_for``, 32 then 64 channels on a CPU): the width multiplier of the
-  presets, 0.5 against 1, both trained for 9 epochs;
-- ablate's learning-rate factors (``variants.ABLATION_VARIANTS``): 1, 0.5, 0.25 and 0.1 for each
-  default variant, on 3,000 fit and 1,000 validation images (drawn from the two parts), 6 epochs.
+  presets, 0.5 against 1, both trained for 9 epochs.
+
+(ablate chooses each variant's learning rate itself, in every run, on a validation split of that
+run's training images: see ``featvslearn.ablation.choose_lr``.)
 
 Rule: the best validation accuracy; any value within 0.002 of it that costs less wins (fewer
 landmarks, epochs or channels; for C and gamma, which cost alike, the smaller value, the smoother
-model; for a learning-rate factor the one nearest 1, the trainer's own rate).
+model).
 
 Everything runs on the CPU at the precision compare picks there (``auto``: bf16 autocast and bf16
-SVM matrices on a CPU with fast bf16, fp32 elsewhere). The full run takes about 15 minutes on a
+SVM matrices on a CPU with fast bf16, fp32 elsewhere). The full run takes about 9 minutes on a
 2-core CPU (AMD EPYC with fast bf16, 2 torch threads), from rates measured there: HOG features of
 60,000 images 7 s, a linear SVM fit 10 s, an RBF fit at 2,000 landmarks 14 s, the CNN 2,600
-training images/s at width x1 and 6,700 at x0.5, an ablate variant 9 s (18 s when deep); about
-4.5 minutes each for the SVMs and the CNN, 5.5 for the ablation (``--epochs-separately`` adds
-about 6). The minutes of each part are printed at the end.
+training images/s at width x1 and 6,700 at x0.5; about 4.5 minutes each for the SVMs and the CNN
+(``--epochs-separately`` adds about 6). The minutes of each part are printed at the end.
 ``--quick`` runs the same code on a few hundred images in under a minute, to check the script;
 its choices mean nothing.
 
-    .venv/bin/python benchmarks/choose_defaults.py [--quick] [--only svm|cnn|ablation] [--seed 0]
+    .venv/bin/python benchmarks/choose_defaults.py [--quick] [--only svm|cnn] [--seed 0]
         [--data-dir DIR] [--epochs-separately]
 """
 
@@ -53,8 +53,6 @@ import numpy as np
 import torch
 
 from featvslearn import classical, train
-from featvslearn.ablation import run_variant
-from featvslearn.config import AblateConfig
 from featvslearn.datasets import Dataset, Split, subsample
 from featvslearn.datasets.core import split_dataset
 from featvslearn.datasets.idx import FASHION_MNIST_CLASSES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, find_idx, read_idx
@@ -63,7 +61,6 @@ from featvslearn.models import cnn_config_for
 from featvslearn.pipelines import RunContext, RunSettings
 from featvslearn.pipelines.cnn import train_network
 from featvslearn.run import measured_run, seed_everything, warm_up
-from featvslearn.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
 
 TOLERANCE = 0.002
 """A value within this much validation accuracy of the best counts as a tie; the cheaper one wins."""
@@ -86,10 +83,6 @@ class Plan:
     rbf_landmarks: tuple[int, ...]
     cnn_epochs: tuple[int, ...]
     cnn_widths: tuple[float, ...]
-    ablation_fit_size: int
-    ablation_validation_size: int
-    ablation_epochs: int
-    lr_factors: tuple[float, ...]
 
 
 FULL = Plan(
@@ -97,14 +90,12 @@ FULL = Plan(
     linear_cs=(0.0003, 0.001, 0.003, 0.01, 0.03),
     rbf_cs=(1.0, 3.0, 10.0, 30.0), rbf_gammas=(0.5, 1.0, 2.0), rbf_search_landmarks=2_000, rbf_landmarks=(2_000, 4_000),
     cnn_epochs=(4, 6, 8, train.default_epochs(50_000, "cpu")), cnn_widths=(0.5, 1.0),
-    ablation_fit_size=3_000, ablation_validation_size=1_000, ablation_epochs=6, lr_factors=(1.0, 0.5, 0.25, 0.1),
 )
 QUICK = Plan(
     fit_size=1_500, validation_size=500,
     linear_cs=FULL.linear_cs,
     rbf_cs=(3.0, 10.0), rbf_gammas=(1.0, 2.0), rbf_search_landmarks=100, rbf_landmarks=(100, 200),
     cnn_epochs=(1, 2), cnn_widths=FULL.cnn_widths,
-    ablation_fit_size=300, ablation_validation_size=100, ablation_epochs=2, lr_factors=FULL.lr_factors,
 )
 
 
@@ -113,7 +104,6 @@ def describe(plan: Plan, parts: Sequence[str], separately: bool) -> list[str]:
     rbf_runs = len(plan.rbf_cs) * len(plan.rbf_gammas) + len(plan.rbf_landmarks) - 1
     epochs = max(plan.cnn_epochs)
     cnn_epochs = (sum(plan.cnn_epochs) if separately else epochs) + epochs * (len(plan.cnn_widths) - 1)
-    ablation_runs = len(DEFAULT_ABLATION_VARIANTS) * len(plan.lr_factors)
     lines = [f"data: {plan.fit_size:,} fit / {plan.validation_size:,} validation images, a stratified split of "
              "the Fashion-MNIST training set (the test set is not read)"]
     if "svm" in parts:
@@ -125,10 +115,6 @@ def describe(plan: Plan, parts: Sequence[str], separately: bool) -> list[str]:
         how = "one run per length" if separately else f"read after each epoch of one {epochs}-epoch run"
         lines += [f"cnn: epochs {_values(plan.cnn_epochs)} ({how}); width multiplier {_values(plan.cnn_widths)} "
                   f"at {epochs} epochs; {cnn_epochs} epochs of {plan.fit_size:,} images in all"]
-    if "ablation" in parts:
-        lines += [f"ablation: lr factors {_values(plan.lr_factors)} x {len(DEFAULT_ABLATION_VARIANTS)} variants "
-                  f"({ablation_runs} runs) on {plan.ablation_fit_size:,} fit / {plan.ablation_validation_size:,} "
-                  f"validation images, {plan.ablation_epochs} epochs each"]
     return lines
 
 
@@ -374,34 +360,8 @@ def choose_cnn(split: Split, plan: Plan, seed: int, separately: bool, ticker: Ti
     return summary
 
 
-# --------------------------------------------------------------------------- ablation
-def choose_lr_factors(split: Split, plan: Plan, seed: int) -> list[dict[str, Any]]:
-    """For each default ablate variant, the learning-rate factor grid on a small fit / validation draw."""
-    print("\n== ablate: learning-rate factors ==")
-    small = Split(train=subsample(split.train, plan.ablation_fit_size, seed=seed),
-                  test=subsample(split.test, plan.ablation_validation_size, seed=seed))
-    config = AblateConfig(dataset="fashion-mnist", device="cpu", seed=seed)
-    summary = []
-    for name in DEFAULT_ABLATION_VARIANTS:
-        variant = ABLATION_VARIANTS[name]
-        rows = []
-        for factor in plan.lr_factors:
-            print(f"  {name}, lr factor {factor:g} ...", end=" ", flush=True)
-            seed_everything(seed)
-            result = run_variant(dataclasses.replace(variant, lr_factor=factor), small, DEVICE, plan.ablation_epochs,
-                                 config)
-            note = " (diverged)" if result.diverged else ""
-            print(f"{result.accuracy:.4f} in {result.train_seconds:.1f} s{note}", flush=True)
-            nearest_one = (abs(math.log(factor)),)  # ties go to the trainer's own rate
-            rows.append(Row(f"{factor:g}{note}", factor, result.accuracy, result.train_seconds, nearest_one))
-        summary.append(show_grid(f"{name} lr factor ({len(small.train):,} fit / {len(small.test):,} validation, "
-                                 f"{plan.ablation_epochs} epochs)", rows, variant.lr_factor,
-                                 f"{variant.lr_factor:g}", "train s"))
-    return summary
-
-
 # --------------------------------------------------------------------------- main
-PARTS = ("svm", "cnn", "ablation")
+PARTS = ("svm", "cnn")
 
 
 def main() -> None:
@@ -430,7 +390,6 @@ def main() -> None:
     choosers: dict[str, Callable[[], list[dict[str, Any]]]] = {
         "svm": lambda: choose_svm(split, plan, args.seed),
         "cnn": lambda: choose_cnn(split, plan, args.seed, args.epochs_separately, ticker),
-        "ablation": lambda: choose_lr_factors(split, plan, args.seed),
     }
     summary: list[dict[str, Any]] = []
     minutes: dict[str, float] = {}

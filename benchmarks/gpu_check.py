@@ -782,7 +782,7 @@ def long_step_estimate(check: Check, name: str) -> tuple[float, str]:
     compare, fixed minutes.
     """
     from featvslearn import train
-    from featvslearn.ablation import ablation_epochs
+    from featvslearn.ablation import LR_FACTORS, ablation_epochs, selection_epochs
     from featvslearn.scaling import default_sizes
     from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
 
@@ -808,11 +808,14 @@ def long_step_estimate(check: Check, name: str) -> tuple[float, str]:
         runs = [work(size, check.plan.scaling_epochs) for size in sizes]
         other = len(sizes) * (cnn_other + sum(s.seconds for s in hog_svm.stages))
     else:
-        variants = check.plan.ablate_variants or DEFAULT_ABLATION_VARIANTS
+        variants = [ABLATION_VARIANTS[v] for v in check.plan.ablate_variants or DEFAULT_ABLATION_VARIANTS]
         size = check.plan.ablate_train or min(n_train, ABLATION_TRAIN_SIZE)
-        epochs = check.plan.ablate_epochs or ablation_epochs(size)
-        # deep variants have twice the convolutions
-        runs = [work(size, epochs, 2 if ABLATION_VARIANTS[v].deep else 1) for v in variants]
+        runs = []
+        for variant in variants:  # its training, and its learning-rate trials on four fifths of its images
+            n = min(size, variant.train_size or size)
+            epochs = check.plan.ablate_epochs or ablation_epochs(n)
+            weight = 4 if variant.deep else 1  # four times the convolutions (each network far smaller than cnn's)
+            runs += [work(n, epochs, weight)] + [work(n * 4 // 5, selection_epochs(epochs), weight)] * len(LR_FACTORS)
         other = len(variants) * cnn_other
     ratio = max(sum(r[0] for r in runs) / full[0], sum(r[1] for r in runs) / full[1])
     return ratio * train_stage + other, f"{ratio:.2f}x the cnn's training in that run, plus {other:.0f} s for the rest"

@@ -1,10 +1,12 @@
 """run_ablation(config) -> AblateResults: CNN variants trained for the same budget, each measured.
 
-The "algorithms" factor of the deep-learning revolution: the same network with sigmoid, tanh or
-ReLU, with and without batch norm and dropout, and twice as deep without normalisation. Every
-variant sees the same training images in the same order, for the same epochs, with the same
-optimiser schedule and seed. Progress flows back through a callback, as in ``experiment``, so
-this module never prints.
+The "algorithms" factor of the deep-learning revolution, on networks of LeNet-5's shape: LeNet-5
+as in 1998 (tanh, average pooling), then sigmoid, tanh or ReLU, with and without batch norm, at
+5 and at 11 weight layers, and dropout with few training images. Every variant gets a fair
+chance: initialisation matched to its activation and its own learning rate, chosen on a
+validation split of its training images (timed apart from training); then it sees the same
+training images in the same order, for the same epochs, with the same schedule and seed.
+Progress flows back through a callback, so this module never prints.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
 from featvslearn.executors import Executor, RunFailure, Task
 from featvslearn.measure import environment
-from featvslearn.models import CNNConfig, cnn_config_for
+from featvslearn.models import CNN, CNNConfig, lenet_config
 from featvslearn.pipelines import RunContext, RunSettings
 from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
 from featvslearn.progress import Progress, no_progress
@@ -49,17 +51,30 @@ from featvslearn.run import (
 from featvslearn.runlog import RunLog, dataset_identity
 from featvslearn.stats import wilson_interval
 from featvslearn.sweep import InProcessCallbacks, executor_settings, failed_runs_setting, failures, run_sweep
-from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, AblationVariant
+from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, SMALL_TRAIN_SIZE, AblationVariant
 
 LOSS_CURVE_POINTS = 200
 """Most points in a variant's loss curve: enough for a smooth plot, few enough for a small JSON."""
 
-LR_RULE = ("each variant trains at the trainer's rate times its factor: of 1, 0.5, 0.25 and 0.1, the one with the "
-           "best validation accuracy (within 0.002 of it, the factor nearest 1)")
-"""How the learning rates were chosen, as the report states it."""
-LR_SOURCE = ("benchmarks/choose_defaults.py on a Fashion-MNIST validation split (3,000 fit and 1,000 validation images "
-             "drawn from its training set, 6 epochs)")
-"""Where the factors were chosen: once, on that split, whatever the data of a run."""
+LR_STAGE = "choose lr (validation split)"
+"""The stage that tries each learning rate: timed, and reported apart from training."""
+
+LR_FACTORS: tuple[float, ...] = (5.0, 2.5, 1.0, 0.25, 0.1)
+"""The learning rates each variant tries, as multiples of the trainer's (1, 0.5, 0.2, 0.05, 0.02 at batch 256)."""
+
+VALIDATION_FRACTION = 0.2
+"""The part of a variant's training images held out to choose its learning rate."""
+
+LR_RULE = ("each variant's learning rate is chosen in its own run: a stratified fifth of its training images is held "
+           "out, and of the trainer's rate times 5, 2.5, 1, 0.25 and 0.1 the one whose network, trained for a third of "
+           "the epochs on the other four fifths, has the best validation accuracy (the larger rate on a tie) is used "
+           "to train on all of them; the test images are never looked at")
+"""How the learning rates are chosen, as the report states it."""
+
+
+def selection_epochs(epochs: int) -> int:
+    """Epochs of each learning-rate trial: a third of the variant's, at least 2 (and at most all of them)."""
+    return min(epochs, max(2, round(epochs / 3)))
 
 
 def ablation_epochs(n_train: int) -> int:
@@ -70,28 +85,58 @@ def ablation_epochs(n_train: int) -> int:
     return int(np.clip(math.ceil(100_000 / max(n_train, 1)), 10, 40))
 
 
-def variant_cnn_config(variant: AblationVariant, image_shape: tuple[int, int, int], num_classes: int,
-                       device_type: str) -> CNNConfig:
-    """The network of ``variant``: compare's CNN for the image size, with the variant's activation,
-    batch norm, dropout, twice the convolutions per stage when deep, and the initialisation matched
-    to the activation (He for ReLU, Glorot for tanh and sigmoid)."""
-    base = cnn_config_for(image_shape, num_classes, device_type)
-    convs = tuple(2 * c if variant.deep else c for c in base.convs())
-    return dataclasses.replace(base, activation=variant.activation, batch_norm=variant.batch_norm,
-                               dropout=variant.dropout, convs_per_stage=convs, init="matched")
+def variant_cnn_config(variant: AblationVariant, image_shape: tuple[int, int, int], num_classes: int) -> CNNConfig:
+    """The network of ``variant``: LeNet-5's shape for the image size, with the variant's activation,
+    pooling, batch norm and dropout, four convolutions per stage when deep, and the initialisation
+    matched to the activation (He for ReLU, Glorot for tanh and sigmoid)."""
+    return lenet_config(image_shape, num_classes, activation=variant.activation, pooling=variant.pooling,
+                        batch_norm=variant.batch_norm, dropout=variant.dropout,
+                        convs_per_stage=4 if variant.deep else 1)
 
 
-def variant_train_settings(variant: AblationVariant, n_train: int, image_side: int, device_type: str, hflip_ok: bool,
-                           seed: int, epochs: int, dtype: torch.dtype | None) -> train.TrainSettings:
+def variant_train_settings(n_train: int, image_side: int, device_type: str, hflip_ok: bool, seed: int, epochs: int,
+                           dtype: torch.dtype | None, lr_factor: float = 1.0) -> train.TrainSettings:
     """The trainer's settings for ``epochs``: the same for every variant but the learning rate.
 
     No variant uses the patch-whitening first layer (a trick for networks with batch norm) or
     test-time augmentation (not what is compared). The learning rate is the trainer's times
-    ``variant.lr_factor``, fixed per variant (see ``variants.ABLATION_VARIANTS`` and ``LR_SOURCE``).
+    ``lr_factor`` (see :func:`choose_lr`).
     """
     settings = train.train_settings_for(n_train, image_side, device_type, hflip_ok, seed, epochs=epochs,
                                         autocast_dtype=dtype)
-    return dataclasses.replace(settings, lr=settings.lr * variant.lr_factor, whiten=False, tta=0)
+    return dataclasses.replace(settings, lr=settings.lr * lr_factor, whiten=False, tta=0)
+
+
+def choose_lr(cnn_config: CNNConfig, train_set: Any, device: torch.device, epochs: int, seed: int,
+              dtype: torch.dtype | None) -> tuple[float, list[dict[str, Any]]]:
+    """The learning-rate factor (of :data:`LR_FACTORS`) with the best validation accuracy, and every trial.
+
+    A stratified, seeded fifth of ``train_set`` is held out; each factor trains ``cnn_config`` for
+    :func:`selection_epochs` on the rest and is scored on that fifth. The test set is not used.
+    """
+    from sklearn.model_selection import train_test_split
+
+    fit_index, val_index = train_test_split(np.arange(len(train_set)), test_size=VALIDATION_FRACTION,
+                                            stratify=train_set.labels, random_state=seed)
+    images = train.images_to_device(train_set.images, device)  # (N, C, H, W) uint8
+    labels = torch.as_tensor(train_set.labels, device=device)
+    fit_images, fit_labels = images[torch.as_tensor(fit_index, device=device)], labels[fit_index]
+    val_images, val_labels = images[torch.as_tensor(val_index, device=device)], train_set.labels[val_index]
+    normaliser = train.Normaliser.fit(fit_images)
+    trials: list[dict[str, Any]] = []
+    for factor in LR_FACTORS:
+        settings = variant_train_settings(len(fit_index), min(train_set.image_shape[:2]), device.type,
+                                          train_set.hflip_ok, seed, selection_epochs(epochs), dtype, factor)
+        torch.manual_seed(seed)
+        model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
+        log = train.train_cnn(model, fit_images, fit_labels, normaliser, settings)
+        predictions = train.predict(model, val_images, normaliser, dtype).cpu().numpy()
+        final = log.loss_per_epoch[-1] if log.loss_per_epoch else float("nan")
+        trials.append({"lr": settings.lr, "lr_factor": factor,
+                       "validation_accuracy": float(np.mean(predictions == val_labels)),
+                       "final_loss": final if math.isfinite(final) else None})
+    best = max(range(len(trials)), key=lambda i: (trials[i]["validation_accuracy"], trials[i]["lr"]))
+    return LR_FACTORS[best], trials
 
 
 def loss_curve(loss_per_step: list[float], steps_per_epoch: int,
@@ -114,28 +159,49 @@ def _finite_or_none(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
+def variant_split(variant: AblationVariant, split: Split, seed: int) -> Split:
+    """The images ``variant`` trains on: the run's, or a stratified seeded draw of ``variant.train_size``."""
+    if variant.train_size is None or variant.train_size >= len(split.train):
+        return split
+    return Split(train=subsample(split.train, variant.train_size, seed=seed), test=split.test)
+
+
+def variant_epochs(variant: AblationVariant, split: Split, epochs: int, config: AblateConfig) -> int:
+    """``epochs`` (the run's), or for a small-data variant without ``--epochs``, its own from its size."""
+    if variant.train_size is None or config.epochs is not None:
+        return epochs
+    return ablation_epochs(len(variant_split(variant, split, config.seed).train))
+
+
 def run_variant(variant: AblationVariant, split: Split, device: torch.device, epochs: int, config: AblateConfig,
                 progress: Progress = no_progress) -> VariantResult:
-    """Train and evaluate one variant on ``split``, every stage measured on ``device``."""
+    """Choose the learning rate, then train and evaluate one variant on ``split``, every stage measured."""
+    epochs = variant_epochs(variant, split, epochs, config)
+    split = variant_split(variant, split, config.seed)
     train_set, test_set = split.train, split.test
     dtype = autocast_dtype(device, config.precision)
-    cnn_config = variant_cnn_config(variant, train_set.image_shape, train_set.num_classes, device.type)
-    settings = variant_train_settings(variant, len(train_set), min(train_set.image_shape[:2]), device.type,
-                                      train_set.hflip_ok, config.seed, epochs, dtype)
+    cnn_config = variant_cnn_config(variant, train_set.image_shape, train_set.num_classes)
     run_settings = RunSettings(seed=config.seed, epochs=epochs, precision=config.precision)
+    side = min(train_set.image_shape[:2])
+    chosen: dict[str, Any] = {}
 
     def train_and_predict(context: RunContext) -> tuple[TrainedCNN, train.TrainLog, np.ndarray]:
         small = context.split.train
-        chosen = settings if small is train_set else variant_train_settings(
-            variant, len(small), min(small.image_shape[:2]), device.type, small.hflip_ok, config.seed,
-            context.settings.epochs or 1, dtype)
-        trained, log = train_network(context, cnn_config, chosen, name=variant.name)
+        settings = variant_train_settings(len(small), min(small.image_shape[:2]), device.type, small.hflip_ok,
+                                          config.seed, context.settings.epochs or 1, dtype, chosen.get("factor", 1.0))
+        trained, log = train_network(context, cnn_config, settings, name=variant.name)
         return trained, log, predict_test_set(context, trained)
 
     with measured_run(device, variant.name, len(train_set)) as monitor:
         warm_up(monitor, train_and_predict, split, device, run_settings)
+        with monitor.stage(LR_STAGE, device):
+            progress(f"{variant.name}-lr", f"{variant.name}: choosing the learning rate", 0, None)
+            chosen["factor"], trials = choose_lr(cnn_config, train_set, device, epochs, config.seed, dtype)
+            progress(f"{variant.name}-lr", f"{variant.name}: choosing the learning rate", 1, 1)
         trained, log, predictions = train_and_predict(
             RunContext(split=split, device=device, settings=run_settings, monitor=monitor, progress=progress))
+    settings = variant_train_settings(len(train_set), side, device.type, train_set.hflip_ok, config.seed, epochs,
+                                      dtype, chosen["factor"])
     steps_per_epoch = max(1, len(log.loss_per_step) // epochs)
     stages = [stage_result(s) for s in monitor.stages]
     labels = test_set.labels
@@ -167,7 +233,12 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
             "architecture": details["architecture"],
             "training": details["training"],
             "train_images_per_second": details["train_images_per_second"],
+            "epochs": epochs,
+            "pooling": variant.pooling,
         },
+        train_images=len(train_set),
+        lr_candidates=trials,
+        lr_selection_seconds=sum(s.seconds for s in stages if s.name == LR_STAGE),
     )
 
 
@@ -296,14 +367,17 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress, executo
                      f"{reference.warmup_fraction:.0%} of the steps then linear decay to zero",
         "lr": reference.lr,
         "lr_rule": LR_RULE,
-        "lr_source": LR_SOURCE,
+        "lr_factors": list(LR_FACTORS),
+        "small_train_size": SMALL_TRAIN_SIZE,
+        "network": "LeNet-5's shape: 5x5 convolutions of 6 and 16 maps (one per stage, four when deep), 2x2 "
+                   "pooling, fully connected 120 and 84, classifier",
         "weight_decay": reference.weight_decay,
         "label_smoothing": reference.label_smoothing,
         "translate_pixels": reference.translate_pixels,
         "hflip": reference.hflip,
         "precision": dtype_name(reference.autocast_dtype),
         "precision_option": config.precision,
-        "initialisation": "He (Kaiming) normal for ReLU, Glorot (Xavier) uniform for tanh and sigmoid",
+        "initialisation": "He (Kaiming) normal for ReLU, Glorot (Xavier) uniform for tanh and sigmoid, zero biases",
         "whitened_first_layer": False,
         "test_time_augmentation": False,
         "device_option": config.device,

@@ -9,10 +9,13 @@ from featvslearn.errors import UserError
 
 @dataclass(frozen=True)
 class AblationVariant:
-    """One CNN that ``ablate`` trains: its activation, batch norm, dropout rate (0 = none) and depth.
+    """One network that ``ablate`` trains, all of LeNet-5's shape (see ``models.lenet_config``).
 
-    ``deep`` doubles the convolutions of every stage (four instead of two); "plain" in a
-    name means no normalisation. ``lr_factor`` scales the trainer's learning rate.
+    ``activation`` (relu, tanh or sigmoid), ``batch_norm``, ``dropout`` (a rate, 0 = none) and
+    ``pooling`` (max, or avg as in LeNet-5) vary; ``deep`` stacks four convolutions per stage
+    instead of one (11 weight layers instead of 5); "plain" in a name means no normalisation.
+    ``train_size`` (None: the run's) trains the variant on that many of the run's training images,
+    a stratified seeded draw: the small-data variants.
     """
 
     name: str
@@ -20,26 +23,29 @@ class AblationVariant:
     batch_norm: bool
     dropout: float = 0.0
     deep: bool = False
-    lr_factor: float = 1.0
+    pooling: str = "max"
+    train_size: int | None = None
 
 
-# Each default variant's lr_factor (the trainer's rate times 1, 0.5, 0.25 or 0.1, whichever has the best
-# validation accuracy; within 0.002 of it, the factor nearest 1) is chosen on a Fashion-MNIST validation
-# split by benchmarks/choose_defaults.py: 3,000 fit and 1,000 validation images drawn from the training
-# set, 6 epochs, seed 0. ablate uses these factors on every dataset; ablation.LR_RULE says so in its
-# results. The variants not run by default keep the trainer's rate, untried.
+SMALL_TRAIN_SIZE = 1_000
+"""Training images of the small-data variants, where dropout's effect shows."""
+
 ABLATION_VARIANTS: dict[str, AblationVariant] = {v.name: v for v in (
-    AblationVariant("relu-bn", "relu", batch_norm=True),  # the baseline: compare's network
-    AblationVariant("relu-bn-dropout", "relu", batch_norm=True, dropout=0.5),
-    AblationVariant("relu-plain", "relu", batch_norm=False, lr_factor=0.5),
-    AblationVariant("tanh-plain", "tanh", batch_norm=False),
+    AblationVariant("lenet5", "tanh", batch_norm=False, pooling="avg"),  # LeCun et al., 1998
     AblationVariant("sigmoid-plain", "sigmoid", batch_norm=False),
-    AblationVariant("relu-deep-plain", "relu", batch_norm=False, deep=True, lr_factor=0.25),
+    AblationVariant("tanh-plain", "tanh", batch_norm=False),
+    AblationVariant("relu-plain", "relu", batch_norm=False),
+    AblationVariant("relu-bn", "relu", batch_norm=True),
     AblationVariant("sigmoid-deep-plain", "sigmoid", batch_norm=False, deep=True),
-    # not run by default: batch norm under the other activations, and with depth
+    AblationVariant("relu-deep-bn", "relu", batch_norm=True, deep=True),
+    AblationVariant("relu-bn-small", "relu", batch_norm=True, train_size=SMALL_TRAIN_SIZE),
+    AblationVariant("relu-bn-dropout-small", "relu", batch_norm=True, dropout=0.5, train_size=SMALL_TRAIN_SIZE),
+    # not run by default
+    AblationVariant("relu-bn-dropout", "relu", batch_norm=True, dropout=0.5),
     AblationVariant("tanh-bn", "tanh", batch_norm=True),
     AblationVariant("sigmoid-bn", "sigmoid", batch_norm=True),
-    AblationVariant("relu-deep-bn", "relu", batch_norm=True, deep=True),
+    AblationVariant("relu-deep-plain", "relu", batch_norm=False, deep=True),
+    AblationVariant("tanh-deep-plain", "tanh", batch_norm=False, deep=True),
     AblationVariant("sigmoid-deep-bn", "sigmoid", batch_norm=True, deep=True),
 )}
 """Variants ``ablate`` can train, by name."""
@@ -48,7 +54,8 @@ ABLATION_TRAIN_SIZE = 10_000
 """Training images ``ablate`` draws (stratified, seeded) when ``--train-size`` is not given and there are more."""
 
 DEFAULT_ABLATION_VARIANTS: tuple[str, ...] = (
-    "relu-bn", "relu-bn-dropout", "relu-plain", "tanh-plain", "sigmoid-plain", "relu-deep-plain", "sigmoid-deep-plain",
+    "lenet5", "sigmoid-plain", "tanh-plain", "relu-plain", "relu-bn", "sigmoid-deep-plain", "relu-deep-bn",
+    "relu-bn-small", "relu-bn-dropout-small",
 )
 
 

@@ -51,8 +51,8 @@ def test_json_has_the_documented_fields_and_types(ablate_run: tuple[Path, Path])
     assert {"dataset", "device", "seed", "environment", "settings", "created", "total_seconds"} <= set(data)
     assert data["dataset"]["name"] == "digits" and data["dataset"]["train_size"] == 120
     assert data["device"] == "cpu" and data["seed"] == 0 and data["settings"]["epochs"] == 2
-    assert data["settings"]["lr_rule"] == ablation.LR_RULE and data["settings"]["lr_source"] == ablation.LR_SOURCE
-    assert "benchmarks/choose_defaults.py" in ablation.LR_SOURCE and "validation split" in ablation.LR_SOURCE
+    settings = data["settings"]
+    assert settings["lr_rule"] == ablation.LR_RULE and settings["lr_factors"] == list(ablation.LR_FACTORS)
     assert [v["name"] for v in data["variants"]] == list(DEFAULT_ABLATION_VARIANTS)
     for v in data["variants"]:
         for key, kind in VARIANT_TYPES.items():
@@ -66,8 +66,17 @@ def test_json_has_the_documented_fields_and_types(ablate_run: tuple[Path, Path])
         assert all(isinstance(x, float) for x in curve["epoch"] + curve["loss"])
         assert np.all(np.diff(curve["epoch"]) > 0) and curve["epoch"][-1] == pytest.approx(2.0)
         assert len(v["loss_per_epoch"]) == 2 and {s["name"] for s in v["stages"]} >= {"train", "evaluate"}
+        # the learning rate: chosen in the run, on a validation split, timed apart from training
+        assert [c["lr_factor"] for c in v["lr_candidates"]] == list(ablation.LR_FACTORS)
+        assert all(0 <= c["validation_accuracy"] <= 1 for c in v["lr_candidates"])
+        best = max(c["validation_accuracy"] for c in v["lr_candidates"])
+        factor = max(c["lr_factor"] for c in v["lr_candidates"] if c["validation_accuracy"] == best)
+        assert v["lr"] == pytest.approx(factor * train.train_settings_for(120, 8, "cpu", False, 0, epochs=2).lr)
+        assert v["lr_selection_seconds"] > 0 and ablation.LR_STAGE in {s["name"] for s in v["stages"]}
+        assert v["train_images"] == 120  # the small-data variants' 1,000 are more than this run has
     depth = {v["name"]: v["depth"] for v in data["variants"]}
-    assert depth["relu-bn"] == 3 and depth["sigmoid-deep-plain"] == 5  # digits: one stage of 2 (or 4) convs + linear
+    # digits (8x8): one stage of 1 (or 4) 5x5 convolutions, then the 120- and 84-unit layers and the classifier
+    assert depth["relu-bn"] == 4 and depth["sigmoid-deep-plain"] == 7
 
 
 def test_report_rerenders_the_same_markdown_and_every_image_exists(ablate_run: tuple[Path, Path]) -> None:
@@ -81,13 +90,13 @@ def test_report_rerenders_the_same_markdown_and_every_image_exists(ablate_run: t
     for markdown in (report, again):
         text = markdown.read_text()
         images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-        assert images == ["ablate-plots/loss-curves.png", "ablate-plots/accuracy.png"]
+        assert images == ["ablate-plots/loss-curves.png", "ablate-plots/loss-seconds.png", "ablate-plots/accuracy.png"]
         for link in images:
             assert (markdown.parent / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
-    for section in ("## Result", "## Variants", "## Training loss", "## The same budget for every variant"):
+    for section in ("## Result", "What the ablation shows:", "## Variants", "## Training loss",
+                    "## The same budget for every variant", "## Learning rates tried"):
         assert section in text
-    assert (f"(the lr column): {ablation.LR_RULE}; the factors were fixed by {ablation.LR_SOURCE}, not measured on "
-            "the digits data of this run\n") in text
+    assert f"; {ablation.LR_RULE} (the lr column; see below)\n" in text
 
 
 @pytest.mark.parametrize(
@@ -135,36 +144,74 @@ def test_default_cnn_is_unchanged() -> None:
 @pytest.mark.parametrize("name", list(ABLATION_VARIANTS))
 def test_each_variant_builds_the_network_it_names(name: str) -> None:
     variant = ABLATION_VARIANTS[name]
-    config = variant_cnn_config(variant, (28, 28, 1), 10, "cpu")
+    config = variant_cnn_config(variant, (28, 28, 1), 10)
     model = CNN(config)
     convs = [m for m in model.body if isinstance(m, nn.Conv2d)]
-    assert len(convs) == (8 if variant.deep else 4) and config.depth() == len(convs) + 1
+    dense = [m for m in model.dense if isinstance(m, nn.Linear)]
+    assert len(convs) == (8 if variant.deep else 2) and [d.out_features for d in dense] == [120, 84]
+    assert config.depth() == len(convs) + 3 and all(c.kernel_size == (5, 5) for c in convs)
+    assert [c.out_channels for c in convs][-1] == 16 and convs[0].out_channels == 6  # LeNet-5's maps
+    pools = [m for m in model.body if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
+    assert len(pools) == 2 and all(isinstance(m, nn.AvgPool2d) is (variant.pooling == "avg") for m in pools)
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.body) is variant.batch_norm
-    assert all((c.bias is None) is variant.batch_norm for c in convs)
+    assert all((c.bias is None) is variant.batch_norm for c in convs + dense)
     activation = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[variant.activation]
-    assert sum(isinstance(m, activation) for m in model.body) == len(convs)
+    assert sum(isinstance(m, activation) for m in [*model.body, *model.dense]) == len(convs) + 2
     assert isinstance(model.dropout, nn.Dropout) is (variant.dropout > 0)
     x = torch.randn(2, 1, 28, 28)
-    assert model(x).shape == (2, 10)
+    assert model(x).shape == (2, 10) and model.features(x).shape == (2, 84)
     # initialisation matched to the activation: He (variance 2 / fan-in) or Glorot (2 / (fan-in + fan-out))
-    weights = convs[-1].weight  # (64, 64, 3, 3)
-    fan_in, fan_out = weights.shape[1] * 9, weights.shape[0] * 9
+    weights = convs[-1].weight  # (16, 16 or 6, 5, 5)
+    fan_in, fan_out = weights.shape[1] * 25, weights.shape[0] * 25
     expected = 2 / fan_in if variant.activation == "relu" else 2 / (fan_in + fan_out)
-    assert float(weights.detach().var()) == pytest.approx(expected, rel=0.1)
+    assert float(weights.detach().var()) == pytest.approx(expected, rel=0.15)
 
 
-def test_only_plain_relu_variants_train_at_a_lower_rate_and_none_whitens() -> None:
-    settings = {
-        name: ablation.variant_train_settings(v, 10_000, 28, "cpu", True, 0, 10, None)
-        for name, v in ABLATION_VARIANTS.items()
-    }
-    reference = train.train_settings_for(10_000, 28, "cpu", True, 0, epochs=10)
-    for name, s in settings.items():
-        factor = {"relu-plain": 0.5, "relu-deep-plain": 0.25}.get(name, 1.0)  # benchmarks/choose_defaults.py
-        assert s.lr == pytest.approx(reference.lr * factor)
-        assert not s.whiten and s.tta == 0
-        assert (s.epochs, s.batch_size, s.seed, s.weight_decay, s.label_smoothing) == (
-            reference.epochs, reference.batch_size, reference.seed, reference.weight_decay, reference.label_smoothing)
+def test_lenet5_is_tanh_with_average_pooling() -> None:
+    lenet = ABLATION_VARIANTS["lenet5"]
+    assert (lenet.activation, lenet.pooling, lenet.batch_norm, lenet.deep) == ("tanh", "avg", False, False)
+    assert "lenet5" in DEFAULT_ABLATION_VARIANTS
+
+
+def test_the_learning_rate_is_chosen_on_four_fifths_of_the_training_images_and_never_the_test_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from featvslearn.datasets import load_split
+
+    split = load_split("digits", download=False)
+    train_set = subsample(split.train, 200, seed=0)
+    config = variant_cnn_config(ABLATION_VARIANTS["relu-bn"], train_set.image_shape, 10)
+    seen: list[int] = []
+    original = train.train_cnn
+
+    def spy(model: nn.Module, images: torch.Tensor, *args: object, **kwargs: object) -> train.TrainLog:
+        seen.append(images.shape[0])
+        return original(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_cnn", spy)
+    factor, trials = ablation.choose_lr(config, train_set, torch.device("cpu"), 3, 0, None)
+    assert seen == [160] * len(ablation.LR_FACTORS)  # every rate trains on the same 4/5 of the 200 images
+    assert [t["lr_factor"] for t in trials] == list(ablation.LR_FACTORS)
+    best = max(t["validation_accuracy"] for t in trials)
+    assert factor == max(t["lr_factor"] for t in trials if t["validation_accuracy"] == best)
+    reference = train.train_settings_for(200, 8, "cpu", False, 0, epochs=3)
+    chosen = ablation.variant_train_settings(200, 8, "cpu", False, 0, 3, None, factor)
+    assert chosen.lr == pytest.approx(reference.lr * factor) and not chosen.whiten and chosen.tta == 0
+    assert [ablation.selection_epochs(e) for e in (10, 40, 2)] == [3, 13, 2]
+
+
+def test_small_data_variants_train_on_a_stratified_thousand_for_their_own_epochs() -> None:
+    rng = np.random.default_rng(0)
+    dataset = Dataset("synthetic", rng.integers(0, 256, (3000, 8, 8, 1), dtype=np.uint8),
+                      np.arange(3000, dtype=np.int64) % 10, tuple("abcdefghij"), "generated", False)
+    split = Split(train=dataset, test=dataset)
+    small = ABLATION_VARIANTS["relu-bn-dropout-small"]
+    chosen = ablation.variant_split(small, split, seed=0)
+    assert len(chosen.train) == 1000 and np.bincount(chosen.train.labels).tolist() == [100] * 10
+    assert np.array_equal(chosen.train.images, ablation.variant_split(ABLATION_VARIANTS["relu-bn-small"], split,
+                                                                      seed=0).train.images)  # the same thousand
+    assert ablation.variant_split(ABLATION_VARIANTS["relu-bn"], split, seed=0) is split
+    assert ablation.variant_epochs(small, split, 10, AblateConfig()) == 40
+    assert ablation.variant_epochs(small, split, 10, AblateConfig(epochs=3)) == 10  # --epochs holds for all
 
 
 def test_loss_curve_averages_windows_of_steps_and_marks_non_finite_losses() -> None:

@@ -55,13 +55,13 @@ def test_markdown_sections_and_figures() -> None:
         assert section in text
     assert "## Training loss" not in text and "![" not in text
     linked = markdown(results, {"loss-curves": "p/loss-curves.png", "accuracy": "p/accuracy.png"})
-    assert "## Training loss\n\n![training loss per variant](p/loss-curves.png)" in linked
+    assert "## Training loss\n\n![training loss per variant, by epoch](p/loss-curves.png)" in linked
     assert "## Test accuracy\n\n![test accuracy per variant](p/accuracy.png)" in linked
     assert "| sigmoid-plain | 1.100 | – |" in text
     # the report's table states each variant's make-up, which the terminal's leaves to the name
     assert "| " + " | ".join(REPORT_HEADERS) + " |" in text
     assert "| relu-bn | relu | yes | – | 3 | 0.2 | 1,234 | 0.9000 | 2.50 | 0.500 |" in text
-    assert list(figures(results)) == ["loss-curves", "accuracy"]
+    assert list(figures(results)) == ["loss-curves", "loss-seconds", "accuracy"]
     assert figures(dataclasses.replace(results, variants=[])) == {}
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from featvslearn.contention import machine_busy
@@ -39,11 +41,14 @@ ACCURACY_COLUMN = HEADERS.index("accuracy")
 FACTORS = [
     ("relu-plain", "relu-bn", "Batch norm"),
     ("relu-bn", "relu-bn-dropout", "Dropout"),
+    ("relu-bn-small", "relu-bn-dropout-small", "Dropout with few training images"),
     ("sigmoid-plain", "relu-plain", "ReLU instead of sigmoid"),
     ("tanh-plain", "relu-plain", "ReLU instead of tanh"),
-    ("relu-plain", "relu-deep-plain", "Twice the depth without normalisation (ReLU)"),
-    ("sigmoid-plain", "sigmoid-deep-plain", "Twice the depth without normalisation (sigmoid)"),
-    ("sigmoid-deep-plain", "sigmoid-deep-bn", "Batch norm in the deep sigmoid net"),
+    ("lenet5", "tanh-plain", "Max instead of average pooling (tanh)"),
+    ("relu-plain", "relu-deep-plain", "Four times the convolutions without normalisation (ReLU)"),
+    ("sigmoid-plain", "sigmoid-deep-plain", "Four times the convolutions without normalisation (sigmoid)"),
+    ("sigmoid-deep-plain", "relu-deep-bn", "ReLU and batch norm in the deep network"),
+    ("sigmoid-deep-plain", "sigmoid-deep-bn", "Batch norm in the deep sigmoid network"),
 ]
 
 
@@ -106,8 +111,11 @@ def reading(results: AblateResults) -> str:
     chance = 1 / max(results.dataset.num_classes, 1)
     best = max(variants, key=lambda v: v.accuracy)
     worst = min(variants, key=lambda v: v.accuracy)
-    budget = (f"{results.dataset.train_size:,} training images, {results.settings.get('epochs')} epochs, "
-              "the same schedule and seed")
+    small = [v for v in variants if v.train_images is not None and v.train_images < results.dataset.train_size]
+    budget = (f"{results.dataset.train_size:,} training images, {results.settings.get('epochs')} epochs"
+              + "".join(f" ({v.train_images:,} images and {len(v.loss_per_epoch)} epochs for the small-data "
+                        "variants)" for v in small[:1])
+              + ", the same schedule and seed")
     if len(variants) == 1:
         return f"{best.name} reached {best.accuracy:.1%} test accuracy with {budget}."
     if best.accuracy == worst.accuracy:
@@ -159,6 +167,78 @@ def factors(results: AblateResults) -> list[str]:
     return lines
 
 
+def effects(results: AblateResults) -> list[str]:
+    """The lessons of the ablation, each one plain sentence with its numbers, for the variants present.
+
+    Shallow networks with every activation; LeNet-5 against its modern form; a deep sigmoid
+    network against a deep ReLU + batch-norm one; how much sooner batch norm reaches a training
+    loss; dropout with few training images.
+    """
+    by_name = {v.name: v for v in results.variants}
+    chance = 1 / max(results.dataset.num_classes, 1)
+    lines = []
+    shallow = [(label, by_name[name]) for name, label in
+               (("sigmoid-plain", "sigmoid"), ("tanh-plain", "tanh"), ("relu-plain", "ReLU")) if name in by_name]
+    if len(shallow) >= 2:
+        verdict = ("every one well above chance" if all(v.accuracy >= chance + 0.2 for _, v in shallow) else
+                   "not every one well above chance")
+        depth = shallow[0][1].depth
+        lines.append(f"Shallow networks ({depth} weight layers) learn with every activation once the initialisation "
+                     f"and learning rate suit it: " + ", ".join(f"{label} {v.accuracy:.1%}" for label, v in shallow)
+                     + f" test accuracy ({verdict}, {chance:.0%}).")
+    if "lenet5" in by_name:
+        lenet = by_name["lenet5"]
+        modern = by_name.get("relu-bn")
+        line = f"LeNet-5 as published in 1998 (tanh, average pooling) reached {lenet.accuracy:.1%}"
+        if modern is not None:
+            line += (f"; the same shape with ReLU, max pooling and batch norm (relu-bn) {modern.accuracy:.1%}, "
+                     f"{(modern.accuracy - lenet.accuracy) * 100:+.1f} points")
+        lines.append(line + ".")
+    deep_sigmoid, deep_modern = by_name.get("sigmoid-deep-plain"), by_name.get("relu-deep-bn")
+    if deep_sigmoid is not None and deep_modern is not None:
+        loss = _last_loss(deep_sigmoid)
+        stalled = (f"; its training loss ended at {loss:.2f}, where guessing gives "
+                   f"{math.log(results.dataset.num_classes):.2f}" if loss is not None else "")
+        lines.append(f"At {deep_sigmoid.depth} weight layers, sigmoid without batch norm reached "
+                     f"{deep_sigmoid.accuracy:.1%} against {deep_modern.accuracy:.1%} for ReLU with batch norm"
+                     f"{stalled}: gradients fade through stacked sigmoids, and ReLU with batch norm keeps them alive.")
+    speed = _batch_norm_speed(by_name.get("relu-plain"), by_name.get("relu-bn"))
+    if speed:
+        lines.append(speed)
+    small, dropout = by_name.get("relu-bn-small"), by_name.get("relu-bn-dropout-small")
+    if small is not None and dropout is not None:
+        images = small.train_images or results.dataset.train_size
+        change = (dropout.accuracy - small.accuracy) * 100
+        verb = "raised" if change > 0 else "lowered" if change < 0 else "left"
+        lines.append(f"With {images:,} training images, dropout (rate {dropout.dropout:g}) {verb} test accuracy "
+                     f"from {small.accuracy:.1%} to {dropout.accuracy:.1%} ({change:+.1f} points)"
+                     + (f"; the training loss ended at {_last_loss(small):.3f} without and "
+                        f"{_last_loss(dropout):.3f} with it" if _last_loss(small) is not None
+                        and _last_loss(dropout) is not None else "") + ".")
+    return lines
+
+
+def _last_loss(v: VariantResult) -> float | None:
+    """The mean training loss of the last epoch, or None (diverged, or none recorded)."""
+    return v.loss_per_epoch[-1] if v.loss_per_epoch and not v.diverged else None
+
+
+def _batch_norm_speed(plain: VariantResult | None, normed: VariantResult | None) -> str:
+    """How many epochs and seconds batch norm needed to reach the training loss the plain network ended with."""
+    if plain is None or normed is None or _last_loss(plain) is None or _last_loss(normed) is None:
+        return ""
+    target = _last_loss(plain)
+    reached = next((i for i, loss in enumerate(normed.loss_per_epoch) if loss is not None and loss <= target), None)
+    epochs = len(plain.loss_per_epoch)
+    plain_text = (f"{plain.name} ended its {epochs} epochs ({math.fsum(plain.seconds_per_epoch):.1f} s) at a training "
+                  f"loss of {target:.3f}")
+    if reached is None:
+        return f"Batch norm did not speed training here: {plain_text}, and {normed.name} never got that low."
+    seconds = math.fsum(normed.seconds_per_epoch[: reached + 1])
+    return (f"Batch norm speeds training: {plain_text}; {normed.name} got there after {reached + 1} "
+            f"epoch{'s' if reached else ''} ({seconds:.1f} s).")
+
+
 # --------------------------------------------------------------------------- Markdown
 def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> str:
     """The ablation report: reading, table, loss curves, the shared budget, stages, dataset, environment.
@@ -169,6 +249,9 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
     d, s = results.dataset, results.settings
     lines = report_opening(f"CNN ablation on {d.name}: activations, batch norm, dropout, depth",
                            byline(results, f"seed {results.seed}"), warnings(results), reading(results))
+    lessons = effects(results)
+    if lessons:
+        lines += ["What the ablation shows:", "", *[f"- {line}" for line in lessons], ""]
     changes = factors(results)
     if changes:
         lines += ["What each change did to test accuracy:", "", *[f"- {line}" for line in changes], ""]
@@ -178,23 +261,33 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
         "",
         *md_table(variants.headers, variants.rows, variants.text_columns),
         "",
-        "Depth counts weight layers (every convolution and the classifier); dropout applies before the "
-        "classifier; \"plain\" means no normalisation. Train seconds cover moving the data to the device and the "
-        "training loop; the final loss is the mean training loss of the last epoch.",
+        "Depth counts weight layers (every convolution, any hidden fully connected layer, and the classifier); "
+        "dropout applies before the classifier; \"plain\" means no normalisation. Train seconds cover moving the "
+        "data to the device and the training loop; the final loss is the mean training loss of the last epoch.",
         "",
     ]
     if "loss-curves" in links:
-        lines += ["## Training loss", "", image("training loss per variant", links["loss-curves"]), ""]
+        lines += ["## Training loss", "", image("training loss per variant, by epoch", links["loss-curves"]), ""]
+    if "loss-seconds" in links:
+        lines += ["The same curves against training seconds: a variant whose epochs cost more moves right.", "",
+                  image("training loss per variant, by training second", links["loss-seconds"]), ""]
     if "accuracy" in links:
         lines += ["## Test accuracy", "", image("test accuracy per variant", links["accuracy"]), ""]
-    lr_note = f"the trainer's learning rate is {s['lr']:.3g}, scaled per variant (the lr column): {s['lr_rule']}"
-    if s.get("lr_source"):  # absent from files written before it was recorded
-        lr_note += f"; the factors were fixed by {s['lr_source']}, not measured on the {d.name} data of this run"
+    if s.get("lr_factors"):  # chosen in the run, on a validation split
+        lr_note = f"the trainer's learning rate is {s['lr']:.3g}; {s['lr_rule']} (the lr column; see below)"
+    else:  # files written before: fixed factors
+        lr_note = f"the trainer's learning rate is {s['lr']:.3g}, scaled per variant (the lr column): {s['lr_rule']}"
+        if s.get("lr_source"):
+            lr_note += f"; the factors were fixed by {s['lr_source']}, not measured on the {d.name} data of this run"
+    small = [v for v in results.variants if v.train_images is not None and v.train_images < d.train_size]
+    small_note = "".join(
+        f"; {v.name}: {v.train_images:,} of them, {len(v.loss_per_epoch)} epochs" for v in small)
     lines += [
         "## The same budget for every variant",
         "",
+        *([f"- {s['network']}"] if s.get("network") else []),
         f"- {d.train_size:,} training images (the same ones, in the same order), {s['epochs']} epochs, batch "
-        f"{s['batch_size']}, {s['steps']:,} optimiser steps",
+        f"{s['batch_size']}, {s['steps']:,} optimiser steps{small_note}",
         f"- {s['optimizer']}; {lr_note}",
         f"- weight decay {s['weight_decay']:g} on weights only, label smoothing {s['label_smoothing']:g}, "
         + (f"random translation by up to {s['translate_pixels']} pixels, " if s["translate_pixels"] else
@@ -208,11 +301,29 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
         "",
         *loss_lines(results, "loss-curves" in links),
     ]
+    lines += lr_lines(results)
     lines += ["", "## Stages", ""]
     lines += stages_table("variant", [(v.name, v.stages) for v in results.variants])
     lines += dataset_lines(d, s)
     lines += ["", *environment_lines(results.environment)]
     return "\n".join(lines)
+
+
+def lr_lines(results: AblateResults) -> list[str]:
+    """Each variant's learning-rate trials: validation accuracy per rate, the rate chosen, the seconds taken."""
+    tried = [v for v in results.variants if v.lr_candidates]
+    if not tried:
+        return []
+    rates = sorted({c["lr"] for v in tried for c in v.lr_candidates}, reverse=True)
+    rows = []
+    for v in tried:
+        scores = {c["lr"]: c["validation_accuracy"] for c in v.lr_candidates}
+        rows.append([v.name, *[f"{scores[r]:.4f}" if r in scores else "–" for r in rates], f"{v.lr:.3g}",
+                     fmt_seconds(v.lr_selection_seconds or 0.0)])
+    return ["", "## Learning rates tried", "",
+            *md_table(["variant", *[f"lr {r:.3g}" for r in rates], "chosen", "seconds"], rows), "",
+            "Validation accuracy of each rate, on the held-out fifth of the variant's training images; the seconds "
+            "are the trials', counted apart from the train seconds above."]
 
 
 EPOCH_TABLE_UP_TO = 10
@@ -254,9 +365,22 @@ def figures(results: AblateResults) -> dict[str, Figure]:
     return {
         "loss-curves": loss_curves_figure({v.name: v.loss_curve for v in results.variants},
                                           chance_loss=math.log(d.num_classes), title=title),
+        "loss-seconds": loss_curves_figure({v.name: seconds_curve(v) for v in results.variants},
+                                           chance_loss=math.log(d.num_classes), title=title, x="seconds"),
         "accuracy": accuracy_bars_figure({v.name: v.accuracy for v in results.variants},
                                          chance=1 / d.num_classes, title=title),
     }
+
+
+def seconds_curve(v: VariantResult) -> dict[str, list[Any]]:
+    """A variant's loss curve against training seconds: each point's fractional epoch turned into the
+    seconds training had taken by then (whole epochs' seconds, and that part of the next one's)."""
+    ends = np.cumsum([0.0, *v.seconds_per_epoch])  # (epochs + 1,) seconds at the start of each epoch
+    epochs = np.asarray(v.loss_curve.get("epoch", []), dtype=np.float64)
+    if len(ends) < 2 or epochs.size == 0:
+        return {"seconds": [], "loss": []}
+    seconds = np.interp(epochs, np.arange(len(ends), dtype=np.float64), ends)
+    return {"seconds": [round(float(t), 4) for t in seconds], "loss": list(v.loss_curve["loss"])}
 
 
 def warnings(results: AblateResults) -> list[str]:

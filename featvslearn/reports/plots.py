@@ -283,14 +283,15 @@ MARKERS_PER_CURVE = 8
 
 @styled
 def loss_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float | None]]], chance_loss: float | None = None,
-                       title: str = "") -> Figure:
-    """Training loss against epochs, one line per variant, in the variant's colour, line style (deep
-    variants dashed) and marker (by normalisation) from :func:`featvslearn.reports.style.variant_style`.
+                       title: str = "", x: str = "epoch") -> Figure:
+    """Training loss against epochs (or seconds), one line per variant, in the variant's colour, line style
+    (deep variants dashed) and marker (by normalisation) from :func:`featvslearn.reports.style.variant_style`.
 
-    ``curves``: variant name -> {"epoch": [...], "loss": [...]} (a loss of None, not finite,
-    leaves a gap). ``chance_loss``, if given, is drawn as a dotted grey line: the loss of a network
-    that predicts every class equally (ln of the number of classes); the y axis then runs from
-    0 to 1.3 times it. The legend is right of the plot, so it covers no curve. Returns the figure.
+    ``curves``: variant name -> {x: [...], "loss": [...]} (a loss of None, not finite, leaves a
+    gap), where ``x`` is "epoch" or "seconds" (of training). ``chance_loss``, if given, is drawn as
+    a dotted grey line: the loss of a network that predicts every class equally (ln of the number
+    of classes); the y axis then runs from 0 to 1.3 times it. The legend is right of the plot, so it
+    covers no curve. Returns the figure.
     """
     figure = style.new_figure(11.0, 5.6)
     axes = figure.add_subplot()
@@ -298,13 +299,13 @@ def loss_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float | None]]
         losses = [float("nan") if v is None else v for v in curve["loss"]]
         step = max(1, len(losses) // MARKERS_PER_CURVE)
         # markers of curves that lie on each other fall on different points, so each stays visible
-        axes.plot(curve["epoch"], losses, label=name, markevery=(index % step, step),
+        axes.plot(curve[x], losses, label=name, markevery=(index % step, step),
                   **style.variant_style(name).line_kwargs())
     if chance_loss is not None:
         axes.axhline(chance_loss, color=style.CHANCE_COLOUR, linestyle=":", linewidth=1.8, zorder=1,
                      label=f"chance ({chance_loss:.2f})")
         axes.set_ylim(0, 1.3 * chance_loss)  # a diverging curve leaves the plot instead of flattening the rest
-    axes.set_xlabel("epoch")
+    axes.set_xlabel("epoch" if x == "epoch" else "training seconds")
     axes.set_ylabel("training loss (cross-entropy)")
     axes.set_xlim(left=0)
     axes.grid(True)

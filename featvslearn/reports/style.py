@@ -148,15 +148,19 @@ def repeat_hatch(repeat: int) -> str:
 
 # --------------------------------------------------------------------------- ablation variants
 VARIANT_COLOURS: dict[str, str] = {
-    # ReLU: blues and purple; relu-bn is compare's network, so it has the cnn's colour
+    # ReLU: blues and purple; relu-bn has the cnn's colour
     "relu-bn": "#0072B2",
     "relu-bn-dropout": "#56B4E9",
     "relu-plain": "#1F3A93",
     "relu-deep-plain": "#7B3FA0",
     "relu-deep-bn": "#17BECF",
-    # tanh: greens
+    "relu-bn-small": "#5B7FA6",
+    "relu-bn-dropout-small": "#9FB7E8",
+    # tanh: greens; LeNet-5 (tanh, average pooling) the darkest
+    "lenet5": "#1B5E20",
     "tanh-plain": "#009E73",
     "tanh-bn": "#8CBF26",
+    "tanh-deep-plain": "#4F7942",
     # sigmoid: reds, oranges and pink
     "sigmoid-plain": "#D55E00",
     "sigmoid-deep-plain": "#8B1A1A",

@@ -358,7 +358,11 @@ class VariantResult:
     that window, None where it was not finite). ``train_seconds`` covers moving the data to the
     device and the training loop; ``warmup_seconds`` (one untimed pass) and ``predict_seconds``
     (the test set) are counted apart. ``other_load_percent_mean`` and ``accuracy_interval`` (v2)
-    are as in :class:`PipelineResult`.
+    are as in :class:`PipelineResult`. ``train_images``: the images it trained on (fewer than the
+    run's for a small-data variant); ``lr_candidates``: each learning rate tried on a validation
+    split of those images, ``{"lr", "validation_accuracy", "final_loss"}``, and
+    ``lr_selection_seconds`` the time that took, apart from ``train_seconds`` (absent from files
+    written before the rate was chosen per run).
     """
 
     name: str
@@ -391,4 +395,7 @@ class VariantResult:
     accuracy_interval: Interval | None = None
     gpu_process_util_percent_mean: float | None = None
     gpu_notes: list[str] = field(default_factory=list)
+    train_images: int | None = None
+    lr_candidates: list[dict[str, Any]] = field(default_factory=list)
+    lr_selection_seconds: float | None = None
 
