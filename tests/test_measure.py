@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import time
@@ -342,3 +343,25 @@ def test_svm_matrices_follow_the_precision_choice(monkeypatch: pytest.MonkeyPatc
     assert svm_precision(cpu) == "bf16"
     monkeypatch.setattr("featvslearn.device.cpu_has_fast_bf16", lambda: False)
     assert svm_precision(cpu) == "fp32"
+
+
+def test_the_matrix_product_rate_is_measured_and_training_flops_count_forward_and_backward() -> None:
+    from featvslearn.measure.peak import matmul_gflops, training_gflops
+
+    rate = matmul_gflops("cpu", torch.float32, size=256, seconds=0.05)
+    assert math.isfinite(rate) and rate > 0.01  # any CPU does more than 10 MFLOP/s
+    assert training_gflops(1_000_000, 3_000, 2.0) == pytest.approx(4.5)  # 3 x 1 MFLOP x 3,000 images in 2 s
+    assert training_gflops(1_000_000, 3_000, 0.0) is None
+
+
+def test_the_cnn_reports_its_training_rate_in_gflops() -> None:
+    from featvslearn.datasets import load_split
+    from featvslearn.pipelines import RunSettings
+    from featvslearn.run import run_pipeline
+
+    result = run_pipeline("cnn", load_split("digits", download=False), torch.device("cpu"), RunSettings(epochs=1))
+    details = result.details
+    train = next(stage for stage in result.stages if stage.name == "train")
+    images = details["train_images_per_second"] * train.seconds
+    assert details["train_gflops_per_second"] == pytest.approx(3 * details["flops_per_image"] * images / train.seconds
+                                                               / 1e9, rel=1e-6)

@@ -43,6 +43,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     from featvslearn import train
     from featvslearn.contention import is_warm_up
     from featvslearn.device import dtype_name
+    from featvslearn.measure.peak import training_gflops
     from featvslearn.models import CNN, flops_per_image, parameter_count
 
     monitor, device, progress = context.monitor, context.device, context.progress
@@ -85,10 +86,13 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
         log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step, on_epoch=on_epoch,
                               trainable=trainable, evaluate=evaluate)
     height, width = train_set.image_shape[:2]
+    flops = flops_per_image(cnn_config, height, width)
     details: dict[str, Any] = {
         "architecture": cnn_config.as_dict(),
         "parameters": parameter_count(model),
-        "flops_per_image": flops_per_image(cnn_config, height, width),
+        "flops_per_image": flops,
+        # forward and backward over the train stage's wall seconds (see featvslearn.measure.peak)
+        "train_gflops_per_second": training_gflops(flops, log.images_seen, train_stage.seconds),
         "whitened_first_layer_filters": whitened,
         "training": settings.as_dict(),
         "precision": dtype_name(settings.autocast_dtype),
