@@ -51,7 +51,8 @@ def main() -> None:
             continue
         env = results.environment
         print(f"{dataset}: {results.dataset.train_size} train / {results.dataset.test_size} test on {results.device} "
-              f"({env['cpu']}, {env['torch_threads']} threads, GPU {env['gpu']}), preset {args.preset}")
+              f"({env['cpu']}, {env['torch_threads']} threads, GPU {env['gpu']}), preset {args.preset}; "
+              f"machine busy (other processes' load): {results.machine_busy}")
         for p in results.pipelines:
             target, limit = TARGETS.get(dataset, {}).get(p.name, (None, None))
             verdict = ""
