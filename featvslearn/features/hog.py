@@ -136,17 +136,29 @@ def _same_rounding(numpy_fn: object, torch_fn: object, *tensors: torch.Tensor) -
     return torch_fn(*tensors)
 
 
-def _normalize_blocks(blocks: torch.Tensor, method: str, eps: float = 1e-5) -> torch.Tensor:
-    """skimage's ``_hog_normalize_block`` applied to every block at once: (..., B) -> (..., B)."""
+def _normalize_blocks(blocks: torch.Tensor, method: str, eps: float = 1e-5,
+                     out: torch.Tensor | None = None) -> torch.Tensor:
+    """skimage's ``_hog_normalize_block`` applied to every block at once: (..., B) -> (..., B).
+
+    With ``out`` (of the blocks' shape and dtype) the result is written there, saving a copy.
+    """
+    import torch
+
     if method == "L1":
-        return blocks / (blocks.abs().sum(-1, keepdim=True) + eps)
+        return torch.div(blocks, blocks.abs().sum(-1, keepdim=True) + eps, out=out)
     if method == "L1-sqrt":
-        return (blocks / (blocks.abs().sum(-1, keepdim=True) + eps)).sqrt()
-    out = blocks / (blocks.square().sum(-1, keepdim=True) + eps**2).sqrt()
-    if method == "L2-Hys":
-        out = out.clamp(max=0.2)
-        out = out / (out.square().sum(-1, keepdim=True) + eps**2).sqrt()
-    return out
+        return torch.sqrt(blocks / (blocks.abs().sum(-1, keepdim=True) + eps), out=out)
+    if method == "L2":
+        return torch.div(blocks, _l2_with_eps(blocks, eps), out=out)
+    clipped = (blocks / _l2_with_eps(blocks, eps)).clamp_(max=0.2)  # L2-Hys
+    return torch.div(clipped, _l2_with_eps(clipped, eps), out=out)
+
+
+def _l2_with_eps(blocks: torch.Tensor, eps: float) -> torch.Tensor:
+    """sqrt(sum of squares + eps²) of each block (..., B) -> (..., 1): one pass over the blocks."""
+    import torch
+
+    return torch.linalg.vector_norm(blocks, dim=-1, keepdim=True).square_().add_(eps**2).sqrt_()
 
 
 # Fast path: angles in float32, with a margin (in bin widths) far above float32's error on the
@@ -168,35 +180,42 @@ def _skimage_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor)
     return torch.bucketize(angle, edges, right=True)
 
 
-def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, magnitude: torch.Tensor,
+               edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """skimage's orientation bins of float32 gradients (exactly skimage's values), mostly in float32.
 
-    Returns int32 bins in [0, O] of the shape of ``g_row``; ``O`` marks a gradient in no bin. On the
-    CPU the few gradients near a bin edge are re-binned one by one; on an accelerator every
-    gradient's exact bin is computed alongside and chosen where needed, so nothing waits on the host.
+    Returns int64 bins in [0, O) of the shape of ``g_row``, and ``magnitude`` with zeros where
+    skimage puts a gradient in no bin (an angle that rounds to 180 degrees). Only gradients
+    within float32 error of a bin edge need skimage's double-precision angle. On the CPU those few
+    are re-binned one by one; on an accelerator every gradient's exact bin is computed alongside
+    and chosen where needed, so nothing waits on the host.
     """
     import torch
 
     orientations = edges.numel()
     angle = _same_rounding(np.arctan2, torch.atan2, g_row, g_col)  # (...,) float32 radians in [-pi, pi]
-    t = angle.mul_(orientations / math.pi)  # (...,) angle in bin widths, in [-O, O]
-    t = t.add_((t < 0).to(t.dtype), alpha=orientations)  # (...,) in [0, O]
-    bins = t.to(torch.int32)  # (...,) floor, as t >= 0
-    near = t.sub_(t.round()).abs_() < _EDGE_MARGIN  # (...,) within float32 error of a bin edge
-    zero_row, zero_col = g_row == 0, g_col == 0
-    # Exact angles skimage computes without rounding: 90 degrees (g_col 0), 0 or 180 % 180 = 0 (g_row 0).
-    bins.masked_fill_(zero_col, _bin_of_90_degrees(orientations)).masked_fill_(zero_row, 0)
-    near &= ~(zero_row | zero_col)
+    t = torch.remainder(angle.mul_(orientations / math.pi), orientations)  # (...,) angle in bin widths, [0, O]
+    # A gradient with g_row 0 (a zero gradient, or a horizontal one: 70 % of Fashion-MNIST's pixels) is at 0 or
+    # 180 degrees exactly, in bin 0 as skimage has it (180 % 180 = 0): put mid-bin, far from either edge.
+    t.masked_fill_(g_row == 0, 0.5)
+    bins = t.to(torch.int64)  # (...,) floor, as t >= 0; int64, the index type scatter-add takes
+    fraction = t.sub_(bins)  # (...,) in [0, 1]: where in its bin the angle lies
+    near = (fraction < _EDGE_MARGIN) | (fraction > 1 - _EDGE_MARGIN)  # within float32 error of a bin edge
     if g_row.device.type != "cpu":
-        return torch.where(near, _skimage_bins(g_row, g_col, edges).to(bins.dtype), bins)
+        bins = torch.where(near, _skimage_bins(g_row, g_col, edges).to(bins.dtype), bins)
+        dropped = bins == orientations
+        return bins.masked_fill(dropped, 0), magnitude.masked_fill(dropped, 0.0)
     if bool(near.any()):
-        flat = near.reshape(-1).nonzero().squeeze(1)  # (k,)
-        bins.view(-1)[flat] = _skimage_bins(g_row.reshape(-1)[flat], g_col.reshape(-1)[flat], edges).to(bins.dtype)
-    return bins
+        flat = near.view(-1).nonzero().squeeze(1)  # (k,)
+        exact = _skimage_bins(g_row.reshape(-1)[flat], g_col.reshape(-1)[flat], edges)  # (k,) in [0, O]
+        dropped = exact == orientations
+        bins.view(-1)[flat] = exact.masked_fill(dropped, 0).to(bins.dtype)
+        magnitude.view(-1)[flat[dropped]] = 0.0
+    return bins, magnitude
 
 
-def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch.Tensor:
-    """HOG of a chunk of images already on the device: (n, H, W, C) -> (n, D), on that device.
+def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: torch.Tensor) -> None:
+    """HOG of a chunk of images already on the device, (n, H, W, C), written into ``out`` (n, D) float32.
 
     ``x`` is in skimage's float type, or float32 where that holds skimage's gradients exactly (uint8
     images); ``hypot_dtype`` is skimage's float type, in which colour channels are compared. Only
@@ -214,10 +233,12 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch
     # Central differences, zero on the border rows/columns (skimage's _hog_channel_gradient).
     if c == 1:
         x = x[..., 0]  # (n, H, W)
-    g_row = torch.zeros_like(x)  # (n, H, W[, C])
-    g_row[:, 1:-1] = x[:, 2:] - x[:, :-2]
-    g_col = torch.zeros_like(x)  # (n, H, W[, C])
-    g_col[:, :, 1:-1] = x[:, :, 2:] - x[:, :, :-2]
+    g_row = torch.empty_like(x)  # (n, H, W[, C])
+    g_row[:, 0] = g_row[:, -1] = 0
+    torch.sub(x[:, 2:], x[:, :-2], out=g_row[:, 1:-1])
+    g_col = torch.empty_like(x)  # (n, H, W[, C])
+    g_col[:, :, 0] = g_col[:, :, -1] = 0
+    torch.sub(x[:, :, 2:], x[:, :, :-2], out=g_col[:, :, 1:-1])
     if c > 1:  # per pixel, the channel with the largest gradient magnitude (the first on ties)
         magnitudes = _same_rounding(np.hypot, torch.hypot, g_row.to(hypot_dtype), g_col.to(hypot_dtype))
         strongest = magnitudes.argmax(dim=-1, keepdim=True)  # (n, H, W, 1)
@@ -230,21 +251,21 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch
     if g_row.dtype == torch.float32:
         g_row, g_col = g_row.contiguous(), g_col.contiguous()
         magnitude = torch.addcmul(g_row * g_row, g_col, g_col).sqrt_()  # (n, ncr*ch, ncc*cw) float32
-        bins = _fast_bins(g_row, g_col, edges)  # (n, ncr*ch, ncc*cw) int32 in [0, O]
+        bins, magnitude = _fast_bins(g_row, g_col, magnitude, edges)  # (n, ncr*ch, ncc*cw) int64 in [0, O)
     else:
         g_row, g_col = g_row.double(), g_col.double()
         magnitude = _same_rounding(np.hypot, torch.hypot, g_col, g_row)  # (n, ncr*ch, ncc*cw) float64
         bins = _skimage_bins(g_row, g_col, edges)  # (n, ncr*ch, ncc*cw) in [0, O]
-    dropped = bins == orientations  # (n, ncr*ch, ncc*cw): angles rounding to 180 are in no bin
-    if x.device.type != "cpu" or bool(dropped.any()):  # the test is a host sync: worth it on the CPU only
-        magnitude = magnitude.masked_fill(dropped, 0.0)
-        bins = bins.masked_fill(dropped, 0)
+        dropped = bins == orientations  # (n, ncr*ch, ncc*cw): angles rounding to 180 are in no bin
+        if x.device.type != "cpu" or bool(dropped.any()):  # the test is a host sync: worth it on the CPU only
+            magnitude = magnitude.masked_fill(dropped, 0.0)
+            bins = bins.masked_fill(dropped, 0)
 
     # Flat slot of (cell, bin) per pixel, summed per cell with one scatter-add.
     rows = torch.arange(ncr * ch, device=x.device) // ch  # (ncr*ch,)
     cols = torch.arange(ncc * cw, device=x.device) // cw  # (ncc*cw,)
     cell = (rows[:, None] * ncc + cols[None, :]) * orientations  # (ncr*ch, ncc*cw) int64
-    slot = (cell + bins).reshape(n, -1)  # (n, ncr*ch*ncc*cw) int64
+    slot = bins.to(torch.int64).add_(cell).reshape(n, -1)  # (n, ncr*ch*ncc*cw) int64 (no copy when int64)
     hist = torch.zeros(n, ncr * ncc * orientations, dtype=magnitude.dtype, device=x.device)
     hist.scatter_add_(1, slot, magnitude.reshape(n, -1))  # (n, ncr*ncc*O)
     hist = hist.reshape(n, ncr, ncc, orientations).div_(ch * cw)  # (n, ncr, ncc, O)
@@ -252,7 +273,10 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype) -> torch
     # Blocks of bh x bw cells sliding by one cell, flattened in skimage's (row, col, cell_r, cell_c, O) order.
     blocks = hist.unfold(1, bh, 1).unfold(2, bw, 1)  # (n, nbr, nbc, O, bh, bw)
     blocks = blocks.permute(0, 1, 2, 4, 5, 3).reshape(n, -1, bh * bw * orientations)  # (n, nbr*nbc, bh*bw*O)
-    return _normalize_blocks(blocks, params["block_norm"]).reshape(n, -1)  # (n, D)
+    if blocks.dtype == out.dtype:  # normalised straight into the descriptors
+        _normalize_blocks(blocks, params["block_norm"], out=out.view(n, -1, blocks.shape[-1]))
+    else:
+        out.copy_(_normalize_blocks(blocks, params["block_norm"]).reshape(n, -1))  # (n, D)
 
 
 def hog(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_cell: tuple[int, int] = (8, 8),
@@ -329,7 +353,7 @@ def hog_tensor(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixe
     with torch.no_grad():
         for start in range(0, n, chunk):
             xc = x[start : start + chunk].to(work_dtype)  # (n_chunk, H, W, C), on the device
-            out[start : start + chunk] = _hog_batch(xc, params, float_dtype)
+            _hog_batch(xc, params, float_dtype, out[start : start + chunk])
     return out
 
 
