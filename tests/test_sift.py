@@ -128,11 +128,13 @@ def test_sift_svm_runs_in_compare_with_its_codebook_stage() -> None:
     stages = [s.name for s in result.stages]
     assert stages[:2] == [WARM_UP_STAGE, "codebook (k-means)"] and "svm fit" in stages and "predict" in stages
     assert all(s.device == "cpu" for s in result.stages)
-    assert result.details["feature_dimensions"] == result.details["sift"]["n_words"] * 21
+    # the words' pyramid histograms (1 + 4 + 16 regions), then the intensity thumbnail (8x8 digits: all 64 pixels)
+    side = result.details["thumbnail_side"]
+    assert side == 8 and result.details["feature_dimensions"] == result.details["sift"]["n_words"] * 21 + side * side
 
 
 def test_a_tiny_training_set_gets_a_smaller_codebook_instead_of_an_error() -> None:
     config = CompareConfig(dataset="digits", device="cpu", pipelines=("sift-svm",), train_size=10, test_size=20)
     result = run_comparison(config.validated()).pipelines[0]
     assert 2 <= result.details["sift"]["n_words"] < 128
-    assert result.details["feature_dimensions"] == result.details["sift"]["n_words"] * 21
+    assert result.details["feature_dimensions"] == result.details["sift"]["n_words"] * 21 + 8 * 8

@@ -1,4 +1,5 @@
-"""sift-svm: dense RootSIFT, a k-means codebook of visual words, spatial-pyramid histograms, the SVM."""
+"""sift-svm: dense RootSIFT, a k-means codebook of visual words, spatial-pyramid histograms and an
+intensity thumbnail, the SVM."""
 
 from __future__ import annotations
 
@@ -14,28 +15,37 @@ SIFT_CODEBOOK_IMAGES = 10_000
 
 
 def run(context: RunContext) -> PipelineOutput:
-    """Dense SIFT and a spatial-pyramid codebook on the context's device, then standardisation and the SVM.
+    """Dense SIFT words and an intensity thumbnail on the context's device, then standardisation and the SVM.
 
     The codebook is learned by k-means on descriptors of a seeded random sample of at most
     ``SIFT_CODEBOOK_IMAGES`` training images, never on test images.
     """
+    from sklearn.pipeline import FeatureUnion
+
+    from featvslearn.features.hog import ThumbnailTransformer, thumbnail_side_for
     from featvslearn.features.sift import DenseSIFT, make_sift_features, sift_settings_for
 
     train_set, seed = context.split.train, context.settings.seed
     settings = sift_settings_for(train_set.image_shape)
+    thumbnail_side = thumbnail_side_for(*train_set.image_shape[:2])
     codebook_images = min(len(train_set), SIFT_CODEBOOK_IMAGES)
     rows, cols = DenseSIFT(settings.spatial_bin_size, settings.stride).fit(train_set.images[:1]).grid_shape_
     # A codebook needs several descriptors per word: small sets of small images get fewer words.
     settings = dataclasses.replace(settings, n_words=min(settings.n_words, max(2, codebook_images * rows * cols // 4)))
-    featuriser = make_sift_features(settings, device=str(context.device), seed=seed)
+    # SIFT describes gradients only; the thumbnail adds the coarse intensity it drops, as in hog-svm (on a
+    # Fashion-MNIST validation split: 0.8995 against 0.8829 without it).
+    featuriser = FeatureUnion([("sift", make_sift_features(settings, device=str(context.device), seed=seed)),
+                               ("thumbnail", ThumbnailTransformer(size=thumbnail_side))])
     chosen = np.sort(np.random.default_rng(seed).permutation(len(train_set))[:codebook_images])
     output, dimensions = run_classical(context, "sift-svm", featuriser, "codebook (k-means)",
                                        train_set.images[chosen], "dense SIFT words")
-    words = featuriser.named_steps["words"]
+    words = featuriser.named_transformers["sift"].named_steps["words"]
     output.details = {
         "features": "dense RootSIFT (kornia) -> visual words by k-means on training descriptors -> soft-assigned "
-                    "histograms over a 1x1, 2x2, 4x4 spatial pyramid, square-rooted, standardised",
+                    "histograms over a 1x1, 2x2, 4x4 spatial pyramid, square-rooted; with an intensity thumbnail; "
+                    "standardised",
         "sift": settings.as_dict(),
+        "thumbnail_side": thumbnail_side,
         "codebook": {"training_images": codebook_images, "words": words.n_words,
                      "kmeans_iterations": int(words.n_iter_)},
         "feature_dimensions": dimensions,
@@ -46,7 +56,8 @@ def run(context: RunContext) -> PipelineOutput:
 
 PIPELINE = Pipeline(
     name="sift-svm",
-    summary="dense RootSIFT, a k-means codebook of visual words and spatial-pyramid histograms, then an SVM",
+    summary="dense RootSIFT, a k-means codebook of visual words and spatial-pyramid histograms, with an "
+            "intensity thumbnail, then an SVM",
     learned=False,
     run=run,
     options=("svm", "tune", "precision", "seed"),
