@@ -303,7 +303,9 @@ def sweep_identity(config: AblateConfig, device: str, train_size: int, epochs: i
     """What a variant's result depends on besides its name: the run log's ``sweep``."""
     return {"kind": "ablate", "dataset": dataset_identity(config.dataset), "train_size": train_size,
             "test_size": config.test_size, "epochs": epochs,
-            "precision": config.precision, "device": device, "seed": config.seed}
+            "precision": config.precision, "device": device, "seed": config.seed,
+            # what the variants are and how their rates are found: runs logged by other versions are not reused
+            "networks": "LeNet-5 shape", "learning_rates": {"factors": list(LR_FACTORS), "chosen on": "validation"}}
 
 
 def run_ablation(config: AblateConfig, progress: Progress = no_progress, executor: Executor | None = None,

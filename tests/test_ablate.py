@@ -257,3 +257,18 @@ def test_results_of_another_kind_are_refused() -> None:
         AblateResults.from_dict({"schema_version": 1, "kind": "compare"})
     with pytest.raises(UserError, match="malformed"):
         AblateResults.from_dict({"schema_version": 1, "kind": "ablate", "variants": [{"name": "x"}]})
+
+
+def test_runs_logged_by_an_ablation_of_fixed_learning_rates_are_not_reused(tmp_path: Path) -> None:
+    from featvslearn.runlog import RunLog
+
+    config = AblateConfig(dataset="digits", device="cpu", variants=("relu-bn",), train_size=120, test_size=60,
+                          epochs=2).validated()
+    identity = ablation.sweep_identity(config, "cpu", 120, 2)
+    older = {key: value for key, value in identity.items() if key not in ("networks", "learning_rates")}
+    path = tmp_path / "ablate.runs.jsonl"
+    record = {"name": "relu-bn", "accuracy": 0.5}
+    path.write_text(json.dumps({"sweep": older, "run": {"variant": "relu-bn"}, "record": record}) + "\n")
+    with pytest.warns(UserWarning, match="not reused"):
+        reused = RunLog(path, resume=True).open(identity)
+    assert reused == {}
