@@ -42,6 +42,7 @@ def ablate_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     result = runner.invoke(app, ["ablate", *TINY, "--json", str(results), "--report", str(report)])
     assert result.exit_code == 0, result.output
     assert "sigmoid-deep-plain" in result.stdout and "accuracy" in result.stdout
+    assert "- Shallow networks (4 weight layers) learn with every activation" in result.stdout  # the lessons
     return results, report
 
 

@@ -94,10 +94,12 @@ def _warn_skipped(settings: dict[str, Any]) -> None:
 def _show(results: Results) -> None:
     """The results' table, their plain-language reading, and any warning a reader must see."""
     from featvslearn.cli.tables import results_table
-    from featvslearn.reports import reading, warnings
+    from featvslearn.reports import lessons, reading, warnings
 
     out.print(results_table(results))
     out.print(reading(results).replace("**", ""), highlight=False)
+    for lesson in lessons(results):
+        out.print(f"- {escape(lesson)}", highlight=False)
     for warning in warnings(results):
         err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 

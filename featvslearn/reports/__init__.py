@@ -20,7 +20,7 @@ from featvslearn.reports import ablate, compare, merged, scaling
 from featvslearn.reports.shared import TableContent, write_report
 from featvslearn.results import Results
 
-__all__ = ["KINDS", "ReportKind", "TableContent", "figures", "markdown", "reading", "table", "warnings",
+__all__ = ["KINDS", "ReportKind", "TableContent", "figures", "lessons", "markdown", "reading", "table", "warnings",
            "write_markdown"]
 
 
@@ -30,7 +30,8 @@ class ReportKind:
 
     ``figures``: results → {file name without .png: figure}; ``markdown``: results and {figure
     name: PNG path relative to the report} → the report's text; ``table``: results → the table
-    shown in the terminal.
+    shown in the terminal; ``lessons``: results → one plain sentence per lesson the results teach,
+    for the terminal too (an ablation's; none for the other kinds).
     """
 
     figures: Callable[[Any], dict[str, Figure]]
@@ -38,12 +39,14 @@ class ReportKind:
     table: Callable[[Any], TableContent]
     reading: Callable[[Any], str]
     warnings: Callable[[Any], list[str]]
+    lessons: Callable[[Any], list[str]] = lambda results: []
 
 
 KINDS: Mapping[str, ReportKind] = MappingProxyType({
     "compare": ReportKind(compare.figures, compare.markdown, compare.table, compare.reading, compare.warnings),
     "scaling": ReportKind(scaling.figures, scaling.markdown, scaling.table, scaling.reading, scaling.warnings),
-    "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate.reading, ablate.warnings),
+    "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate.reading, ablate.warnings,
+                         ablate.effects),
     "merged-compare": ReportKind(merged.figures, merged.markdown, merged.table, merged.reading, merged.warnings),
 })
 """Every kind of results (the ``kind`` field of its JSON) and its report's writers."""
@@ -73,6 +76,11 @@ def reading(results: Results) -> str:
 def warnings(results: Results) -> list[str]:
     """Lines a reader must see before trusting the figures of ``results`` (empty when none)."""
     return KINDS[results.kind].warnings(results)
+
+
+def lessons(results: Results) -> list[str]:
+    """The lessons of ``results``, one plain sentence each with its numbers (empty for most kinds)."""
+    return KINDS[results.kind].lessons(results)
 
 
 def write_markdown(results: Results, path: Path) -> None:
