@@ -7,7 +7,7 @@ from featvslearn.pipelines.svm_stages import run_classical
 
 
 def run(context: RunContext) -> PipelineOutput:
-    """HOG features on the context's device, standardisation (CPU) and the SVM on that device."""
+    """HOG features, their standardisation and the SVM, all on the context's device (see run_classical)."""
     from featvslearn import classical
 
     settings = classical.hog_settings_for(context.split.train.image_shape)
