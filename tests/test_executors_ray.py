@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,8 @@ SIZES = [Task({"size": size}, f"size {size}") for size in (5, 10, 50)]
 
 
 def test_records_match_the_local_executor(local_ray: Any) -> None:
-    executor = RayExecutor()
-    try:
+    with closing(RayExecutor()) as executor:
         by_ray = {task.label: record for task, record in executor.run(size_record, SIZES, SHARED)}
-    finally:
-        executor.close()
     by_local = {task.label: record for task, record in LocalExecutor().run(size_record, SIZES, SHARED)}
     assert by_ray == by_local
     assert executor.startup_seconds == 0.0  # the Ray already running was used
@@ -340,11 +338,8 @@ def test_a_digits_scaling_sweep_on_ray_gives_the_local_accuracies(local_ray: Any
 
     config = ScalingConfig(device="cpu", pipelines=("hog-svm", "cnn"), sizes=(30, 60), seeds=2, epochs=1,
                            test_size=100).validated()
-    executor = RayExecutor()
-    try:
+    with closing(RayExecutor()) as executor:
         by_ray = run_scaling(config, executor=executor)
-    finally:
-        executor.close()
     local = run_scaling(config)
     assert {name: [(r.train_size, r.seed, r.accuracy) for r in runs] for name, runs in by_ray.pipelines.items()} == \
         {name: [(r.train_size, r.seed, r.accuracy) for r in runs] for name, runs in local.pipelines.items()}
@@ -358,11 +353,8 @@ def test_a_digits_ablation_on_ray_gives_the_local_accuracies(local_ray: Any) -> 
 
     config = AblateConfig(device="cpu", variants=("relu-bn", "tanh-plain"), train_size=60, test_size=40,
                           epochs=1).validated()
-    executor = RayExecutor()
-    try:
+    with closing(RayExecutor()) as executor:
         by_ray = run_ablation(config, executor=executor)
-    finally:
-        executor.close()
     local = run_ablation(config)
     assert [(v.name, v.accuracy, v.loss_per_epoch) for v in by_ray.variants] == \
         [(v.name, v.accuracy, v.loss_per_epoch) for v in local.variants]
