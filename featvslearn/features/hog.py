@@ -116,12 +116,6 @@ def _bin_upper_edges(orientations: int, device: torch.device) -> torch.Tensor:
     return torch.arange(1, orientations + 1, dtype=torch.float64, device=device) * (180.0 / orientations)
 
 
-def _bin_of_90_degrees(orientations: int) -> int:
-    """The bin skimage gives a vertical gradient (exactly 90 degrees), worked out on the host."""
-    edges = (180.0 / orientations) * np.arange(1, orientations + 1, dtype=np.float64)
-    return int(np.searchsorted(edges, 90.0, side="right"))
-
-
 def _same_rounding(numpy_fn: object, torch_fn: object, *tensors: torch.Tensor) -> torch.Tensor:
     """``torch_fn(*tensors)``, but NumPy's ``numpy_fn`` on CPU tensors (zero-copy, vectorised).
 
