@@ -129,24 +129,19 @@ def is_tensor(X: Any) -> bool:
 
 
 def _check_image_tensor(X: torch.Tensor, estimator: object, min_samples: int) -> torch.Tensor:
-    """:func:`check_images` for a tensor: (N, H, W[, C]) -> a (N, H, W, C) view on its device."""
+    """:func:`check_images` for a tensor: (N, H, W[, C]) -> a (N, H, W, C) view on its device.
+
+    The shape is checked here; sparse and complex tensors, too few images and NaN or infinite
+    values are refused by :func:`check_tensor`, with scikit-learn's messages.
+    """
     import torch
 
-    if X.layout != torch.strided:
-        raise TypeError("Sparse data was passed for X, but dense data is required. Use '.to_dense()' to convert "
-                        "to a dense tensor.")
-    if X.is_complex() or X.dtype == torch.bool:
+    if X.dtype == torch.bool:
         raise ValueError(f"images must be integer or real-valued, not {X.dtype}")
-    images = X.detach()
-    if images.ndim == 3:
-        images = images.unsqueeze(-1)
+    images = X.unsqueeze(-1) if X.ndim == 3 else X
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"expected images shaped (N, H, W) or (N, H, W, C) with C in 1 or 3, got {tuple(X.shape)}")
-    if images.shape[0] < min_samples:
-        raise ValueError(_found("sample", tuple(images.shape), min_samples, estimator))
-    if images.is_floating_point() and images.numel() and not _all_finite(images):
-        raise ValueError(f"Input X contains NaN or infinity; {type(estimator).__name__} needs finite images.")
-    return images
+    return check_tensor(images, estimator, ndim=4, min_samples=min_samples)
 
 
 def check_image_shape(images: np.ndarray, estimator: Any) -> None:

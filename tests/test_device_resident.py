@@ -41,8 +41,10 @@ def test_image_transformers_give_tensors_for_tensors_and_arrays_for_arrays(trans
 
 def test_image_tensors_are_checked_like_arrays() -> None:
     transformer = ThumbnailTransformer(size=4).fit(images(2))
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="contains NaN"):  # scikit-learn's words, as for an array
         transformer.transform(torch.full((2, 16, 16, 1), float("nan")))
+    with pytest.raises(ValueError, match="contains NaN"):
+        transformer.transform(np.full((2, 16, 16, 1), np.nan))
     with pytest.raises(ValueError, match="C in 1 or 3"):
         transformer.transform(torch.zeros(2, 16, 16, 2, dtype=torch.uint8))
     with pytest.raises(ValueError, match="shape"):
