@@ -79,17 +79,18 @@ class RowChunks:
     def __init__(self, x: torch.Tensor) -> None:
         self.x = x
         self.rows = 512 if x.device.type == "cpu" else 65_536
-        self.buffer = torch.empty(min(self.rows, len(x)), x.shape[1], dtype=torch.float32, device=x.device)
+        # fp32 rows are read in place; other types are copied into this buffer, one chunk at a time
+        self.buffer = None if x.dtype == torch.float32 else \
+            torch.empty(min(self.rows, len(x)), x.shape[1], dtype=torch.float32, device=x.device)
 
     def __iter__(self) -> Iterator[tuple[slice, torch.Tensor]]:
         """(row slice, rows (B, D) fp32) for each chunk; the rows are valid until the next chunk."""
         for start in range(0, len(self.x), self.rows):
             part = slice(start, min(start + self.rows, len(self.x)))
-            if self.x.dtype == torch.float32:
+            if self.buffer is None:
                 yield part, self.x[part]  # already fp32: no copy
             else:
-                rows = self.buffer[: part.stop - part.start]
-                yield part, rows.copy_(self.x[part])
+                yield part, self.buffer[: part.stop - part.start].copy_(self.x[part])
 
 
 def _lbfgs(closure: Callable[[], torch.Tensor], params: list[torch.Tensor], budget: int, tol: float, done: int,
