@@ -182,7 +182,6 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
     dtype = autocast_dtype(device, config.precision)
     cnn_config = variant_cnn_config(variant, train_set.image_shape, train_set.num_classes)
     run_settings = RunSettings(seed=config.seed, epochs=epochs, precision=config.precision)
-    side = min(train_set.image_shape[:2])
     chosen: dict[str, Any] = {}
 
     def train_and_predict(context: RunContext) -> tuple[TrainedCNN, train.TrainLog, np.ndarray]:
@@ -200,8 +199,6 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
             progress(f"{variant.name}-lr", f"{variant.name}: choosing the learning rate", 1, 1)
         trained, log, predictions = train_and_predict(
             RunContext(split=split, device=device, settings=run_settings, monitor=monitor, progress=progress))
-    settings = variant_train_settings(len(train_set), side, device.type, train_set.hflip_ok, config.seed, epochs,
-                                      dtype, chosen["factor"])
     steps_per_epoch = max(1, len(log.loss_per_step) // epochs)
     stages = [stage_result(s) for s in monitor.stages]
     labels = test_set.labels
@@ -224,7 +221,7 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
         diverged=not all(math.isfinite(v) for v in log.loss_per_step),
         parameters=details["parameters"],
         flops_per_image=details["flops_per_image"],
-        lr=settings.lr,
+        lr=trained.settings.lr,
         device=str(device),
         **usage_fields(monitor),
         stages=stages,
