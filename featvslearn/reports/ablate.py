@@ -111,7 +111,7 @@ def reading(results: AblateResults) -> str:
     chance = 1 / max(results.dataset.num_classes, 1)
     best = max(variants, key=lambda v: v.accuracy)
     worst = min(variants, key=lambda v: v.accuracy)
-    small = [v for v in variants if v.train_images is not None and v.train_images < results.dataset.train_size]
+    small = small_data_variants(results)
     budget = (f"{results.dataset.train_size:,} training images, {results.settings.get('epochs')} epochs"
               + "".join(f" ({v.train_images:,} images and {len(v.loss_per_epoch)} epochs for the small-data "
                         "variants)" for v in small[:1])
@@ -138,6 +138,11 @@ def reading(results: AblateResults) -> str:
     if diverged:
         lines.append(f"{', '.join(diverged)} diverged (the training loss stopped being a number).")
     return " ".join(lines)
+
+
+def small_data_variants(results: AblateResults) -> list[VariantResult]:
+    """The variants trained on fewer images than the run's (the small-data variants), in run order."""
+    return [v for v in results.variants if v.train_images is not None and v.train_images < results.dataset.train_size]
 
 
 def _gap(best: VariantResult, worst: VariantResult, test_images: int) -> str:
@@ -279,7 +284,7 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
         lr_note = f"the trainer's learning rate is {s['lr']:.3g}, scaled per variant (the lr column): {s['lr_rule']}"
         if s.get("lr_source"):
             lr_note += f"; the factors were fixed by {s['lr_source']}, not measured on the {d.name} data of this run"
-    small = [v for v in results.variants if v.train_images is not None and v.train_images < d.train_size]
+    small = small_data_variants(results)
     small_note = "".join(
         f"; {v.name}: {v.train_images:,} of them, {len(v.loss_per_epoch)} epochs" for v in small)
     lines += [
