@@ -16,7 +16,6 @@ import argparse
 import time
 
 import numpy as np
-import torch
 
 from featvslearn import classical
 from featvslearn.datasets import load_split
@@ -55,14 +54,6 @@ def problems() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return found
 
 
-def objective(svm: LinearSVM, x: torch.Tensor, y: np.ndarray) -> float:
-    """0.5 ||W||² + C Σ squared hinge of a fitted SVM on features (N, D), in float64."""
-    weight, bias = torch.from_numpy(svm.coef_).double(), torch.from_numpy(svm.intercept_).double()
-    signs = torch.where(torch.from_numpy(y)[:, None] == torch.from_numpy(svm.classes_)[None], 1.0, -1.0).double()
-    scores = torch.cat([x[i : i + 8192].double() @ weight.T for i in range(0, len(x), 8192)]) + bias  # (N, K)
-    return float(0.5 * weight.square().sum() + svm.C * (1 - scores * signs).clamp(min=0).square().sum())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -84,7 +75,7 @@ def main() -> None:
             svm.fit(features, y_train)
             seconds = time.perf_counter() - started
             accuracy = float(np.mean(svm.predict(test) == y_test))
-            reached = objective(svm, rounded, y_train)
+            reached = svm.objective(rounded, y_train)
             print(f"{name:27s} {precision:9s} {svm.n_iter_:10d} {seconds:7.2f} {reached:12.6g} {accuracy:8.4f}",
                   flush=True)
 

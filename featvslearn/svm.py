@@ -242,6 +242,25 @@ class LinearSVM(DeviceCacheMixin, ClassifierMixin, BaseEstimator):
             torch.addmm(bias, rows, weight.T, out=scores[part])
         return scores
 
+    def objective(self, X: Any, y: Any) -> float:
+        """The primal objective the fit minimises, ``0.5 ||W||² + C Σ squared hinge``, at the fitted
+        weights on features ``X`` (N, D) (array, or tensor on any device) and labels ``y`` (N,), in float64
+        on the CPU.
+
+        Compares fits: two fits of the same problem (fp32 and bf16 features, say) that reach the
+        same objective found the same optimum, whatever their iterations.
+        """
+        check_is_fitted(self)
+        x = torch.as_tensor(X)
+        weight, bias = torch.from_numpy(self.coef_).double(), torch.from_numpy(self.intercept_).double()
+        signs = torch.where(torch.as_tensor(np.asarray(y))[:, None] == torch.from_numpy(self.classes_)[None],
+                            1.0, -1.0).double()  # (N, K) in ±1
+        hinge_squares = 0.0
+        for start in range(0, len(x), 8192):  # in row chunks: a float64 copy of the whole matrix is not needed
+            scores = x[start : start + 8192].to("cpu", torch.float64) @ weight.T + bias  # (B, K)
+            hinge_squares += float((1 - scores * signs[start : start + 8192]).clamp(min=0).square().sum())
+        return float(0.5 * weight.square().sum()) + self.C * hinge_squares
+
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores as a float32 array: (N, K) one column per class, or (N,) for two classes.
 

@@ -10,14 +10,6 @@ from featvslearn.datasets import load_split
 from featvslearn.svm import LinearSVM
 
 
-def objective(svm: LinearSVM, x: torch.Tensor, y: np.ndarray) -> float:
-    """The primal objective 0.5 ||W||² + C Σ squared hinge of a fitted SVM on features (N, D), in float64."""
-    weight, bias = torch.from_numpy(svm.coef_).double(), torch.from_numpy(svm.intercept_).double()
-    signs = torch.where(torch.from_numpy(y)[:, None] == torch.from_numpy(svm.classes_)[None], 1.0, -1.0).double()
-    hinge = (1 - (x.double() @ weight.T + bias) * signs).clamp(min=0)
-    return float(0.5 * weight.square().sum() + svm.C * hinge.square().sum())
-
-
 def hog_features(n: int) -> tuple[torch.Tensor, np.ndarray]:
     """Standardised HOG features (n, D) of the first n digits training images, and their labels."""
     split = load_split("digits", download=False)
@@ -33,7 +25,7 @@ def test_a_bf16_fit_reaches_the_fp32_optimum_instead_of_stalling_on_rounding() -
     bf16 = LinearSVM(C=0.3, max_iter=300, precision="bf16").fit(x, y)
     rounded = x.bfloat16().float()  # the problem bf16 storage solves
     assert bf16.n_iter_ >= 0.8 * fp32.n_iter_, (bf16.n_iter_, fp32.n_iter_)
-    assert objective(bf16, rounded, y) <= objective(fp32, rounded, y) * (1 + 1e-3)
+    assert bf16.objective(rounded, y) <= fp32.objective(rounded, y) * (1 + 1e-3)
     np.testing.assert_allclose(bf16.decision_function(x), fp32.decision_function(x), atol=0.05)
 
 
