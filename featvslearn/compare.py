@@ -11,8 +11,10 @@ from datetime import datetime, timezone
 
 import torch
 
+from featvslearn.budget import Budget, default_budget
 from featvslearn.config import CompareConfig
 from featvslearn.contention import machine_busy
+from featvslearn.datasets import Split
 from featvslearn.measure import environment
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import CompareResults, PairedTest, PipelineResult, decode_correct
@@ -28,6 +30,16 @@ def _on_device(progress: Progress, device: torch.device, index: int, several: bo
         f"{key}@{index}", f"[{device}] {description}", completed, total)
 
 
+def budget_for(config: CompareConfig, split: Split, device: torch.device) -> Budget:
+    """Each pipeline's budget on ``device``: ``--budget``, else the default for the training data and device."""
+    if config.budget is not None:
+        return Budget(config.budget, "--budget")
+    train_set = split.train
+    return Budget(default_budget(len(train_set), train_set.image_shape, device.type),
+                  f"default for {len(train_set):,} training images of {'×'.join(map(str, train_set.image_shape))} "
+                  f"on {device.type}")
+
+
 def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> CompareResults:
     """Run every pipeline of ``config`` on the same split, on each of its devices; return the results.
 
@@ -37,13 +49,14 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     ``config`` should come from :meth:`CompareConfig.validated`. ``tests`` compares every pair of
     pipelines on the first device with an exact McNemar test on the same test images;
     ``machine_busy`` says whether other processes loaded the machine during any timed stage.
+    Each pipeline runs within the budget of :func:`budget_for`, on each device.
     """
     start = time.perf_counter()
     devices = config.torch_devices()
     seed_everything(config.seed)
     split, load_seconds = load_data(config, progress, train_size=config.train_size)
     by_device: list[dict[str, PipelineResult]] = [
-        run_batch(config.pipelines, split, device, config.run_settings(),
+        run_batch(config.pipelines, split, device, config.run_settings(budget_for(config, split, device)),
                   _on_device(progress, device, index, len(devices) > 1))
         for index, device in enumerate(devices)
     ]
@@ -69,6 +82,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
             "compile": config.compile,
             "svm": config.svm,
             "tune": config.tune,
+            "budget": config.budget,
             "device_option": config.device,
             "skipped_files": skipped_files(split),
         },

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from featvslearn.budget import MAX_BUDGET_SECONDS, Budget
 from featvslearn.datasets.catalog import check_data_dir, resolve_dataset
 from featvslearn.datasets.core import did_you_mean
 from featvslearn.errors import UserError
@@ -126,12 +127,12 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _check_model_options(problems: Problems, epochs: int | None, svm: str = "linear",
+def _check_model_options(problems: Problems, epochs: int | None, svm: str | None = "linear",
                          preset: str = "standard") -> None:
     """The checks of the options that shape the pipelines' training (``--precision`` is a data option)."""
     if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
         problems.add(f"--epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
-    if svm not in SVM_KINDS:
+    if svm is not None and svm not in SVM_KINDS:
         problems.add(_unknown_choice("--svm", svm, SVM_KINDS))
     if preset not in PRESETS:
         problems.add(_unknown_choice("--preset", preset, PRESETS))
@@ -245,7 +246,11 @@ def _check_train_size(problems: Problems, train_size: int | None) -> None:
 
 @dataclass(frozen=True)
 class CompareConfig(DataOptions):
-    """What ``featvslearn compare`` runs: the shared options, the pipelines and their settings."""
+    """What ``featvslearn compare`` runs: the shared options, the pipelines and their settings.
+
+    ``budget`` is each pipeline's budget in seconds (None: the default for the dataset and device,
+    :func:`featvslearn.budget.default_budget`); ``svm`` None lets the SVM pipelines choose within it.
+    """
 
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES
     train_size: int | None = None
@@ -253,8 +258,9 @@ class CompareConfig(DataOptions):
     preset: str = "standard"
     compile: bool = False
     epoch_accuracy: bool = False
-    svm: str = "linear"
+    svm: str | None = None
     tune: bool = False
+    budget: float | None = None
 
     def validated(self) -> CompareConfig:
         """Check every option that can be checked before loading data; returns a cleaned copy.
@@ -266,14 +272,18 @@ class CompareConfig(DataOptions):
         cleaned = self.checked_data_options(problems=problems)
         _check_train_size(problems, self.train_size)
         _check_model_options(problems, self.epochs, self.svm, self.preset)
+        if self.budget is not None and not 0 < self.budget <= MAX_BUDGET_SECONDS:
+            problems.add(f"--budget must be a number of seconds above 0 and at most {MAX_BUDGET_SECONDS:,.0f} "
+                         f"(a day), got {self.budget:g}")
         problems.raise_any()
         return dataclasses.replace(self, pipelines=pipelines, **cleaned)
 
-    def run_settings(self, seed: int | None = None) -> RunSettings:
-        """What the pipelines read, with ``seed`` (default: this config's seed)."""
-        return RunSettings(seed=self.seed if seed is None else seed, epochs=self.epochs, precision=self.precision,
-                           preset=self.preset, compile=self.compile, epoch_accuracy=self.epoch_accuracy,
-                           svm=self.svm, tune=self.tune)
+    def run_settings(self, budget: Budget | None = None) -> RunSettings:
+        """What the pipelines read, each within ``budget`` (None: no budget)."""
+        return RunSettings(seed=self.seed, epochs=self.epochs, precision=self.precision, preset=self.preset,
+                           compile=self.compile, epoch_accuracy=self.epoch_accuracy, svm=self.svm, tune=self.tune,
+                           budget_seconds=None if budget is None else budget.seconds,
+                           budget_source="" if budget is None else budget.source)
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,8 @@ def compare(
     data_dir: opt.DataDir = None,
     no_download: opt.NoDownload = False,
     precision: opt.Precision = "auto",
-    svm: opt.Svm = "linear",
+    svm: opt.CompareSvm = None,
+    budget: opt.Budget = None,
     tune: opt.Tune = False,
     preset: opt.Preset = "standard",
     compile: opt.Compile = False,
@@ -160,14 +161,14 @@ def compare(
     report: opt.Report = None,
     json_path: opt.Json = None,
 ) -> None:
-    """Train HOG + SVM and a CNN on the same images and device; show accuracy, time, speed and memory."""
+    """Train HOG + SVM and a CNN on the same images, device and time budget; show accuracy, time, speed and memory."""
     from featvslearn.compare import run_comparison
 
     config = CompareConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
-        precision=precision, svm=svm, tune=tune, preset=preset, compile=compile, epoch_accuracy=epoch_accuracy,
-        report_path=report, json_path=json_path,
+        precision=precision, svm=svm, budget=budget, tune=tune, preset=preset, compile=compile,
+        epoch_accuracy=epoch_accuracy, report_path=report, json_path=json_path,
     ).validated()
     with _live_progress() as progress:
         results = run_comparison(config, progress=progress)

@@ -144,6 +144,16 @@ Svm = Annotated[str, typer.Option(
     metavar="NAME",
     help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. linear (default); rbf: Nystroem kernel "
          "approximation + linear SVM; rbf-exact: scikit-learn SVC, slow above 20k images.")]
+CompareSvm = Annotated[str | None, typer.Option(
+    "--svm", metavar="NAME", show_default=False,
+    help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. Default: the strongest that fits the "
+         "budget (hog-svm: the Nystroem RBF SVM with as many landmarks as fit, from 20,000 training images; else "
+         "linear).")]
+Budget = Annotated[float | None, typer.Option(
+    metavar="SECONDS", show_default=False,
+    help="Seconds each pipeline may spend after its warm-up (features, probes, training, prediction); each uses its "
+         "strongest configuration that fits. Default: 5 s per million training-image values on a CPU (240 s for "
+         "Fashion-MNIST), an eighth of that on a GPU; at least 30 s (CPU) or 20 s. --svm and --epochs still win.")]
 Preset = Annotated[str, typer.Option(
     metavar="NAME",
     help=f"CNN size and schedule: {', '.join(PRESETS)} (half width and epochs, no TTA / defaults, flip TTA / double "

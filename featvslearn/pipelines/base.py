@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from featvslearn.budget import Budget
+from featvslearn.contention import is_warm_up
 from featvslearn.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -28,8 +30,11 @@ if TYPE_CHECKING:
 class RunSettings:
     """The options a pipeline may read; each pipeline names the ones it uses in ``Pipeline.options``.
 
-    ``epochs`` None lets the CNN choose from the dataset size and the device; ``precision`` is
-    ``auto``, ``fp32``, ``bf16`` or ``fp16``; ``svm`` is ``linear``, ``rbf`` or ``rbf-exact``.
+    ``epochs`` None lets the CNN choose from the dataset size and the device (and the budget);
+    ``precision`` is ``auto``, ``fp32``, ``bf16`` or ``fp16``; ``svm`` is ``linear``, ``rbf`` or
+    ``rbf-exact``, or None: the strongest SVM within the budget (the linear SVM without one).
+    ``budget_seconds`` is each pipeline's budget for everything after its warm-up (None: no
+    budget), ``budget_source`` where it came from (see :mod:`featvslearn.budget`).
     """
 
     seed: int = 0
@@ -38,11 +43,17 @@ class RunSettings:
     preset: str = "standard"
     compile: bool = False
     epoch_accuracy: bool = False
-    svm: str = "linear"
+    svm: str | None = "linear"
     tune: bool = False
+    budget_seconds: float | None = None
+    budget_source: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def budget(self) -> Budget | None:
+        """The run's budget, or None without one."""
+        return None if self.budget_seconds is None else Budget(self.budget_seconds, self.budget_source)
 
 
 @dataclass
@@ -59,6 +70,10 @@ class RunContext:
     monitor: Monitor
     progress: Progress = no_progress
     products: dict[str, Any] = field(default_factory=dict)
+
+    def spent_seconds(self) -> float:
+        """The seconds this run's finished timed stages have taken so far (warm-up left out)."""
+        return sum(stage.seconds for stage in self.monitor.stages if not is_warm_up(stage.name))
 
 
 @dataclass

@@ -107,22 +107,82 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details), log
 
 
+BUDGET_PROBE_STEPS = 10
+"""Optimiser steps a budget probe times to estimate the seconds of one epoch."""
+
+
+def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainSettings) -> tuple[float, float]:
+    """(seconds per epoch, seconds to predict the test set) of ``cnn_config`` trained with ``settings``
+    on this device, from :data:`BUDGET_PROBE_STEPS` steps and one prediction pass timed on a throwaway
+    network, on the first training and test images (one untimed step first)."""
+    import dataclasses
+    import time
+
+    import torch
+
+    from featvslearn import train
+    from featvslearn.device import synchronize
+    from featvslearn.models import CNN
+
+    device, train_set, test_set = context.device, context.split.train, context.split.test
+    steps = min(BUDGET_PROBE_STEPS, max(1, len(train_set) // settings.batch_size))
+    rows = min(len(train_set), steps * settings.batch_size)
+    images = train.images_to_device(train_set.images[:rows], device)  # (rows, C, H, W) uint8
+    labels = torch.as_tensor(train_set.labels[:rows], device=device)
+    model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
+    normaliser = train.Normaliser.fit(images)
+    quick = dataclasses.replace(settings, epochs=1, ema_decay=None, compile=False)
+    trainable = train.warm_up(model, images, labels, normaliser, quick)
+    log = train.train_cnn(model, images, labels, normaliser, quick, trainable=trainable)
+    epoch_seconds = log.seconds_per_epoch[0] / steps * max(1, len(train_set) // settings.batch_size)
+    tests = train.images_to_device(test_set.images[:rows], device)  # (rows', C, H, W) uint8
+    start = time.perf_counter()
+    train.predict(model, tests, normaliser, settings.autocast_dtype, tta=settings.tta, hflip=train_set.hflip_ok)
+    synchronize(device)
+    predict_seconds = (time.perf_counter() - start) * len(test_set) / max(1, len(tests))
+    return epoch_seconds, predict_seconds
+
+
 def train_default_network(context: RunContext) -> TrainedCNN:
-    """Train compare's CNN for the dataset, device and the context's settings (preset, epochs, precision)."""
+    """Train compare's CNN for the dataset, device and the context's settings (preset, epochs, precision).
+
+    With a budget and no ``--epochs``, a measured ``choose epochs (budget probe)`` stage first
+    estimates an epoch's seconds, and the CNN trains for its standard epochs or as many as fit.
+    """
+    from featvslearn import budget as budgets
     from featvslearn import train
     from featvslearn.device import autocast_dtype
     from featvslearn.models import cnn_config_for
 
     options, device, train_set = context.settings, context.device, context.split.train
+    budget = options.budget()
     preset = train.PRESETS[options.preset]
     cnn_config = cnn_config_for(train_set.image_shape, train_set.num_classes, device.type, preset.width_multiplier)
-    settings = train.train_settings_for(
-        len(train_set), min(train_set.image_shape[:2]), device.type, train_set.hflip_ok, options.seed,
-        epochs=options.epochs, autocast_dtype=autocast_dtype(device, options.precision), preset=options.preset,
-        compile=options.compile,
-    )
+
+    def settings_for(epochs: int | None) -> train.TrainSettings:
+        return train.train_settings_for(
+            len(train_set), min(train_set.image_shape[:2]), device.type, train_set.hflip_ok, options.seed,
+            epochs=epochs, autocast_dtype=autocast_dtype(device, options.precision), preset=options.preset,
+            compile=options.compile,
+        )
+
+    settings = settings_for(options.epochs)
+    choice = None
+    if budget is not None and options.epochs is not None:
+        choice = budgets.given(budget, "--epochs", f"{options.epochs} epochs")
+    elif budget is not None:
+        with context.monitor.stage("choose epochs (budget probe)", device) as stage:
+            context.progress("cnn-budget", f"cnn: timing a few steps for the {budget.seconds:,.0f} s budget", 0, None)
+            epoch_seconds, predict_seconds = probe_cnn(context, cnn_config, settings)
+        epochs, choice = budgets.epochs_within(budget, settings.epochs, epoch_seconds, context.spent_seconds(),
+                                               predict_seconds)
+        choice.probe_seconds = stage.seconds
+        context.progress("cnn-budget", f"cnn: chose {choice.chosen} for the budget", 1, 1)
+        settings = settings_for(epochs)
     trained, _ = train_network(context, cnn_config, settings, epoch_accuracy=options.epoch_accuracy)
     trained.details = {"preset": options.preset, **trained.details}
+    if choice is not None:
+        trained.details["budget"] = choice.as_dict()
     return trained
 
 

@@ -12,7 +12,8 @@ def run(context: RunContext) -> PipelineOutput:
 
     settings = classical.hog_settings_for(context.split.train.image_shape)
     featuriser = classical.make_hog_features(settings, device=str(context.device))
-    output, dimensions = run_classical(context, "hog-svm", featuriser, None, None, "HOG features")
+    output, dimensions = run_classical(context, "hog-svm", featuriser, None, None, "HOG features",
+                                       rbf_within_budget=True)
     output.details = {
         "features": "HOG at two cell sizes (batched in torch, equal to skimage) + intensity thumbnail, standardised",
         "hog": settings.as_dict(),

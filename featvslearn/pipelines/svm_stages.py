@@ -22,8 +22,53 @@ SVM_DESCRIPTIONS = {
 }
 
 
-def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndarray) -> tuple[Any, dict[str, Any], str]:
-    """Optional tuning, then the SVM fit, as measured stages; ``x_train`` is standardised (N, D).
+def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float,
+               precision: str, rbf_within_budget: bool = False) -> tuple[Any, Any | None]:
+    """Which SVM to fit: ``--svm`` when given; else, with a budget, the strongest that fits (probed in
+    a measured ``choose svm (budget probe)`` stage when there is more than one); else the linear SVM.
+
+    The RBF SVM is a choice only with ``rbf_within_budget`` (hog-svm, where it was measured the
+    stronger: see :data:`featvslearn.classical.RBF_LANDMARKS_WITHIN_BUDGET`; sift-svm's visual words
+    scored lower with it on Fashion-MNIST, 0.8877 against 0.8953) and from
+    :data:`featvslearn.classical.RBF_WITHIN_BUDGET_FROM` training images.
+
+    ``rest_seconds`` estimates what the pipeline will spend on the test set besides the SVM (its
+    features). Returns the settings and the :class:`featvslearn.budget.Choice` (None without a budget).
+    """
+    import time
+
+    from featvslearn import budget as budgets
+    from featvslearn import classical
+
+    options, budget, n_train = context.settings, context.settings.budget(), len(labels)
+    if options.svm is not None or budget is None:
+        settings = classical.svm_settings_for(options.svm or "linear", n_train)
+        return settings, None if budget is None else budgets.given(budget, "--svm", options.svm or "linear")
+    candidates = classical.svm_candidates(n_train, rbf_within_budget)
+    if len(candidates) == 1:
+        why = (f"the only SVM for {n_train:,} training images (the RBF SVM is a choice from "
+               f"{classical.RBF_WITHIN_BUDGET_FROM:,})" if rbf_within_budget else
+               f"the only SVM {name} chooses (the RBF SVM was measured stronger for hog-svm only)")
+        return candidates[0], budgets.only(budget, classical.svm_name(candidates[0]), why)
+    device, n_test, before = str(context.device), len(context.split.test), context.spent_seconds()
+
+    def estimate(settings: Any) -> float:
+        return classical.probe_svm(settings, x_train, labels, n_test, device, options.seed, precision) + rest_seconds
+
+    with context.monitor.stage("choose svm (budget probe)", device) as stage:
+        context.progress(f"{name}-budget", f"{name}: probing the SVMs for the {budget.seconds:,.0f} s budget", 0, None)
+        start = time.perf_counter()
+        settings, choice = budgets.strongest_within(budget, candidates, classical.svm_name, estimate,
+                                                    lambda: before + time.perf_counter() - start)
+        context.progress(f"{name}-budget", f"{name}: chose {choice.chosen} for the budget", 1, 1)
+    choice.probe_seconds = stage.seconds
+    return settings, choice
+
+
+def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float = 0.0,
+                   rbf_within_budget: bool = False) -> tuple[Any, dict[str, Any], str]:
+    """The SVM's choice within the budget (see :func:`choose_svm`), optional tuning, then its fit, as
+    measured stages; ``x_train`` is standardised (N, D).
 
     Returns the fitted classifier, its details for the report, and the device it runs on.
     """
@@ -34,7 +79,8 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
 
     options, monitor, progress = context.settings, context.monitor, context.progress
     n_train = len(labels)
-    settings = classical.svm_settings_for(options.svm, n_train)
+    precision = svm_precision(context.device, options.precision)
+    settings, choice = choose_svm(context, name, x_train, labels, rest_seconds, precision, rbf_within_budget)
     svm_device = classical.classifier_device(settings, str(context.device))
     precision = svm_precision(torch.device(svm_device), options.precision)
     details: dict[str, Any] = {}
@@ -55,11 +101,14 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
     details["svm"] = SVM_DESCRIPTIONS[settings.kind]
     details["svm_settings"] = settings.as_dict()
     details["svm_precision"] = "fp64" if settings.kind == "rbf-exact" else precision
+    if choice is not None:
+        details["budget"] = choice.as_dict()
     return classifier, details, svm_device
 
 
 def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: str | None,
-                  fit_images: np.ndarray | None, what: str) -> tuple[PipelineOutput, int]:
+                  fit_images: np.ndarray | None, what: str,
+                  rbf_within_budget: bool = False) -> tuple[PipelineOutput, int]:
     """A hand-engineered pipeline as measured stages: featuriser -> standardisation -> SVM.
 
     The images go to the context's device once, as uint8; the features, the standardisation
@@ -67,6 +116,7 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
     scikit-learn's), so every stage runs, and is reported, on that device. ``fit_stage`` names
     the stage that fits the featuriser on ``fit_images`` (training images only: a codebook, say);
     without one, fitting only checks the image size and is part of the train-features stage.
+    ``rbf_within_budget``: whether a budget may choose the RBF SVM (see :func:`choose_svm`).
     Returns the output (details to be completed by the caller) and the feature dimension.
     """
     from featvslearn import classical
@@ -79,7 +129,7 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 0, 1)
             featuriser.fit(classical.images_on(fit_images, device))
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 1, 1)
-    with monitor.stage("features (train)", device):
+    with monitor.stage("features (train)", device) as features_stage:
         progress(f"{name}-train", f"{name}: {what}, train set", 0, len(train_set))
         images = classical.images_on(train_set.images, device)  # (N, H, W, C) uint8 on the device
         if fit_stage is None:
@@ -90,7 +140,9 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
     with monitor.stage("standardise", device):
         standardiser = classical.Standardiser()
         x_train = standardiser.fit_transform(x_train)
-    classifier, svm_details, svm_device = fit_svm_stages(context, name, x_train, train_set.labels)
+    test_features = features_stage.seconds * len(test_set) / len(train_set)  # estimated, for a budget
+    classifier, svm_details, svm_device = fit_svm_stages(context, name, x_train, train_set.labels, test_features,
+                                                         rbf_within_budget)
     del x_train
     with monitor.stage("features (test)", device):
         progress(f"{name}-test", f"{name}: {what}, test set", 0, len(test_set))

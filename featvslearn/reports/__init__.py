@@ -31,7 +31,7 @@ class ReportKind:
     ``figures``: results → {file name without .png: figure}; ``markdown``: results and {figure
     name: PNG path relative to the report} → the report's text; ``table``: results → the table
     shown in the terminal; ``lessons``: results → one plain sentence per lesson the results teach,
-    for the terminal too (an ablation's; none for the other kinds).
+    for the terminal too (an ablation's lessons; what a comparison's runs chose within their budget).
     """
 
     figures: Callable[[Any], dict[str, Figure]]
@@ -43,7 +43,8 @@ class ReportKind:
 
 
 KINDS: Mapping[str, ReportKind] = MappingProxyType({
-    "compare": ReportKind(compare.figures, compare.markdown, compare.table, compare.reading, compare.warnings),
+    "compare": ReportKind(compare.figures, compare.markdown, compare.table, compare.reading, compare.warnings,
+                          compare.budget_lines),
     "scaling": ReportKind(scaling.figures, scaling.markdown, scaling.table, scaling.reading, scaling.warnings),
     "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate.reading, ablate.warnings,
                          ablate.effects),

@@ -8,6 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from featvslearn.budget import seconds_text
 from featvslearn.contention import GPU_UTIL_MEANING, machine_busy
 from featvslearn.pipelines import PIPELINES
 from featvslearn.reports.compare_table import (
@@ -15,6 +16,7 @@ from featvslearn.reports.compare_table import (
     HEADERS,
     SPEED_UP_HEADERS,
     SpeedUp,
+    budget_choice,
     first_runs,
     fmt_gpu_util,
     run_keys,
@@ -26,6 +28,7 @@ from featvslearn.reports.compare_table import (
     table,
     table_headers,
     table_rows,
+    used_seconds,
 )
 from featvslearn.reports.plots import (
     confusion_matrix_figure,
@@ -57,9 +60,9 @@ from featvslearn.reports.style import pipeline_colour, repeat_hatch
 from featvslearn.results import CompareResults, PipelineResult
 from featvslearn.stats import SIGNIFICANCE, format_p_value, verdict
 
-__all__ = ["GPU_HEADERS", "HEADERS", "SPEED_UP_HEADERS", "SpeedUp", "figures", "fmt_gpu_util", "markdown", "reading",
-           "run_keys", "run_labels", "speed_up_caption", "speed_up_cells", "speed_ups", "table", "table_headers",
-           "table_rows", "warnings"]
+__all__ = ["GPU_HEADERS", "HEADERS", "SPEED_UP_HEADERS", "SpeedUp", "budget_lines", "figures", "fmt_gpu_util",
+           "markdown", "reading", "run_keys", "run_labels", "speed_up_caption", "speed_up_cells", "speed_ups",
+           "table", "table_headers", "table_rows", "warnings"]
 
 PER_CLASS_FIGURE_UP_TO = 40  # classes; above this grouped bars are unreadable
 
@@ -222,6 +225,35 @@ def uncertainty_lines(results: CompareResults) -> list[str]:
     return [" ".join(lines), ""]
 
 
+def budget_lines(results: CompareResults) -> list[str]:
+    """What each run chose within its budget and why, and the seconds it used (plain sentences; empty
+    for results without a budget). The first says what a budget covers."""
+    runs = [(label, p, choice) for label, p in zip(run_labels(results), results.pipelines, strict=True)
+            if (choice := budget_choice(p)) is not None]
+    if not runs:
+        return []
+    sources = sorted({f"{seconds_text(choice['budget_seconds'])} s ({choice.get('budget_source', '?')})"
+                      for _, _, choice in runs})
+    lines = [f"Each pipeline had {' or '.join(sources)} for everything after its warm-up: features, probes, "
+             "training and prediction; each took its strongest configuration estimated to fit, from probes timed "
+             "on this device (counted in its training time), never from test accuracy."]
+    for label, p, choice in runs:
+        used = used_seconds(p)
+        over = used - choice["budget_seconds"]
+        outcome = (f"it used {seconds_text(used)} s, {seconds_text(over)} s over the budget" if over > 0
+                   else f"it used {seconds_text(used)} s")
+        probe = f", {seconds_text(choice['probe_seconds'])} s of them probing" if choice.get("probe_seconds") else ""
+        lines.append(f"{label}: {choice.get('chosen', '?')}, {choice.get('reason', '')}; {outcome}{probe}.")
+    return lines
+
+
+def _budget_section(results: CompareResults) -> list[str]:
+    lines = budget_lines(results)
+    if not lines:
+        return []
+    return ["## Budget", "", lines[0], "", *[f"- {line}" for line in lines[1:]], ""]
+
+
 def smallest_test_class(results: CompareResults) -> int | None:
     """The test images of the smallest class (rows of any confusion matrix), or None without one."""
     for p in results.pipelines:
@@ -248,6 +280,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
                         reading(results)),
         *uncertainty_lines(results),
         *gpu_lines(results),
+        *_budget_section(results),
         "## Side by side",
         "",
         *md_table(side_by_side.headers, side_by_side.rows, side_by_side.text_columns),

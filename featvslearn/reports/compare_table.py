@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from featvslearn.budget import seconds_text
 from featvslearn.reports.shared import (
     SAME_SPEED,
     TableContent,
@@ -137,6 +138,9 @@ set, test images labelled per second, mean CPU use and peak resident memory of t
 GPU_HEADERS = ["GPU util mean / max", "peak GPU mem"]
 """The GPU columns, which join :data:`HEADERS` after ``img/s`` when some run used a GPU."""
 GPU_COLUMN = HEADERS.index("img/s") + 1
+BUDGET_HEADER = "within budget"
+"""The column, after the others, that says what each run chose within its budget and the seconds it
+used of it (when some run had a budget)."""
 SPEED_UP_HEADERS = ["train ×", "pred ×"]
 """The speed-up columns, last, with several devices: how many times faster than the same pipeline's
 run on the first device training and predicting were (short, so the table fits where it can)."""
@@ -154,6 +158,29 @@ def _used_gpu(results: CompareResults) -> bool:
     """Whether some run used a GPU: it ran on cuda or mps, or has a GPU reading."""
     return any(p.device.startswith(("cuda", "mps")) or p.gpu_util_percent_mean is not None
                or p.peak_gpu_memory_bytes is not None for p in results.pipelines)
+
+
+def budget_choice(p: PipelineResult) -> dict | None:
+    """What ``p`` chose within its budget (``details["budget"]``, see :mod:`featvslearn.budget`), or None."""
+    choice = p.details.get("budget")
+    return choice if isinstance(choice, dict) and isinstance(choice.get("budget_seconds"), int | float) else None
+
+
+def used_seconds(p: PipelineResult) -> float:
+    """The seconds a run spent after its warm-up: what its budget covers."""
+    return p.train_seconds + p.predict_seconds
+
+
+def budget_cell(p: PipelineResult) -> str:
+    """``rbf-6000, 105 / 240 s``: the configuration chosen and the seconds used of the budget."""
+    choice = budget_choice(p)
+    if choice is None:
+        return ""
+    return f"{choice.get('chosen', '?')}, {seconds_text(used_seconds(p))} / {seconds_text(choice['budget_seconds'])} s"
+
+
+def _has_budget(results: CompareResults) -> bool:
+    return any(budget_choice(p) is not None for p in results.pipelines)
 
 
 def _columns(p: PipelineResult, gpu: bool) -> list[str]:
@@ -179,6 +206,8 @@ def table_headers(results: CompareResults) -> list[str]:
     headers = list(HEADERS)
     if _used_gpu(results):
         headers[GPU_COLUMN:GPU_COLUMN] = GPU_HEADERS
+    if _has_budget(results):
+        headers.append(BUDGET_HEADER)
     if len(results.devices) < 2:
         return headers
     return [*headers, *SPEED_UP_HEADERS]
@@ -186,8 +215,8 @@ def table_headers(results: CompareResults) -> list[str]:
 
 def table_rows(results: CompareResults) -> list[list[str]]:
     """The side-by-side table's rows, one per result, matching :func:`table_headers`."""
-    gpu = _used_gpu(results)
-    rows = [_columns(p, gpu) for p in results.pipelines]
+    gpu, budget = _used_gpu(results), _has_budget(results)
+    rows = [_columns(p, gpu) + ([budget_cell(p)] if budget else []) for p in results.pipelines]
     if len(results.devices) < 2:
         return rows
     return [[*row, *speed_up_cells(up)] for row, up in zip(rows, speed_ups(results), strict=True)]
@@ -197,9 +226,11 @@ def table(results: CompareResults) -> TableContent:
     """The pipelines side by side: one row per result; with several results, the best accuracy is marked;
     with several devices, a caption says what the speed-up columns divide."""
     d = results.dataset
+    budgets = sorted({choice["budget_seconds"] for p in results.pipelines if (choice := budget_choice(p))})
+    budget = f", budget {' or '.join(seconds_text(b) for b in budgets)} s a pipeline" if budgets else ""
     return TableContent(
         title=f"{d.name}: {d.train_size:,} train / {d.test_size:,} test images, "
-              f"{'×'.join(map(str, d.image_shape))}, device {results.device}",
+              f"{'×'.join(map(str, d.image_shape))}, device {results.device}{budget}",
         headers=table_headers(results),
         rows=table_rows(results),
         text_columns=2,

@@ -1,0 +1,136 @@
+"""Each pipeline's strongest configuration within a stated time budget, chosen from measured probes.
+
+``compare`` gives every pipeline the same budget in seconds for everything it does after its
+warm-up (features, probes, fitting or training, and prediction). A pipeline lists its
+configurations strongest first (hog-svm: the RBF SVM with the most landmarks, fewer landmarks,
+then the linear SVM; the CNN: its standard epochs, then fewer) and takes the first whose
+estimated seconds fit in what is left. Estimates come from the dataset's size and a quick probe
+timed on this device, never from test accuracy, and the probes count in the training time.
+Options the user gave (``--svm``, ``--epochs``) are kept as given; the budget is then only
+reported. This module is plain Python: the probes themselves live with the pipelines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SECONDS_PER_MILLION_VALUES = {"cpu": 5.0, "accelerator": 0.625}
+"""The default budget per million training-image values (pixels x channels): 240 s per pipeline
+for Fashion-MNIST's 60,000 training images (47 million values) on a CPU, 30 s on a GPU."""
+MIN_BUDGET_SECONDS = {"cpu": 30.0, "accelerator": 20.0}
+"""The smallest default budget, so small datasets still get every configuration."""
+MAX_BUDGET_SECONDS = 86_400.0
+"""The largest budget ``--budget`` accepts: a day."""
+
+
+def default_budget(n_train: int, image_shape: Sequence[int], device_type: str) -> float:
+    """The default budget in seconds per pipeline for ``n_train`` images of ``image_shape`` (H, W, C)
+    on a device of ``device_type`` (``cpu``, ``cuda``, ``mps``): proportional to the training data's
+    size, at least :data:`MIN_BUDGET_SECONDS`, rounded up to whole tens of seconds."""
+    kind = "cpu" if device_type == "cpu" else "accelerator"
+    values = n_train * math.prod(image_shape) / 1e6
+    seconds = max(MIN_BUDGET_SECONDS[kind], values * SECONDS_PER_MILLION_VALUES[kind])
+    return float(math.ceil(seconds / 10) * 10)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A budget in seconds per pipeline, and where it came from (``--budget`` or the default's reason)."""
+
+    seconds: float
+    source: str
+
+
+@dataclass
+class Choice:
+    """What a pipeline chose within its budget, and why.
+
+    ``estimates`` maps each configuration probed to its estimated seconds for the whole
+    pipeline (what was spent before the choice plus what the configuration would add);
+    ``chosen`` is a short name for the table, ``reason`` one plain sentence for the report.
+    """
+
+    budget_seconds: float
+    budget_source: str
+    chosen: str
+    reason: str
+    estimates: dict[str, float] = field(default_factory=dict)
+    probe_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _of(seconds: float, budget: Budget) -> str:
+    """``50 s of the 60 s budget``."""
+    return f"{seconds_text(seconds)} s of the {seconds_text(budget.seconds)} s budget"
+
+
+def strongest_within(budget: Budget, options: Sequence[T], name: Callable[[T], str],
+                     estimate: Callable[[T], float], spent: Callable[[], float]) -> tuple[T, Choice]:
+    """The first of ``options`` (strongest first) that fits in ``budget``, with the record of the choice.
+
+    ``estimate(option)`` probes ``option`` and returns the seconds the rest of the pipeline would
+    take with it; ``spent()`` the seconds the pipeline has used so far, probes included. Options
+    are probed in order until one fits (spent + estimate within the budget); when none does, the
+    last, quickest one is taken and the reason says so.
+    """
+    if not options:
+        raise ValueError("no configuration to choose from")
+    estimates: dict[str, float] = {}
+    for option in options:
+        total = estimate(option) + spent()
+        estimates[name(option)] = total
+        if total <= budget.seconds:
+            why = f"estimated {_of(total, budget)}"
+            stronger = [f"{n} was estimated at {seconds_text(s)} s" for n, s in estimates.items() if n != name(option)]
+            why = "; ".join([why, *stronger]) if stronger else f"the strongest configuration; {why}"
+            return option, Choice(budget.seconds, budget.source, name(option), why, estimates)
+    last = name(options[-1])
+    why = (f"the quickest configuration: none fits the {seconds_text(budget.seconds)} s budget (this one was "
+           f"estimated at {seconds_text(estimates[last])} s)")
+    return options[-1], Choice(budget.seconds, budget.source, last, why, estimates)
+
+
+def epochs_within(budget: Budget, standard: int, epoch_seconds: float, spent: float, rest: float) -> tuple[int, Choice]:
+    """The CNN's epochs within ``budget``: its ``standard`` epochs when they fit, else as many whole
+    epochs as fit (at least one).
+
+    ``epoch_seconds`` is the probe's estimate of one epoch, ``spent`` the seconds used so far
+    (probe included) and ``rest`` the estimated seconds after training (the test set's predictions).
+    """
+    def total(epochs: int) -> float:
+        return spent + epochs * epoch_seconds + rest
+
+    per_epoch = f"{seconds_text(epoch_seconds)} s an epoch"
+    estimates = {f"{standard} epochs": total(standard)}
+    if total(standard) <= budget.seconds:
+        why = f"its standard schedule; estimated {_of(total(standard), budget)} ({per_epoch})"
+        return standard, Choice(budget.seconds, budget.source, f"{standard} epochs", why, estimates)
+    fitting = max(1, min(standard - 1, math.floor((budget.seconds - spent - rest) / epoch_seconds)))
+    estimates[f"{fitting} epochs"] = total(fitting)
+    over = "" if total(fitting) <= budget.seconds else "; even one epoch is over the budget"
+    why = (f"the standard {standard} epochs were estimated at {seconds_text(total(standard))} s, over the "
+           f"{seconds_text(budget.seconds)} s budget ({per_epoch}); {fitting} were estimated at "
+           f"{seconds_text(total(fitting))} s{over}")
+    return fitting, Choice(budget.seconds, budget.source, f"{fitting} epochs", why, estimates)
+
+
+def seconds_text(seconds: float) -> str:
+    """Seconds as the report writes them: ``240``, ``1,234``; ``2.5`` below ten, ``0.25`` below one."""
+    return f"{seconds:,.0f}" if seconds >= 10 else f"{seconds:.1f}" if seconds >= 1 else f"{seconds:.2f}"
+
+
+def only(budget: Budget, name: str, why: str) -> Choice:
+    """The record for the only configuration there is (nothing to probe)."""
+    return Choice(budget.seconds, budget.source, name, why)
+
+
+def given(budget: Budget, option: str, value: str) -> Choice:
+    """The record for a configuration the user gave (``--svm rbf``, ``--epochs 5``): kept as given."""
+    return Choice(budget.seconds, budget.source, value, f"given by {option}; the budget is only reported")

@@ -1,0 +1,141 @@
+"""compare's time budget: the default, each pipeline's choice within it, and how the report shows it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from typer.testing import CliRunner
+
+from featvslearn import classical
+from featvslearn.budget import Budget, default_budget, epochs_within, strongest_within
+from featvslearn.cli import app
+from featvslearn.compare import run_comparison
+from featvslearn.config import CompareConfig
+from featvslearn.errors import UserError
+from featvslearn.reports import lessons
+from featvslearn.reports.compare import markdown
+from featvslearn.reports.compare_table import table
+from featvslearn.train import default_epochs
+
+SMALL = CompareConfig(dataset="digits", device="cpu", train_size=600, test_size=200, seed=1)
+
+
+# ----------------------------------------------------------------------------- the default
+@pytest.mark.parametrize(("n", "shape", "device", "seconds"), [
+    (60_000, (28, 28, 1), "cpu", 240.0),  # Fashion-MNIST on a CPU
+    (60_000, (28, 28, 1), "cuda", 30.0),
+    (50_000, (32, 32, 3), "cpu", 770.0),  # CIFAR-10: 153.6 million values
+    (1_437, (8, 8, 1), "cpu", 30.0),  # digits: the smallest CPU budget
+    (1_437, (8, 8, 1), "mps", 20.0),
+])
+def test_the_default_budget_grows_with_the_training_data_and_is_smaller_on_an_accelerator(
+        n: int, shape: tuple[int, int, int], device: str, seconds: float) -> None:
+    assert default_budget(n, shape, device) == seconds
+
+
+# ----------------------------------------------------------------------------- choosing
+def test_the_strongest_configuration_that_fits_is_chosen_and_weaker_ones_are_not_probed() -> None:
+    probed: list[str] = []
+
+    def estimate(option: str) -> float:
+        probed.append(option)
+        return {"big": 90.0, "medium": 40.0, "small": 5.0}[option]
+
+    chosen, choice = strongest_within(Budget(60.0, "--budget"), ["big", "medium", "small"], str, estimate,
+                                      lambda: 10.0)
+    assert chosen == "medium"
+    assert probed == ["big", "medium"]
+    assert choice.estimates == {"big": 100.0, "medium": 50.0}
+    assert "50 s of the 60 s budget" in choice.reason and "big was estimated at 100 s" in choice.reason
+
+
+def test_when_nothing_fits_the_quickest_configuration_is_taken_and_the_reason_says_so() -> None:
+    chosen, choice = strongest_within(Budget(1.0, "--budget"), ["big", "small"], str, lambda option: 5.0,
+                                      lambda: 0.0)
+    assert chosen == "small"
+    assert "none fits the 1.0 s budget" in choice.reason
+
+
+def test_the_cnn_keeps_its_standard_epochs_when_they_fit_and_trains_fewer_when_not() -> None:
+    budget = Budget(100.0, "--budget")
+    assert epochs_within(budget, 7, epoch_seconds=10.0, spent=5.0, rest=2.0)[0] == 7
+    epochs, choice = epochs_within(budget, 12, epoch_seconds=10.0, spent=5.0, rest=2.0)
+    assert epochs == 9  # 5 + 9 x 10 + 2 = 97 s
+    assert choice.chosen == "9 epochs" and "over the 100 s budget" in choice.reason
+    epochs, choice = epochs_within(Budget(1.0, "--budget"), 12, epoch_seconds=10.0, spent=0.5, rest=0.1)
+    assert epochs == 1 and "even one epoch is over the budget" in choice.reason
+
+
+def test_below_twenty_thousand_images_the_linear_svm_is_the_only_choice_and_above_the_rbf_comes_first() -> None:
+    assert [classical.svm_name(s) for s in classical.svm_candidates(1_437)] == ["linear"]
+    assert [classical.svm_name(s) for s in classical.svm_candidates(60_000)] == [
+        "rbf-6000", "rbf-4000", "rbf-2000", "linear"]
+    assert [classical.svm_name(s) for s in classical.svm_candidates(20_000)] == ["rbf-2000", "linear"]
+
+
+# ----------------------------------------------------------------------------- in a comparison
+@pytest.fixture(scope="module")
+def tight():
+    """The default pipelines under a budget far too small for the CNN's standard schedule."""
+    return run_comparison(dataclasses.replace(SMALL, budget=0.5).validated())
+
+
+def test_a_tight_budget_cuts_the_cnn_epochs_after_a_measured_probe_stage(tight) -> None:
+    hog, cnn = tight.pipelines
+    standard = default_epochs(600, "cpu")
+    choice = cnn.details["budget"]
+    assert choice["budget_seconds"] == 0.5 and choice["budget_source"] == "--budget"
+    assert cnn.details["training"]["epochs"] < standard
+    assert choice["chosen"] == f"{cnn.details['training']['epochs']} epochs"
+    assert "choose epochs (budget probe)" in {s.name for s in cnn.stages}
+    assert choice["probe_seconds"] > 0
+    assert hog.details["budget"]["chosen"] == "linear"
+
+
+def test_the_budget_is_in_the_table_the_terminal_lines_and_the_report(tight) -> None:
+    content = table(tight)
+    assert "budget 0.50 s a pipeline" in content.title
+    assert content.headers[-1] == "within budget"
+    assert content.rows[1][-1].startswith(f"{tight.pipelines[1].details['budget']['chosen']}, ")
+    lines = lessons(tight)
+    assert lines[0].startswith("Each pipeline had 0.50 s (--budget)")
+    assert any(line.startswith("cnn: ") and "over the 0.50 s budget" in line for line in lines)
+    report = markdown(tight)
+    assert "## Budget" in report and "within budget" in report
+
+
+def test_given_options_win_over_the_budget() -> None:
+    results = run_comparison(dataclasses.replace(SMALL, budget=0.5, epochs=2, svm="rbf").validated())
+    hog, cnn = results.pipelines
+    assert cnn.details["training"]["epochs"] == 2
+    assert cnn.details["budget"]["reason"].startswith("given by --epochs")
+    assert hog.details["svm_settings"]["kind"] == "rbf"
+    assert hog.details["budget"]["reason"].startswith("given by --svm")
+    assert not {"choose epochs (budget probe)", "choose svm (budget probe)"} & {
+        s.name for p in results.pipelines for s in p.stages}
+
+
+def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_it_fits(monkeypatch) -> None:
+    monkeypatch.setattr(classical, "RBF_WITHIN_BUDGET_FROM", 100)
+    monkeypatch.setattr(classical, "RBF_LANDMARKS_WITHIN_BUDGET", (60, 30))
+    config = dataclasses.replace(SMALL, pipelines=("hog-svm",))
+    roomy = run_comparison(dataclasses.replace(config, budget=600.0).validated()).pipelines[0]
+    assert roomy.details["budget"]["chosen"] == "rbf-60"
+    assert roomy.details["svm_settings"] == {**roomy.details["svm_settings"], "kind": "rbf", "n_components": 60}
+    assert list(roomy.details["budget"]["estimates"]) == ["rbf-60"]
+    assert "choose svm (budget probe)" in {s.name for s in roomy.stages}
+    tiny = run_comparison(dataclasses.replace(config, budget=0.001).validated()).pipelines[0]
+    assert tiny.details["budget"]["chosen"] == "linear"
+    assert list(tiny.details["budget"]["estimates"]) == ["rbf-60", "rbf-30", "linear"]
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("value", ["0", "-5", "100000"])
+def test_a_budget_out_of_range_is_a_one_line_error(value: str) -> None:
+    result = CliRunner().invoke(app, ["compare", "--budget", value])
+    assert result.exit_code == 2
+    assert "--budget must be a number of seconds above 0" in result.output
+    assert "Traceback" not in result.output
+    with pytest.raises(UserError, match="--budget"):
+        dataclasses.replace(SMALL, budget=float(value)).validated()
