@@ -50,11 +50,11 @@ demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (9 s)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset digits --device $(DEVICE) --report $(RESULTS)/digits.md --json $(RESULTS)/digits.json
 
-fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (3 min on 2 cores)
+fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (4.5 min on 2 cores)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
 
-classical: $(STAMP)  ## hog-svm and sift-svm on Fashion-MNIST (1.5 min)
+classical: $(STAMP)  ## hog-svm and sift-svm on Fashion-MNIST (3 min)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --pipelines hog-svm,sift-svm --report $(RESULTS)/classical.md --json $(RESULTS)/classical.json
 

@@ -157,11 +157,11 @@ def svm_name(settings: SVMSettings) -> str:
 
 
 def _probe_rows(n: int, settings: SVMSettings, n_features: int) -> int:
-    """Rows for a probe of ``settings``: :data:`PROBE_ROWS`, twice the landmarks, and enough for the
-    SVM to take the same kind of solver steps it takes on all ``n`` rows (see ``FAST_STEPS_FROM``)."""
+    """Rows for a probe of ``settings``: :data:`PROBE_ROWS`, or enough for the SVM to take the same
+    kind of solver steps it takes on all ``n`` rows (see ``FAST_STEPS_FROM``), at most ``n``."""
     width = settings.n_components or n_features
     same_steps = FAST_STEPS_FROM // width + 1 if n * width >= FAST_STEPS_FROM else 0
-    return min(n, max(PROBE_ROWS, 2 * settings.n_components, same_steps))
+    return min(n, max(PROBE_ROWS, same_steps))
 
 
 PROBE_ITERATION_SHARE = 10
@@ -170,14 +170,16 @@ the solver's bf16 and exact steps keep their proportions (see ``LinearSVM.fit``)
 
 
 def probe_svm(settings: SVMSettings, x: torch.Tensor, y: np.ndarray, n_test: int, device: str, seed: int = 0,
-              precision: str = "fp32") -> float:
+              precision: str = "fp32") -> tuple[float, NystroemRBF | None]:
     """Estimate the seconds to fit the SVM of ``settings`` on features ``x`` (N, D) and to predict
     ``n_test`` images, from a short fit timed on a seeded draw of rows (see :func:`_probe_rows`).
 
     The kernel map's fit does not grow with N and is timed as it is; the map's transform is scaled
-    from the probe's rows to N, the SVM's fit from the probe's rows and iterations (a tenth, see
-    :data:`PROBE_ITERATION_SHARE`) to N rows and all its iterations, the predictions to ``n_test``.
-    The estimate errs long: the real fit may converge before its last iteration.
+    from the probe's rows to N (and to ``n_test``), the SVM's fit from the probe's rows and
+    iterations (a tenth, see :data:`PROBE_ITERATION_SHARE`) to N rows and all its iterations, its
+    predictions to ``n_test``. The estimate errs long: the real fit may converge before its last
+    iteration. Returns the estimate and, for the RBF SVM, the kernel map fitted on all of ``x``:
+    the one the real fit would make, which :func:`fit_classifier` can take as it is.
     """
     import time
 
@@ -194,16 +196,18 @@ def probe_svm(settings: SVMSettings, x: torch.Tensor, y: np.ndarray, n_test: int
         synchronize(device)
         return value, time.perf_counter() - start
 
-    kernel_fit = transform = 0.0
+    kernel, kernel_fit, transform = None, 0.0, 0.0
     svm, features = classifier, part
     if isinstance(classifier, Pipeline):
         kernel, svm = classifier.named_steps["kernel"], classifier.named_steps["svm"]
         _, kernel_fit = timed(kernel.fit, x)  # landmarks drawn from all N rows, as the real fit draws them
         features, transform = timed(kernel.transform, part)  # (rows, n_components)
     _, fit = timed(svm.fit, features, labels)
-    _, predict = timed(predict_classifier, classifier, part)  # from the features to labels: transform included
-    return (kernel_fit + transform * n / rows + fit * (n / rows) * (settings.max_iter / iterations)
-            + predict * n_test / rows)
+    _, predict = timed(svm.predict, features)
+    per_row = 1.0 / rows
+    estimate = (kernel_fit + transform * n * per_row + fit * n * per_row * settings.max_iter / iterations
+                + (transform + predict) * n_test * per_row)
+    return estimate, kernel
 
 
 def make_classifier(settings: SVMSettings, n_features: int, device: str = "cpu", seed: int = 0,
@@ -250,13 +254,20 @@ def _on_kernel_device(pipeline: Pipeline, x: Any) -> Any:
     return to_tensor(array, pipeline.named_steps["kernel"].device, torch.float32)
 
 
-def fit_classifier(classifier: Any, x: Any, y: np.ndarray, progress: Any = None) -> Any:
+def fit_classifier(classifier: Any, x: Any, y: np.ndarray, progress: Any = None,
+                   kernel: NystroemRBF | None = None) -> Any:
     """Fit a classifier from :func:`make_classifier` on features (N, D), array or tensor.
 
-    L-BFGS progress is forwarded where there is one.
+    L-BFGS progress is forwarded where there is one. ``kernel``: a kernel map already fitted on
+    these features with the classifier's settings (from :func:`probe_svm`), used instead of fitting
+    the RBF SVM's own again.
     """
     if isinstance(classifier, LinearSVM):
         return classifier.fit(x, y, progress=progress)
+    if isinstance(classifier, Pipeline) and kernel is not None:
+        classifier.steps[0] = ("kernel", kernel)
+        classifier.named_steps["svm"].fit(kernel.transform(_on_kernel_device(classifier, x)), y, progress=progress)
+        return classifier
     if isinstance(classifier, Pipeline):
         return classifier.fit(_on_kernel_device(classifier, x), y, svm__progress=progress)
     return classifier.fit(_on_host(x), y)

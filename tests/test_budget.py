@@ -118,16 +118,19 @@ def test_given_options_win_over_the_budget() -> None:
 
 def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_it_fits(monkeypatch) -> None:
     monkeypatch.setattr(classical, "RBF_WITHIN_BUDGET_FROM", 100)
-    monkeypatch.setattr(classical, "RBF_LANDMARKS_WITHIN_BUDGET", (60, 30))
-    config = dataclasses.replace(SMALL, pipelines=("hog-svm",))
+    monkeypatch.setattr(classical, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))  # 100: --svm rbf's count here
+    config = dataclasses.replace(SMALL, pipelines=("hog-svm",), train_size=900)  # at most 112 landmarks
     roomy = run_comparison(dataclasses.replace(config, budget=600.0).validated()).pipelines[0]
-    assert roomy.details["budget"]["chosen"] == "rbf-60"
-    assert roomy.details["svm_settings"] == {**roomy.details["svm_settings"], "kind": "rbf", "n_components": 60}
-    assert list(roomy.details["budget"]["estimates"]) == ["rbf-60"]
+    assert roomy.details["budget"]["chosen"] == "rbf-100"
+    assert list(roomy.details["budget"]["estimates"]) == ["rbf-100"]
     assert "choose svm (budget probe)" in {s.name for s in roomy.stages}
+    # the fit takes the kernel map its probe fitted: the same classifier as --svm rbf fits from scratch
+    given = run_comparison(dataclasses.replace(config, svm="rbf").validated()).pipelines[0]
+    assert roomy.details["svm_settings"] == given.details["svm_settings"]
+    assert roomy.correct == given.correct
     tiny = run_comparison(dataclasses.replace(config, budget=0.001).validated()).pipelines[0]
     assert tiny.details["budget"]["chosen"] == "linear"
-    assert list(tiny.details["budget"]["estimates"]) == ["rbf-60", "rbf-30", "linear"]
+    assert list(tiny.details["budget"]["estimates"]) == ["rbf-100", "rbf-30", "linear"]
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -23,7 +23,7 @@ SVM_DESCRIPTIONS = {
 
 
 def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float,
-               precision: str, rbf_within_budget: bool = False) -> tuple[Any, Any | None]:
+               precision: str, rbf_within_budget: bool = False) -> tuple[Any, Any | None, Any | None]:
     """Which SVM to fit: ``--svm`` when given; else, with a budget, the strongest that fits (probed in
     a measured ``choose svm (budget probe)`` stage when there is more than one); else the linear SVM.
 
@@ -33,7 +33,8 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
     :data:`featvslearn.classical.RBF_WITHIN_BUDGET_FROM` training images.
 
     ``rest_seconds`` estimates what the pipeline will spend on the test set besides the SVM (its
-    features). Returns the settings and the :class:`featvslearn.budget.Choice` (None without a budget).
+    features). Returns the settings, the :class:`featvslearn.budget.Choice` (None without a budget),
+    and the chosen RBF SVM's kernel map when its probe fitted it (None otherwise).
     """
     import time
 
@@ -43,17 +44,20 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
     options, budget, n_train = context.settings, context.settings.budget(), len(labels)
     if options.svm is not None or budget is None:
         settings = classical.svm_settings_for(options.svm or "linear", n_train)
-        return settings, None if budget is None else budgets.given(budget, "--svm", options.svm or "linear")
+        return settings, None if budget is None else budgets.given(budget, "--svm", options.svm or "linear"), None
     candidates = classical.svm_candidates(n_train, rbf_within_budget)
     if len(candidates) == 1:
         why = (f"the only SVM for {n_train:,} training images (the RBF SVM is a choice from "
                f"{classical.RBF_WITHIN_BUDGET_FROM:,})" if rbf_within_budget else
                f"the only SVM {name} chooses (the RBF SVM was measured stronger for hog-svm only)")
-        return candidates[0], budgets.only(budget, classical.svm_name(candidates[0]), why)
+        return candidates[0], budgets.only(budget, classical.svm_name(candidates[0]), why), None
     device, n_test, before = str(context.device), len(context.split.test), context.spent_seconds()
+    kernels: dict[Any, Any] = {}
 
     def estimate(settings: Any) -> float:
-        return classical.probe_svm(settings, x_train, labels, n_test, device, options.seed, precision) + rest_seconds
+        seconds, kernels[settings] = classical.probe_svm(settings, x_train, labels, n_test, device, options.seed,
+                                                         precision)
+        return seconds + rest_seconds
 
     with context.monitor.stage("choose svm (budget probe)", device) as stage:
         context.progress(f"{name}-budget", f"{name}: probing the SVMs for the {budget.seconds:,.0f} s budget", 0, None)
@@ -62,7 +66,10 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
                                                     lambda: before + time.perf_counter() - start)
         context.progress(f"{name}-budget", f"{name}: chose {choice.chosen} for the budget", 1, 1)
     choice.probe_seconds = stage.seconds
-    return settings, choice
+    kernel = None if options.tune else kernels.get(settings)
+    if kernel is not None:
+        choice.reason += "; the fit takes the kernel map its probe fitted"
+    return settings, choice, kernel
 
 
 def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float = 0.0,
@@ -80,7 +87,8 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
     options, monitor, progress = context.settings, context.monitor, context.progress
     n_train = len(labels)
     precision = svm_precision(context.device, options.precision)
-    settings, choice = choose_svm(context, name, x_train, labels, rest_seconds, precision, rbf_within_budget)
+    settings, choice, kernel = choose_svm(context, name, x_train, labels, rest_seconds, precision,
+                                          rbf_within_budget)
     svm_device = classical.classifier_device(settings, str(context.device))
     precision = svm_precision(torch.device(svm_device), options.precision)
     details: dict[str, Any] = {}
@@ -96,7 +104,8 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
     classifier = classical.make_classifier(settings, x_train.shape[1], svm_device, options.seed, precision)
     with monitor.stage("svm fit", svm_device):
         progress(f"{name}-fit", f"{name}: fitting the SVM", 0, None)
-        classical.fit_classifier(classifier, x_train, labels, bar(progress, f"{name}-fit", f"{name}: fitting the SVM"))
+        classical.fit_classifier(classifier, x_train, labels, bar(progress, f"{name}-fit", f"{name}: fitting the SVM"),
+                                 kernel)
         progress(f"{name}-fit", f"{name}: fitting the SVM", 1, 1)
     details["svm"] = SVM_DESCRIPTIONS[settings.kind]
     details["svm_settings"] = settings.as_dict()
