@@ -53,6 +53,18 @@ def test_dense_sift_gives_a_grid_of_unit_rootsift_descriptors() -> None:
     torch.testing.assert_close(norms[textured], torch.ones_like(norms[textured]), atol=1e-3, rtol=0)
 
 
+@pytest.mark.parametrize(("side", "bin_size", "stride"), [(28, 4, 2), (32, 3, 1), (17, 2, 2)])
+def test_the_descriptors_are_kornias_dense_rootsift(side: int, bin_size: int, stride: int) -> None:
+    from kornia.feature import DenseSIFTDescriptor
+
+    x, _ = shapes(5, side=side)
+    x[0] = 128  # a flat image: all-zero descriptors
+    reference = DenseSIFTDescriptor(num_ang_bins=8, num_spatial_bins=4, spatial_bin_size=bin_size, rootsift=True,
+                                    stride=stride, padding=1)(torch.from_numpy(x).float().permute(0, 3, 1, 2) / 255.0)
+    grid = dense_sift(x, spatial_bin_size=bin_size, stride=stride, chunk_size=2)
+    torch.testing.assert_close(grid, reference.permute(0, 2, 3, 1), atol=1e-6, rtol=0)
+
+
 def test_shifting_an_image_by_the_stride_shifts_the_descriptor_grid() -> None:
     x, _ = shapes(2, side=32)
     shifted = np.zeros_like(x)
