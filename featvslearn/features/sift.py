@@ -170,9 +170,16 @@ class DenseSIFT(TransformerMixin, BaseEstimator):
         return tags
 
 
+def word_scores(points: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """(M, K) squared distances of ``points`` (M, D) to ``words`` (K, D), less each point's own squared
+    norm: ``|w|² - 2 p·w`` in one matrix product. The order of the words, and a softmax over them, are
+    those of the squared distances (the dropped term is constant along a row)."""
+    return torch.addmm(words.square().sum(dim=1), points, words.T, alpha=-2.0)
+
+
 def nearest_word(points: torch.Tensor, words: torch.Tensor, chunk_size: int = 65536) -> torch.Tensor:
     """Index (M,) of the nearest of ``words`` (K, D) for each of ``points`` (M, D), in bounded memory."""
-    return torch.cat([torch.cdist(points[i : i + chunk_size], words).argmin(dim=1)
+    return torch.cat([word_scores(points[i : i + chunk_size], words).argmin(dim=1)
                       for i in range(0, len(points), chunk_size)])
 
 
@@ -302,8 +309,8 @@ class SpatialPyramidCodebook(DeviceCacheMixin, TransformerMixin, BaseEstimator):
             g = grids[start : start + chunk_size]  # (n, rows, cols, D)
             n, rows, cols, d = g.shape
             flat = g.reshape(-1, d)  # (n * rows * cols, D)
-            distances, nearest = torch.cdist(flat, words).topk(k, largest=False)  # (M, k)
-            weights = torch.softmax(-distances.square() / (2 * self.sigma**2), dim=1)  # (M, k)
+            scores, nearest = word_scores(flat, words).topk(k, largest=False)  # (M, k): the k nearest words
+            weights = torch.softmax(-scores / (2 * self.sigma**2), dim=1)  # (M, k): by squared distance
             assignment = torch.zeros(len(flat), self.n_words, device=device).scatter_(1, nearest, weights)
             assignment = assignment.reshape(n, rows, cols, -1).permute(0, 3, 1, 2)  # (n, K, rows, cols)
             pooled = [torch.nn.functional.adaptive_avg_pool2d(assignment, level).permute(0, 2, 3, 1).reshape(n, -1)

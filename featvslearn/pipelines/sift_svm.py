@@ -12,6 +12,10 @@ from featvslearn.pipelines.svm_stages import run_classical
 
 SIFT_CODEBOOK_IMAGES = 10_000
 """Training images whose descriptors the sift-svm codebook is learned from (a seeded sample of them)."""
+LARGE_SET_WORDS, LARGE_SET_FROM = 256, 20_000
+"""Visual words from 20,000 training images on (128 below). On a Fashion-MNIST validation split (50,000
+fit / 10,000 held out of the training set, seed 0, the linear SVM) 256 words scored 0.9059 against
+0.9018 for 128, for about 10 s more (C 0.0003 stays: 0.001 gave 0.9023, 0.0001 0.9042)."""
 
 
 def run(context: RunContext) -> PipelineOutput:
@@ -26,7 +30,8 @@ def run(context: RunContext) -> PipelineOutput:
     from featvslearn.features.sift import DenseSIFT, make_sift_features, sift_settings_for
 
     train_set, seed = context.split.train, context.settings.seed
-    settings = sift_settings_for(train_set.image_shape)
+    settings = sift_settings_for(train_set.image_shape,
+                                 n_words=LARGE_SET_WORDS if len(train_set) >= LARGE_SET_FROM else 128)
     thumbnail_side = thumbnail_side_for(*train_set.image_shape[:2])
     codebook_images = min(len(train_set), SIFT_CODEBOOK_IMAGES)
     rows, cols = DenseSIFT(settings.spatial_bin_size, settings.stride).fit(train_set.images[:1]).grid_shape_
