@@ -3,7 +3,7 @@
 ``compare`` gives every pipeline the same budget in seconds for everything it does after its
 warm-up (features, probes, fitting or training, and prediction). A pipeline lists its
 configurations strongest first (hog-svm: the RBF SVM with the most landmarks, fewer landmarks,
-then the linear SVM; the CNN: its standard epochs, then fewer) and takes the first whose
+then the linear SVM; the CNN: its standard epochs, then fewer) and takes the strongest whose
 estimated seconds fit in what is left. Estimates come from the dataset's size and a quick probe
 timed on this device, never from test accuracy, and the probes count in the training time.
 Options the user gave (``--svm``, ``--epochs``) are kept as given; the budget is then only
@@ -72,28 +72,51 @@ def _of(seconds: float, budget: Budget) -> str:
 
 
 def strongest_within(budget: Budget, options: Sequence[T], name: Callable[[T], str],
-                     estimate: Callable[[T], float], spent: Callable[[], float]) -> tuple[T, Choice]:
-    """The first of ``options`` (strongest first) that fits in ``budget``, with the record of the choice.
+                     estimate: Callable[[T], float], spent: Callable[[], float],
+                     at_least: Callable[[T, T, float], float] | None = None) -> tuple[T, Choice]:
+    """The strongest of ``options`` (listed strongest first, each costlier than the next) estimated to
+    fit in ``budget``, with the record of the choice.
 
     ``estimate(option)`` probes ``option`` and returns the seconds the rest of the pipeline would
-    take with it; ``spent()`` the seconds the pipeline has used so far, probes included. Options
-    are probed in order until one fits (spent + estimate within the budget); when none does, the
-    last, quickest one is taken and the reason says so.
+    take with it; ``spent()`` the seconds the pipeline has used so far, probes included. Options are
+    probed from the quickest up, and probing stops at the first that does not fit: a stronger one
+    costs more still. ``at_least(option, weaker, weaker_rest)``, when given, bounds an option's rest
+    from below by the probe of the next weaker one; an option whose bound does not fit is not probed.
+    The strongest option that fits once every probe is paid for is taken; when none does, the quickest,
+    and the reason says so.
     """
     if not options:
         raise ValueError("no configuration to choose from")
+    rank = {name(option): i for i, option in enumerate(options)}
+    rests: dict[str, float] = {}
     estimates: dict[str, float] = {}
-    for option in options:
-        total = estimate(option) + spent()
-        estimates[name(option)] = total
+    skipped = ""
+    fitting: list[T] = []
+    for option in reversed(options):
+        if fitting and at_least is not None:
+            weaker = fitting[-1]
+            bound = spent() + at_least(option, weaker, rests[name(weaker)])
+            if bound > budget.seconds:
+                skipped = (f"{name(option)} was not probed: the probe of {name(weaker)} puts it at "
+                           f"{seconds_text(bound)} s or more")
+                break
+        rests[name(option)] = estimate(option)
+        estimates[name(option)] = spent() + rests[name(option)]
+        if estimates[name(option)] > budget.seconds:
+            break
+        fitting.append(option)
+    for option in reversed(fitting):  # the strongest first, with every probe now paid for
+        total = spent() + rests[name(option)]
         if total <= budget.seconds:
-            why = f"estimated {_of(total, budget)}"
-            stronger = [f"{n} was estimated at {seconds_text(s)} s" for n, s in estimates.items() if n != name(option)]
-            why = "; ".join([why, *stronger]) if stronger else f"the strongest configuration; {why}"
+            others = [f"{n} was estimated at {seconds_text(s)} s" for n, s in estimates.items()
+                      if rank[n] < rank[name(option)]]  # the stronger ones probed
+            why = "; ".join([f"estimated {_of(total, budget)}", *others, *([skipped] if skipped else [])])
+            if option is options[0]:
+                why = f"the strongest configuration; {why}"
             return option, Choice(budget.seconds, budget.source, name(option), why, estimates)
     last = name(options[-1])
     why = (f"the quickest configuration: none fits the {seconds_text(budget.seconds)} s budget (this one was "
-           f"estimated at {seconds_text(estimates[last])} s)")
+           f"estimated at {seconds_text(spent() + rests[last])} s)")
     return options[-1], Choice(budget.seconds, budget.source, last, why, estimates)
 
 

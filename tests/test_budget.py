@@ -35,26 +35,46 @@ def test_the_default_budget_grows_with_the_training_data_and_is_smaller_on_an_ac
 
 
 # ----------------------------------------------------------------------------- choosing
-def test_the_strongest_configuration_that_fits_is_chosen_and_weaker_ones_are_not_probed() -> None:
+def test_the_strongest_configuration_that_fits_is_chosen_and_probing_stops_at_the_first_that_does_not() -> None:
+    probed: list[str] = []
+    costs = {"huge": 500.0, "big": 90.0, "medium": 40.0, "small": 5.0}
+
+    def estimate(option: str) -> float:
+        probed.append(option)
+        return costs[option]
+
+    chosen, choice = strongest_within(Budget(60.0, "--budget"), ["huge", "big", "medium", "small"], str, estimate,
+                                      lambda: 10.0)
+    assert chosen == "medium"
+    assert probed == ["small", "medium", "big"]  # the quickest first; "huge" costs more than "big" still
+    assert choice.estimates == {"small": 15.0, "medium": 50.0, "big": 100.0}
+    assert "50 s of the 60 s budget" in choice.reason and "big was estimated at 100 s" in choice.reason
+
+
+def test_an_option_bounded_out_of_the_budget_by_a_weaker_probe_is_not_probed() -> None:
     probed: list[str] = []
 
     def estimate(option: str) -> float:
         probed.append(option)
-        return {"big": 90.0, "medium": 40.0, "small": 5.0}[option]
+        return {"big": 45.0, "small": 20.0}[option]
 
-    chosen, choice = strongest_within(Budget(60.0, "--budget"), ["big", "medium", "small"], str, estimate,
-                                      lambda: 10.0)
-    assert chosen == "medium"
-    assert probed == ["big", "medium"]
-    assert choice.estimates == {"big": 100.0, "medium": 50.0}
-    assert "50 s of the 60 s budget" in choice.reason and "big was estimated at 100 s" in choice.reason
+    chosen, choice = strongest_within(Budget(50.0, "--budget"), ["big", "small"], str, estimate, lambda: 0.0,
+                                      at_least=lambda option, weaker, rest: 3 * rest)
+    assert chosen == "small" and probed == ["small"]
+    assert "big was not probed: the probe of small puts it at 60 s or more" in choice.reason
 
 
-def test_when_nothing_fits_the_quickest_configuration_is_taken_and_the_reason_says_so() -> None:
-    chosen, choice = strongest_within(Budget(1.0, "--budget"), ["big", "small"], str, lambda option: 5.0,
-                                      lambda: 0.0)
-    assert chosen == "small"
-    assert "none fits the 1.0 s budget" in choice.reason
+def test_a_configuration_that_fitted_before_later_probes_were_paid_for_is_dropped() -> None:
+    clock = {"spent": 0.0}
+
+    def estimate(option: str) -> float:
+        clock["spent"] += {"big": 30.0, "small": 1.0}[option]  # probing big takes long, and big does not fit
+        return {"big": 80.0, "small": 25.0}[option]
+
+    chosen, choice = strongest_within(Budget(50.0, "--budget"), ["big", "small"], str, estimate,
+                                      lambda: clock["spent"])
+    assert chosen == "small"  # 31 s spent + 25 s: over; the quickest is taken, and the reason says so
+    assert "none fits the 50 s budget" in choice.reason
 
 
 def test_the_cnn_keeps_its_standard_epochs_when_they_fit_and_trains_fewer_when_not() -> None:
@@ -122,7 +142,7 @@ def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_i
     config = dataclasses.replace(SMALL, pipelines=("hog-svm",), train_size=900)  # at most 112 landmarks
     roomy = run_comparison(dataclasses.replace(config, budget=600.0).validated()).pipelines[0]
     assert roomy.details["budget"]["chosen"] == "rbf-100"
-    assert list(roomy.details["budget"]["estimates"]) == ["rbf-100"]
+    assert list(roomy.details["budget"]["estimates"]) == ["linear", "rbf-30", "rbf-100"]  # the quickest first
     assert "choose svm (budget probe)" in {s.name for s in roomy.stages}
     # the fit takes the kernel map its probe fitted: the same classifier as --svm rbf fits from scratch
     given = run_comparison(dataclasses.replace(config, svm="rbf").validated()).pipelines[0]
@@ -130,7 +150,7 @@ def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_i
     assert roomy.correct == given.correct
     tiny = run_comparison(dataclasses.replace(config, budget=0.001).validated()).pipelines[0]
     assert tiny.details["budget"]["chosen"] == "linear"
-    assert list(tiny.details["budget"]["estimates"]) == ["rbf-100", "rbf-30", "linear"]
+    assert list(tiny.details["budget"]["estimates"]) == ["linear"]  # nothing stronger probed once it is over
 
 
 # ----------------------------------------------------------------------------- bad input
