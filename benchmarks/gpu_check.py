@@ -657,6 +657,8 @@ def step_compare_linear(check: Check, record: dict) -> None:
     default_share = results.dataset.load_seconds + sum(
         s.seconds for p in results.pipelines if p.name in ("hog-svm", "cnn") for s in p.stages)
     record["details"]["default_pipelines_seconds"] = default_share
+    # what each pipeline chose within compare's default budget on this device, and why
+    record["details"]["budget_choices"] = {p.name: p.details.get("budget") for p in results.pipelines}
     check.figure("compare_cuda_wall_seconds", wall, "compare-cuda-linear",
                  note=f"all four pipelines; the default pipelines (hog-svm, cnn) and loading took "
                       f"{default_share:.1f} s of it; interpreter start-up and imports come on top "

@@ -153,7 +153,7 @@ Budget = Annotated[float | None, typer.Option(
     metavar="SECONDS", show_default=False,
     help="Seconds each pipeline may spend after its warm-up (features, probes, training, prediction); each uses its "
          "strongest configuration that fits. Default: 5 s per million training-image values on a CPU (240 s for "
-         "Fashion-MNIST), an eighth of that on a GPU; at least 30 s (CPU) or 20 s. --svm and --epochs still win.")]
+         "Fashion-MNIST), half that on a GPU; at least 30 s (CPU) or 20 s. --svm and --epochs still win.")]
 Preset = Annotated[str, typer.Option(
     metavar="NAME",
     help=f"CNN size and schedule: {', '.join(PRESETS)} (half width and epochs, no TTA / defaults, flip TTA / double "
