@@ -79,6 +79,10 @@ def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs:
 
 
 SVM_KINDS: tuple[str, ...] = ("linear", "rbf", "rbf-exact")
+LARGE_SET_FROM = 20_000
+"""Training images from which the classical pipelines use the settings chosen on a Fashion-MNIST
+validation split (50,000 fit / 10,000 held out): the SVMs' C and gamma, the RBF SVM as a budget's
+choice, sift-svm's larger codebook. Smaller sets keep hand-set values."""
 EXACT_SVC_SLOW_ABOVE = 20_000
 """Training images above which scikit-learn's exact SVC takes many minutes."""
 
@@ -91,7 +95,7 @@ def default_svm_c(n_train: int) -> float:
     before; the script tries only that branch). Smaller sets keep their hand-set values, 0.03 from
     2,000 images and 0.3 below.
     """
-    return 0.0003 if n_train >= 20_000 else 0.03 if n_train >= 2_000 else 0.3
+    return 0.0003 if n_train >= LARGE_SET_FROM else 0.03 if n_train >= 2_000 else 0.3
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def svm_settings_for(kind: str, n_train: int) -> SVMSettings:
         # C 3, the gamma scale 0.5 and the 4,000-landmark cap for 20,000 images or more: chosen on a
         # Fashion-MNIST validation split by benchmarks/choose_defaults.py (at 300 L-BFGS iterations);
         # smaller sets keep the hand-set C 1 and gamma scale 1, which the script does not try.
-        large = n_train >= 20_000
+        large = n_train >= LARGE_SET_FROM
         return SVMSettings("rbf", 3.0 if large else 1.0, 0.5 if large else 1.0,
                            int(min(4000, max(100, n_train // 15))), max_iter=300)
     if kind == "rbf-exact":
@@ -132,20 +136,17 @@ RBF_LANDMARKS_WITHIN_BUDGET: tuple[int, ...] = (6000, 4000, 2000)
 """The RBF SVM's landmark counts a budget chooses from, most first. On a Fashion-MNIST validation
 split (50,000 fit / 10,000 held out, HOG features, C 3, gamma scale 0.5, 300 iterations) they
 scored 0.9167, 0.9143 and 0.9114, the linear SVM 0.9048 (1,000 landmarks: 0.9055, no better)."""
-RBF_WITHIN_BUDGET_FROM = 20_000
-"""Training images from which a budget may choose the RBF SVM: its C and gamma are chosen on a
-validation split for that many. Below, the linear SVM is the stronger (digits, validation split:
-linear 0.974, RBF 0.900-0.959 at 100-1,000 landmarks), so it is the only configuration."""
 PROBE_ROWS = 8192
 """Training rows a budget probe fits on (more for a large kernel map), scaled to the whole set."""
 
 
 def svm_candidates(n_train: int, rbf: bool = True) -> list[SVMSettings]:
     """The SVMs a budget chooses from, strongest first: with ``rbf``, the RBF SVM with fewer and fewer
-    landmarks (from :data:`RBF_WITHIN_BUDGET_FROM` images, at most one landmark per 8 images); then the
-    linear SVM."""
+    landmarks (from :data:`LARGE_SET_FROM` images, at most one landmark per 8 images); then the linear
+    SVM. Below that many the linear SVM is the stronger (digits, validation split: linear 0.974, RBF
+    0.900-0.959 at 100-1,000 landmarks), so it is the only configuration."""
     linear = svm_settings_for("linear", n_train)
-    if not rbf or n_train < RBF_WITHIN_BUDGET_FROM:
+    if not rbf or n_train < LARGE_SET_FROM:
         return [linear]
     rbf = svm_settings_for("rbf", n_train)
     return [replace(rbf, n_components=m) for m in RBF_LANDMARKS_WITHIN_BUDGET if m <= n_train // 8] + [linear]
@@ -185,8 +186,8 @@ def probe_svm(settings: SVMSettings, x: torch.Tensor, y: np.ndarray, n_test: int
 
     n = len(y)
     rows = _probe_rows(n, settings, x.shape[1])
-    pick = torch.as_tensor(np.sort(np.random.default_rng(seed).choice(n, rows, replace=False)), device=x.device)
-    part, labels = (x, y) if rows == n else (x[pick], y[pick.cpu().numpy()])  # (rows, D), (rows,)
+    pick = np.sort(np.random.default_rng(seed).choice(n, rows, replace=False))
+    part, labels = (x, y) if rows == n else (x[torch.as_tensor(pick, device=x.device)], y[pick])  # (rows, D), (rows,)
     iterations = min(settings.max_iter, max(10, settings.max_iter // PROBE_ITERATION_SHARE))
     classifier = make_classifier(replace(settings, max_iter=iterations), x.shape[1], device, seed, precision)
 

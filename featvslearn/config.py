@@ -282,8 +282,7 @@ class CompareConfig(DataOptions):
         """What the pipelines read, each within ``budget`` (None: no budget)."""
         return RunSettings(seed=self.seed, epochs=self.epochs, precision=self.precision, preset=self.preset,
                            compile=self.compile, epoch_accuracy=self.epoch_accuracy, svm=self.svm, tune=self.tune,
-                           budget_seconds=None if budget is None else budget.seconds,
-                           budget_source="" if budget is None else budget.source)
+                           budget=budget)
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def test_given_options_win_over_the_budget() -> None:
 
 
 def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_it_fits(monkeypatch) -> None:
-    monkeypatch.setattr(classical, "RBF_WITHIN_BUDGET_FROM", 100)
+    monkeypatch.setattr(classical, "LARGE_SET_FROM", 100)
     monkeypatch.setattr(classical, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))  # 100: --svm rbf's count here
     config = dataclasses.replace(SMALL, pipelines=("hog-svm",), train_size=900)  # at most 112 landmarks
     roomy = run_comparison(dataclasses.replace(config, budget=600.0).validated()).pipelines[0]

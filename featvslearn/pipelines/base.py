@@ -33,8 +33,8 @@ class RunSettings:
     ``epochs`` None lets the CNN choose from the dataset size and the device (and the budget);
     ``precision`` is ``auto``, ``fp32``, ``bf16`` or ``fp16``; ``svm`` is ``linear``, ``rbf`` or
     ``rbf-exact``, or None: the strongest SVM within the budget (the linear SVM without one).
-    ``budget_seconds`` is each pipeline's budget for everything after its warm-up (None: no
-    budget), ``budget_source`` where it came from (see :mod:`featvslearn.budget`).
+    ``budget`` is each pipeline's budget for everything after its warm-up, and where it came from
+    (None: no budget; see :mod:`featvslearn.budget`).
     """
 
     seed: int = 0
@@ -45,15 +45,10 @@ class RunSettings:
     epoch_accuracy: bool = False
     svm: str | None = "linear"
     tune: bool = False
-    budget_seconds: float | None = None
-    budget_source: str = ""
+    budget: Budget | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def budget(self) -> Budget | None:
-        """The run's budget, or None without one."""
-        return None if self.budget_seconds is None else Budget(self.budget_seconds, self.budget_source)
 
 
 @dataclass

@@ -125,7 +125,8 @@ def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainS
     from featvslearn.models import CNN
 
     device, train_set, test_set = context.device, context.split.train, context.split.test
-    steps = min(BUDGET_PROBE_STEPS, max(1, len(train_set) // settings.batch_size))
+    steps_per_epoch = max(1, len(train_set) // settings.batch_size)
+    steps = min(BUDGET_PROBE_STEPS, steps_per_epoch)
     rows = min(len(train_set), steps * settings.batch_size)
     images = train.images_to_device(train_set.images[:rows], device)  # (rows, C, H, W) uint8
     labels = torch.as_tensor(train_set.labels[:rows], device=device)
@@ -134,7 +135,7 @@ def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainS
     quick = dataclasses.replace(settings, epochs=1, ema_decay=None, compile=False)
     trainable = train.warm_up(model, images, labels, normaliser, quick)
     log = train.train_cnn(model, images, labels, normaliser, quick, trainable=trainable)
-    epoch_seconds = log.seconds_per_epoch[0] / steps * max(1, len(train_set) // settings.batch_size)
+    epoch_seconds = log.seconds_per_epoch[0] / steps * steps_per_epoch
     tests = train.images_to_device(test_set.images[:rows], device)  # (rows', C, H, W) uint8
     start = time.perf_counter()
     train.predict(model, tests, normaliser, settings.autocast_dtype, tta=settings.tta, hflip=train_set.hflip_ok)
@@ -155,7 +156,7 @@ def train_default_network(context: RunContext) -> TrainedCNN:
     from featvslearn.models import cnn_config_for
 
     options, device, train_set = context.settings, context.device, context.split.train
-    budget = options.budget()
+    budget = options.budget
     preset = train.PRESETS[options.preset]
     cnn_config = cnn_config_for(train_set.image_shape, train_set.num_classes, device.type, preset.width_multiplier)
 

@@ -23,14 +23,14 @@ SVM_DESCRIPTIONS = {
 
 
 def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float,
-               precision: str, rbf_within_budget: bool = False) -> tuple[Any, Any | None, Any | None]:
+               rbf_within_budget: bool = False) -> tuple[Any, Any | None, Any | None]:
     """Which SVM to fit: ``--svm`` when given; else, with a budget, the strongest that fits (probed in
     a measured ``choose svm (budget probe)`` stage when there is more than one); else the linear SVM.
 
     The RBF SVM is a choice only with ``rbf_within_budget`` (hog-svm, where it was measured the
     stronger: see :data:`featvslearn.classical.RBF_LANDMARKS_WITHIN_BUDGET`; sift-svm's visual words
     scored lower with it on Fashion-MNIST, 0.8877 against 0.8953) and from
-    :data:`featvslearn.classical.RBF_WITHIN_BUDGET_FROM` training images.
+    :data:`featvslearn.classical.LARGE_SET_FROM` training images.
 
     ``rest_seconds`` estimates what the pipeline will spend on the test set besides the SVM (its
     features). Returns the settings, the :class:`featvslearn.budget.Choice` (None without a budget),
@@ -40,18 +40,20 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
 
     from featvslearn import budget as budgets
     from featvslearn import classical
+    from featvslearn.device import svm_precision
 
-    options, budget, n_train = context.settings, context.settings.budget(), len(labels)
+    options, budget, n_train = context.settings, context.settings.budget, len(labels)
     if options.svm is not None or budget is None:
         settings = classical.svm_settings_for(options.svm or "linear", n_train)
         return settings, None if budget is None else budgets.given(budget, "--svm", options.svm or "linear"), None
     candidates = classical.svm_candidates(n_train, rbf_within_budget)
     if len(candidates) == 1:
         why = (f"the only SVM for {n_train:,} training images (the RBF SVM is a choice from "
-               f"{classical.RBF_WITHIN_BUDGET_FROM:,})" if rbf_within_budget else
+               f"{classical.LARGE_SET_FROM:,})" if rbf_within_budget else
                f"the only SVM {name} chooses (the RBF SVM was measured stronger for hog-svm only)")
         return candidates[0], budgets.only(budget, classical.svm_name(candidates[0]), why), None
     device, n_test, before = str(context.device), len(context.split.test), context.spent_seconds()
+    precision = svm_precision(context.device, options.precision)  # every probed SVM runs on the context's device
     kernels: dict[Any, Any] = {}
 
     def estimate(settings: Any) -> float:
@@ -91,9 +93,7 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
 
     options, monitor, progress = context.settings, context.monitor, context.progress
     n_train = len(labels)
-    precision = svm_precision(context.device, options.precision)
-    settings, choice, kernel = choose_svm(context, name, x_train, labels, rest_seconds, precision,
-                                          rbf_within_budget)
+    settings, choice, kernel = choose_svm(context, name, x_train, labels, rest_seconds, rbf_within_budget)
     svm_device = classical.classifier_device(settings, str(context.device))
     precision = svm_precision(torch.device(svm_device), options.precision)
     details: dict[str, Any] = {}
