@@ -158,6 +158,34 @@ def test_orientations_next_to_a_bin_edge_fall_in_skimage_bin(offset: float) -> N
     np.testing.assert_allclose(hog(image[None], **params)[0], expected, atol=1e-6)
 
 
+def _centre_gradient_images(g_row: np.ndarray, g_col: np.ndarray, dtype: type) -> np.ndarray:
+    """3x3 images of an 8-bit ``dtype`` whose centre pixel has the given integer gradients in [-255, 255]."""
+    low = np.iinfo(dtype).min
+    images = np.full((len(g_row), 3, 3), low, dtype=np.int64)
+    images[:, 2, 1] = low + np.maximum(g_row, 0)
+    images[:, 0, 1] = low + np.maximum(-g_row, 0)
+    images[:, 1, 2] = low + np.maximum(g_col, 0)
+    images[:, 1, 0] = low + np.maximum(-g_col, 0)
+    return images.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("orientations", [4, 8, 9])
+def test_every_kind_of_8bit_gradient_falls_in_skimage_bin(dtype: type, orientations: int) -> None:
+    """Integer gradients across their whole range, and exactly on the bin edges at 45, 90 and 135 degrees."""
+    steps = np.arange(-255, 256, 15)
+    grid_row, grid_col = (a.ravel() for a in np.meshgrid(steps, steps, indexing="ij"))
+    k = np.arange(1, 256, 7)
+    edge_row = np.concatenate([k, k, -k, k, np.zeros_like(k), -k])
+    edge_col = np.concatenate([k, -k, k, np.zeros_like(k), k, -k])
+    images = _centre_gradient_images(np.concatenate([grid_row, edge_row]), np.concatenate([grid_col, edge_col]),
+                                     dtype)
+    params = {"orientations": orientations, "pixels_per_cell": (1, 1), "cells_per_block": (1, 1),
+              "block_norm": "L1"}
+    expected = skimage_loop(images, **params)  # (n, 9 * O): the centre cell's O values are the 5th block
+    np.testing.assert_allclose(hog(images, **params), expected, atol=1e-6)
+
+
 def test_flat_images_give_zero_features() -> None:
     images = np.full((3, 16, 16, 3), 7, dtype=np.uint8)
     for block_norm in BLOCK_NORMS:

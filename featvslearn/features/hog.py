@@ -12,6 +12,7 @@ calls returns (to within float rounding); :func:`hog_tensor` leaves the result o
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -130,22 +131,16 @@ def _same_rounding(numpy_fn: object, torch_fn: object, *tensors: torch.Tensor) -
     return torch_fn(*tensors)
 
 
-def _normalize_blocks(blocks: torch.Tensor, method: str, eps: float = 1e-5,
-                     out: torch.Tensor | None = None) -> torch.Tensor:
-    """skimage's ``_hog_normalize_block`` applied to every block at once: (..., B) -> (..., B).
-
-    With ``out`` (of the blocks' shape and dtype) the result is written there, saving a copy.
-    """
-    import torch
-
+def _normalize_blocks_(blocks: torch.Tensor, method: str, eps: float = 1e-5) -> torch.Tensor:
+    """skimage's ``_hog_normalize_block`` applied to every block at once, in place: (..., B) -> (..., B)."""
     if method == "L1":
-        return torch.div(blocks, blocks.abs().sum(-1, keepdim=True) + eps, out=out)
+        return blocks.div_(blocks.abs().sum(-1, keepdim=True).add_(eps))
     if method == "L1-sqrt":
-        return torch.sqrt(blocks / (blocks.abs().sum(-1, keepdim=True) + eps), out=out)
+        return blocks.div_(blocks.abs().sum(-1, keepdim=True).add_(eps)).sqrt_()
     if method == "L2":
-        return torch.div(blocks, _l2_with_eps(blocks, eps), out=out)
-    clipped = (blocks / _l2_with_eps(blocks, eps)).clamp_(max=0.2)  # L2-Hys
-    return torch.div(clipped, _l2_with_eps(clipped, eps), out=out)
+        return blocks.div_(_l2_with_eps(blocks, eps))
+    blocks.div_(_l2_with_eps(blocks, eps)).clamp_(max=0.2)  # L2-Hys
+    return blocks.div_(_l2_with_eps(blocks, eps))
 
 
 def _l2_with_eps(blocks: torch.Tensor, eps: float) -> torch.Tensor:
@@ -174,15 +169,14 @@ def _skimage_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor)
     return torch.bucketize(angle, edges, right=True)
 
 
-def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, magnitude: torch.Tensor,
-               edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """skimage's orientation bins of float32 gradients (exactly skimage's values), mostly in float32.
 
-    Returns int64 bins in [0, O) of the shape of ``g_row``, and ``magnitude`` with zeros where
-    skimage puts a gradient in no bin (an angle that rounds to 180 degrees). Only gradients
-    within float32 error of a bin edge need skimage's double-precision angle. On the CPU those few
-    are re-binned one by one; on an accelerator every gradient's exact bin is computed alongside
-    and chosen where needed, so nothing waits on the host.
+    Returns int64 bins in [0, O] of the shape of ``g_row``, ``O`` where skimage puts a gradient in no
+    bin (an angle that rounds to 180 degrees). Only gradients within float32 error of a bin edge
+    need skimage's double-precision angle. On the CPU those few are re-binned one by one; on an
+    accelerator every gradient's exact bin is computed alongside and chosen where needed, so
+    nothing waits on the host.
     """
     import torch
 
@@ -196,24 +190,57 @@ def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, magnitude: torch.Tensor
     fraction = t.sub_(bins)  # (...,) in [0, 1]: where in its bin the angle lies
     near = (fraction < _EDGE_MARGIN) | (fraction > 1 - _EDGE_MARGIN)  # within float32 error of a bin edge
     if g_row.device.type != "cpu":
-        bins = torch.where(near, _skimage_bins(g_row, g_col, edges).to(bins.dtype), bins)
-        dropped = bins == orientations
-        return bins.masked_fill(dropped, 0), magnitude.masked_fill(dropped, 0.0)
+        return torch.where(near, _skimage_bins(g_row, g_col, edges).to(bins.dtype), bins)
     if bool(near.any()):
         flat = near.view(-1).nonzero().squeeze(1)  # (k,)
-        exact = _skimage_bins(g_row.reshape(-1)[flat], g_col.reshape(-1)[flat], edges)  # (k,) in [0, O]
-        dropped = exact == orientations
-        bins.view(-1)[flat] = exact.masked_fill(dropped, 0).to(bins.dtype)
-        magnitude.view(-1)[flat[dropped]] = 0.0
-    return bins, magnitude
+        bins.view(-1)[flat] = _skimage_bins(g_row.reshape(-1)[flat], g_col.reshape(-1)[flat], edges).to(bins.dtype)
+    return bins
 
 
-def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: torch.Tensor) -> None:
+# Integer images of 8 bits (uint8, int8) have integer gradients in [-255, 255]: few enough pairs
+# (511 x 511) to look up skimage's orientation bin of each instead of computing its angle.
+_GRADIENT_LIMIT = 255
+
+
+@functools.lru_cache(maxsize=8)
+def _bin_table(orientations: int, device: torch.device) -> torch.Tensor:
+    """skimage's orientation bin of every integer gradient pair of an 8-bit image, on ``device``.
+
+    Returns (511 * 511,) uint8 bins in [0, O], indexed by ``(g_row + 255) * 511 + g_col + 255``; bin
+    ``O`` is skimage's "no bin" (an angle that rounds to 180 degrees). Made once on the host in double
+    precision with NumPy's libm, as skimage computes it, then copied to ``device``. A quarter of a
+    megabyte: it stays in cache.
+    """
+    import torch
+
+    values = torch.arange(-_GRADIENT_LIMIT, _GRADIENT_LIMIT + 1, dtype=torch.float64)  # (511,)
+    g_row, g_col = torch.meshgrid(values, values, indexing="ij")  # (511, 511) each
+    bins = _skimage_bins(g_row, g_col, _bin_upper_edges(orientations, torch.device("cpu")))  # in [0, O]
+    return bins.to(torch.uint8).reshape(-1).to(device)
+
+
+def _table_bins(g_row: torch.Tensor, g_col: torch.Tensor, orientations: int) -> torch.Tensor:
+    """skimage's bins of integer-valued float32 gradients in [-255, 255], by table lookup.
+
+    Returns uint8 bins in [0, O] of the shape of ``g_row``, ``O`` for a gradient skimage puts in no
+    bin. The row-major indices, at most 261,120, are exact in float32.
+    """
+    import torch
+
+    side = 2 * _GRADIENT_LIMIT + 1
+    index = torch.add(g_col, g_row, alpha=side).add_(_GRADIENT_LIMIT * side + _GRADIENT_LIMIT)  # (...,) float32
+    index = index.to(torch.int64).view(-1)  # (m,)
+    return _bin_table(orientations, g_row.device).index_select(0, index).view(g_row.shape)
+
+
+def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: torch.Tensor,
+               eight_bit: bool = False) -> None:
     """HOG of a chunk of images already on the device, (n, H, W, C), written into ``out`` (n, D) float32.
 
     ``x`` is in skimage's float type, or float32 where that holds skimage's gradients exactly (uint8
-    images); ``hypot_dtype`` is skimage's float type, in which colour channels are compared. Only
-    device-side ops: off the CPU nothing here waits for the device.
+    images); ``hypot_dtype`` is skimage's float type, in which colour channels are compared.
+    ``eight_bit`` says ``x`` holds the values of 8-bit integer images, whose gradients are looked up
+    in a table. Only device-side ops: off the CPU nothing here waits for the device.
     """
     import torch
 
@@ -241,36 +268,39 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: tor
     g_row = g_row[:, : ncr * ch, : ncc * cw]  # (n, ncr*ch, ncc*cw)
     g_col = g_col[:, : ncr * ch, : ncc * cw]  # (n, ncr*ch, ncc*cw)
 
-    edges = _bin_upper_edges(orientations, x.device)  # (O,) float64
-    if g_row.dtype == torch.float32:
+    # Each pixel's orientation bin in [0, O], O where skimage bins nothing (an angle rounding to 180 degrees).
+    if eight_bit or g_row.dtype == torch.float32:
         g_row, g_col = g_row.contiguous(), g_col.contiguous()
         magnitude = torch.addcmul(g_row * g_row, g_col, g_col).sqrt_()  # (n, ncr*ch, ncc*cw) float32
-        bins, magnitude = _fast_bins(g_row, g_col, magnitude, edges)  # (n, ncr*ch, ncc*cw) int64 in [0, O)
+        if eight_bit:
+            bins = _table_bins(g_row, g_col, orientations)  # (n, ncr*ch, ncc*cw) uint8
+        else:
+            bins = _fast_bins(g_row, g_col, _bin_upper_edges(orientations, x.device))  # int64
     else:
         g_row, g_col = g_row.double(), g_col.double()
         magnitude = _same_rounding(np.hypot, torch.hypot, g_col, g_row)  # (n, ncr*ch, ncc*cw) float64
-        bins = _skimage_bins(g_row, g_col, edges)  # (n, ncr*ch, ncc*cw) in [0, O]
-        dropped = bins == orientations  # (n, ncr*ch, ncc*cw): angles rounding to 180 are in no bin
-        if x.device.type != "cpu" or bool(dropped.any()):  # the test is a host sync: worth it on the CPU only
-            magnitude = magnitude.masked_fill(dropped, 0.0)
-            bins = bins.masked_fill(dropped, 0)
+        bins = _skimage_bins(g_row, g_col, _bin_upper_edges(orientations, x.device))  # int64
 
-    # Flat slot of (cell, bin) per pixel, summed per cell with one scatter-add.
+    # Flat slot of (cell, bin) per pixel, summed per cell with one scatter-add. Each cell has O + 1
+    # slots: the last collects the gradients skimage bins nothing and is dropped.
+    slots = orientations + 1
     rows = torch.arange(ncr * ch, device=x.device) // ch  # (ncr*ch,)
     cols = torch.arange(ncc * cw, device=x.device) // cw  # (ncc*cw,)
-    cell = (rows[:, None] * ncc + cols[None, :]) * orientations  # (ncr*ch, ncc*cw) int64
-    slot = bins.to(torch.int64).add_(cell).reshape(n, -1)  # (n, ncr*ch*ncc*cw) int64 (no copy when int64)
-    hist = torch.zeros(n, ncr * ncc * orientations, dtype=magnitude.dtype, device=x.device)
-    hist.scatter_add_(1, slot, magnitude.reshape(n, -1))  # (n, ncr*ncc*O)
-    hist = hist.reshape(n, ncr, ncc, orientations).div_(ch * cw)  # (n, ncr, ncc, O)
+    cell = (rows[:, None] * ncc + cols[None, :]) * slots  # (ncr*ch, ncc*cw) int64
+    slot = torch.add(cell, bins).reshape(n, -1)  # (n, ncr*ch*ncc*cw) int64
+    hist = torch.zeros(n, ncr * ncc * slots, dtype=magnitude.dtype, device=x.device)
+    hist.scatter_add_(1, slot, magnitude.reshape(n, -1))  # (n, ncr*ncc*(O+1))
+    hist = hist.view(n, ncr, ncc, slots)[..., :orientations].div_(ch * cw)  # (n, ncr, ncc, O)
 
-    # Blocks of bh x bw cells sliding by one cell, flattened in skimage's (row, col, cell_r, cell_c, O) order.
-    blocks = hist.unfold(1, bh, 1).unfold(2, bw, 1)  # (n, nbr, nbc, O, bh, bw)
-    blocks = blocks.permute(0, 1, 2, 4, 5, 3).reshape(n, -1, bh * bw * orientations)  # (n, nbr*nbc, bh*bw*O)
-    if blocks.dtype == out.dtype:  # normalised straight into the descriptors
-        _normalize_blocks(blocks, params["block_norm"], out=out.view(n, -1, blocks.shape[-1]))
-    else:
-        out.copy_(_normalize_blocks(blocks, params["block_norm"]).reshape(n, -1))  # (n, D)
+    # Blocks of bh x bw cells sliding by one cell, in skimage's (row, col, cell_r, cell_c, O) order, copied
+    # straight into the descriptors (when of their type) and normalised there.
+    blocks = hist.unfold(1, bh, 1).unfold(2, bw, 1).permute(0, 1, 2, 4, 5, 3)  # (n, nbr, nbc, bh, bw, O) view
+    same_type = hist.dtype == out.dtype
+    flat = out.view(blocks.shape) if same_type else torch.empty(blocks.shape, dtype=hist.dtype, device=x.device)
+    flat.copy_(blocks)
+    _normalize_blocks_(flat.view(n, -1, bh * bw * orientations), params["block_norm"])  # (n, nbr*nbc, bh*bw*O)
+    if not same_type:
+        out.copy_(flat.view(n, -1))  # (n, D)
 
 
 def hog(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixels_per_cell: tuple[int, int] = (8, 8),
@@ -347,7 +377,7 @@ def hog_tensor(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixe
     with torch.no_grad():
         for start in range(0, n, chunk):
             xc = x[start : start + chunk].to(work_dtype)  # (n_chunk, H, W, C), on the device
-            _hog_batch(xc, params, float_dtype, out[start : start + chunk])
+            _hog_batch(xc, params, float_dtype, out[start : start + chunk], eight_bit=small_ints)
     return out
 
 
