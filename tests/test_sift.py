@@ -53,7 +53,8 @@ def test_dense_sift_gives_a_grid_of_unit_rootsift_descriptors() -> None:
     torch.testing.assert_close(norms[textured], torch.ones_like(norms[textured]), atol=1e-3, rtol=0)
 
 
-@pytest.mark.parametrize(("side", "bin_size", "stride"), [(28, 4, 2), (32, 3, 1), (17, 2, 2)])
+@pytest.mark.parametrize(("side", "bin_size", "stride"),
+                         [(28, 4, 2), (32, 3, 1), (17, 2, 2), (32, 5, 2), (8, 2, 1), (24, 4, 4), (30, 6, 4)])
 def test_the_descriptors_are_kornias_dense_rootsift(side: int, bin_size: int, stride: int) -> None:
     from kornia.feature import DenseSIFTDescriptor
 

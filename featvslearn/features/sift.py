@@ -75,40 +75,75 @@ def _grey(images: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tens
 
 
 def dense_sift(images: np.ndarray | torch.Tensor, *, spatial_bin_size: int = 4, stride: int = 2,
-               device: str | torch.device = "cpu", chunk_size: int = 2048) -> torch.Tensor:
+               device: str | torch.device = "cpu", chunk_size: int | None = None) -> torch.Tensor:
     """RootSIFT descriptors on a regular grid of every image.
 
     ``images``: (N, H, W) or (N, H, W, C) uint8 or float in [0, 1], an array or a tensor (a tensor
     already on ``device`` is not copied); colour is reduced to grey. Returns a float32 tensor
     (N, rows, cols, 128) on ``device``; each descriptor covers 4×4 cells of ``spatial_bin_size``
-    pixels, and neighbouring descriptors are ``stride`` pixels apart.
+    pixels, and neighbouring descriptors are ``stride`` pixels apart. Images are described
+    ``chunk_size`` at a time: by default 512 on the CPU, whose intermediates stay in cache (twice as
+    fast as 2,048 on a 2-core CPU), and 4,096 on an accelerator.
 
     The descriptors are kornia's ``DenseSIFTDescriptor`` (the same values, to float rounding),
-    computed in fewer passes: its gradient histograms and pooling kernels, the eight orientation
-    maps pooled by one grouped convolution instead of eight, and the normalisations done along the
-    last axis of (N, rows, cols, 128). The second L2 normalisation is left out: RootSIFT's L1
-    normalisation that follows does not depend on the scale. About twice as fast on a 2-core CPU.
+    computed in fewer passes: its gradient histograms and pooling kernel; the spatial pooling only
+    where descriptors sample it (every ``gcd(stride, spatial_bin_size)`` pixels, a quarter of the
+    positions at 28×28), by one grouped convolution for all orientation maps; kornia's selection
+    convolution (each of its 128 outputs copies one pooled value) as one strided copy; and the
+    normalisations along the last axis of (N, rows, cols, 128). The second L2 normalisation is left
+    out: RootSIFT's L1 normalisation that follows does not depend on the scale.
     """
     from kornia.feature import DenseSIFTDescriptor
 
     device = torch.device(device)
     describe = DenseSIFTDescriptor(num_ang_bins=8, num_spatial_bins=4, spatial_bin_size=spatial_bin_size,
                                    rootsift=True, stride=stride, padding=1).to(device)
-    pool = describe.bin_pooling_kernel
+    if chunk_size is None:
+        chunk_size = 512 if device.type == "cpu" else 4096
     parts = []
     with torch.no_grad():
         for start in range(0, len(images), chunk_size):
             x = _grey(images[start : start + chunk_size], device)  # (n, 1, H, W)
             histograms = describe.get_gradient_histograms(x)  # (n, 8, H, W)
-            bins = histograms.shape[1]
-            pooled = F.conv2d(histograms, pool.weight.expand(bins, -1, -1, -1), None, pool.stride, pool.padding,
-                              pool.dilation, groups=bins)  # (n, 8, H', W')
-            raw = describe.PoolingConv(pooled).permute(0, 2, 3, 1).contiguous()  # (n, rows, cols, 128)
+            raw = _pooled_cells(histograms, describe)  # (n, rows, cols, 128)
             clipped = F.normalize(raw, dim=-1).clamp_(0.0, describe.clipval)
             parts.append(torch.sqrt(F.normalize(clipped, p=1, dim=-1) + describe.eps))  # RootSIFT
     if not parts:
         raise ValueError("no images to describe")
     return torch.cat(parts)
+
+
+def _pooled_cells(histograms: torch.Tensor, describe: Any) -> torch.Tensor:
+    """kornia's spatially pooled cells of every descriptor, (n, A, H, W) maps -> (n, rows, cols, A * S * S).
+
+    kornia pools each orientation map with its bin kernel (stride 1), then a convolution of
+    ``S * S`` dilated taps (``S`` spatial bins, dilation ``b``, the bin size; stride ``s``; padding
+    1) picks each descriptor's cells. The taps only read pooled positions ``≡ -1 (mod g)``, ``g =
+    gcd(s, b)``, so the pooling runs at stride ``g``, and the picking is a strided view copied once,
+    in kornia's (orientation, cell row, cell column) order of the 128 values.
+    """
+    import math
+
+    pool, pick = describe.bin_pooling_kernel, describe.PoolingConv
+    n, angles, height, width = histograms.shape
+    cells, step, stride = pick.kernel_size[0], pick.dilation[0], pick.stride[0]
+    g = math.gcd(stride, step)
+    padded = F.pad(histograms, (pool.padding[1],) * 2 + (pool.padding[0],) * 2)  # (n, A, H + 2p, W + 2p)
+    # Pooled positions g - 1, 2g - 1, ...: the only ones the taps read (kornia's padding of 1 is the -1).
+    pooled = F.conv2d(padded[:, :, g - 1 :, g - 1 :], pool.weight.expand(angles, -1, -1, -1), None, g,
+                      groups=angles)  # (n, A, H_g, W_g)
+    full_height = height + 2 * pool.padding[0] - pool.kernel_size[0] + 1  # kornia's pooled map, (H', W')
+    full_width = width + 2 * pool.padding[1] - pool.kernel_size[1] + 1
+    rows = (full_height + 2 - step * (cells - 1) - 1) // stride + 1  # kornia's descriptor grid
+    cols = (full_width + 2 - step * (cells - 1) - 1) // stride + 1
+    # Pooled position r*s + k*b - 1 is row (r*s + k*b) / g of the pooled map padded by one zero row on top.
+    need_rows = ((rows - 1) * stride + (cells - 1) * step) // g + 1
+    need_cols = ((cols - 1) * stride + (cells - 1) * step) // g + 1
+    framed = F.pad(pooled, (1, max(0, need_cols - pooled.shape[3] - 1), 1, max(0, need_rows - pooled.shape[2] - 1)))
+    _, _, fh, fw = framed.shape
+    view = framed.as_strided((n, rows, cols, angles, cells, cells),
+                             (angles * fh * fw, stride // g * fw, stride // g, fh * fw, step // g * fw, step // g))
+    return view.reshape(n, rows, cols, angles * cells * cells)  # (n, rows, cols, A*S*S): one copy
 
 
 class DenseSIFT(TransformerMixin, BaseEstimator):
