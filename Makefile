@@ -54,7 +54,7 @@ fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (4.5 min on 2 cores)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
 
-classical: $(STAMP)  ## hog-svm and sift-svm on Fashion-MNIST (3 min)
+classical: $(STAMP)  ## hog-svm and sift-svm on Fashion-MNIST (2.5 min)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --pipelines hog-svm,sift-svm --report $(RESULTS)/classical.md --json $(RESULTS)/classical.json
 
