@@ -121,29 +121,32 @@ def _pooled_cells(histograms: torch.Tensor, describe: Any) -> torch.Tensor:
     """kornia's spatially pooled cells of every descriptor, (n, A, H, W) maps -> (n, rows, cols, A * S * S).
 
     kornia pools each orientation map with its bin kernel (stride 1), then a convolution of
-    ``S * S`` dilated taps (``S`` spatial bins, dilation ``b``, the bin size; stride ``s``; padding
-    1) picks each descriptor's cells. The taps only read pooled positions ``≡ -1 (mod g)``, ``g =
-    gcd(s, b)``, so the pooling runs at stride ``g``, and the picking is a strided view copied once,
-    in kornia's (orientation, cell row, cell column) order of the 128 values.
+    ``S * S`` dilated taps (``S`` spatial bins, dilation ``b``, the bin size; stride ``s``; zero
+    padding ``P``) picks each descriptor's cells: pooled position ``r*s + k*b - P`` for grid row
+    ``r`` and cell row ``k``. These are all ``≡ -P (mod g)``, ``g = gcd(s, b)``, so the pooling runs
+    at stride ``g`` on those positions only, and the picking is a strided view copied once, in
+    kornia's (orientation, cell row, cell column) order of the 128 values.
     """
     import math
 
     pool, pick = describe.bin_pooling_kernel, describe.PoolingConv
     n, angles, height, width = histograms.shape
-    cells, step, stride = pick.kernel_size[0], pick.dilation[0], pick.stride[0]
+    cells, step, stride, pick_pad = pick.kernel_size[0], pick.dilation[0], pick.stride[0], pick.padding[0]
     g = math.gcd(stride, step)
+    first = -pick_pad % g  # the first pooled position read; then every g-th
+    top = (pick_pad + first) // g  # zero rows (and columns) before it in the picking's padding
     padded = F.pad(histograms, (pool.padding[1],) * 2 + (pool.padding[0],) * 2)  # (n, A, H + 2p, W + 2p)
-    # Pooled positions g - 1, 2g - 1, ...: the only ones the taps read (kornia's padding of 1 is the -1).
-    pooled = F.conv2d(padded[:, :, g - 1 :, g - 1 :], pool.weight.expand(angles, -1, -1, -1), None, g,
-                      groups=angles)  # (n, A, H_g, W_g)
+    pooled = F.conv2d(padded[:, :, first:, first:], pool.weight.expand(angles, -1, -1, -1), None, g,
+                      groups=angles)  # (n, A, H_g, W_g): pooled positions first, first + g, ...
     full_height = height + 2 * pool.padding[0] - pool.kernel_size[0] + 1  # kornia's pooled map, (H', W')
     full_width = width + 2 * pool.padding[1] - pool.kernel_size[1] + 1
-    rows = (full_height + 2 - step * (cells - 1) - 1) // stride + 1  # kornia's descriptor grid
-    cols = (full_width + 2 - step * (cells - 1) - 1) // stride + 1
-    # Pooled position r*s + k*b - 1 is row (r*s + k*b) / g of the pooled map padded by one zero row on top.
+    rows = (full_height + 2 * pick_pad - step * (cells - 1) - 1) // stride + 1  # kornia's descriptor grid
+    cols = (full_width + 2 * pick_pad - step * (cells - 1) - 1) // stride + 1
+    # Pooled position r*s + k*b - P is row (r*s + k*b) / g of the strided map framed by ``top`` zero rows.
     need_rows = ((rows - 1) * stride + (cells - 1) * step) // g + 1
     need_cols = ((cols - 1) * stride + (cells - 1) * step) // g + 1
-    framed = F.pad(pooled, (1, max(0, need_cols - pooled.shape[3] - 1), 1, max(0, need_rows - pooled.shape[2] - 1)))
+    framed = F.pad(pooled, (top, max(0, need_cols - pooled.shape[3] - top),
+                            top, max(0, need_rows - pooled.shape[2] - top)))  # (n, A, fh, fw)
     _, _, fh, fw = framed.shape
     view = framed.as_strided((n, rows, cols, angles, cells, cells),
                              (angles * fh * fw, stride // g * fw, stride // g, fh * fw, step // g * fw, step // g))
