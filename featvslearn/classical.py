@@ -23,6 +23,7 @@ from featvslearn.array_checks import to_tensor
 from featvslearn.device import svm_precision, synchronize
 from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer, hog_scales_for, thumbnail_side_for
 from featvslearn.svm import FAST_STEPS_FROM, LinearSVM, NystroemRBF
+from featvslearn.svm_kinds import SVM_KINDS, rbf_landmarks
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,6 @@ def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs:
     ])
 
 
-SVM_KINDS: tuple[str, ...] = ("linear", "rbf", "rbf-exact")
 LARGE_SET_FROM = 20_000
 """Training images from which the classical pipelines use the settings chosen on a Fashion-MNIST
 validation split (50,000 fit / 10,000 held out): the SVMs' C and gamma, the RBF SVM as a budget's
@@ -117,7 +117,14 @@ class SVMSettings:
 
 
 def svm_settings_for(kind: str, n_train: int) -> SVMSettings:
-    """Defaults for ``kind`` (linear, rbf or rbf-exact) suited to the training-set size."""
+    """Defaults for ``kind`` (linear, rbf, rbf-N or rbf-exact) suited to the training-set size.
+
+    ``rbf-N`` is the RBF SVM's settings with N landmarks (at most one per training image, as the
+    kernel map takes them from the training rows).
+    """
+    landmarks = rbf_landmarks(kind)
+    if landmarks is not None:
+        return replace(svm_settings_for("rbf", n_train), n_components=landmarks)
     if kind == "linear":
         return SVMSettings("linear", default_svm_c(n_train))
     if kind == "rbf":

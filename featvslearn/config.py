@@ -20,6 +20,7 @@ from featvslearn.errors import UserError
 from featvslearn.executors import EXECUTORS, Resources
 from featvslearn.files import check_output_path, check_plots_folder
 from featvslearn.pipelines import LEARNED_PIPELINES, PIPELINE_NAMES, RunSettings
+from featvslearn.svm_kinds import MAX_LANDMARKS, SVM_KINDS, known_svm, rbf_landmarks
 from featvslearn.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS, parse_variants
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ __all__ = [
 DEFAULT_PIPELINES: tuple[str, ...] = ("hog-svm", "cnn")
 PRESETS: tuple[str, ...] = ("quick", "standard", "best")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
-SVM_KINDS: tuple[str, ...] = ("linear", "rbf", "rbf-exact")
 MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 1000
 MAX_SCALING_SEEDS = 100
@@ -132,7 +132,10 @@ def _check_model_options(problems: Problems, epochs: int | None, svm: str | None
     """The checks of the options that shape the pipelines' training (``--precision`` is a data option)."""
     if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
         problems.add(f"--epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
-    if svm is not None and svm not in SVM_KINDS:
+    landmarks = None if svm is None else rbf_landmarks(svm)
+    if landmarks is not None and not 1 <= landmarks <= MAX_LANDMARKS:
+        problems.add(f"--svm {svm}: the landmarks must number between 1 and {MAX_LANDMARKS:,}, e.g. rbf-4000")
+    elif svm is not None and not known_svm(svm):
         problems.add(_unknown_choice("--svm", svm, SVM_KINDS))
     if preset not in PRESETS:
         problems.add(_unknown_choice("--preset", preset, PRESETS))

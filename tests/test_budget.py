@@ -153,6 +153,28 @@ def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_i
     assert list(tiny.details["budget"]["estimates"]) == ["linear"]  # nothing stronger probed once it is over
 
 
+def test_a_budget_choice_is_reproduced_by_naming_it_with_svm(monkeypatch) -> None:
+    monkeypatch.setattr(classical, "LARGE_SET_FROM", 100)
+    monkeypatch.setattr(classical, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))
+    config = dataclasses.replace(SMALL, pipelines=("hog-svm",), train_size=900)
+    chosen = run_comparison(dataclasses.replace(config, budget=600.0).validated()).pipelines[0]
+    named = run_comparison(dataclasses.replace(config, svm=chosen.details["budget"]["chosen"]).validated()).pipelines[0]
+    assert named.details["svm_settings"] == chosen.details["svm_settings"]
+    assert named.correct == chosen.correct
+    fewer = run_comparison(dataclasses.replace(config, svm="rbf-30", budget=600.0).validated()).pipelines[0]
+    assert fewer.details["svm_settings"]["n_components"] == 30
+    assert fewer.details["budget"]["reason"].startswith("given by --svm")
+    assert "choose svm (budget probe)" not in {s.name for s in fewer.stages}
+
+
+@pytest.mark.parametrize("value", ["rbf-0", "rbf-200000"])
+def test_landmarks_out_of_range_are_a_one_line_error(value: str) -> None:
+    result = CliRunner().invoke(app, ["compare", "--svm", value])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "landmarks" in lines[0] and "rbf-4000" in lines[0], result.stderr
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("value", ["0", "-5", "100000"])
 def test_a_budget_out_of_range_is_a_one_line_error(value: str) -> None:

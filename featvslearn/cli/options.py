@@ -143,12 +143,13 @@ Precision = Annotated[str, typer.Option(
 Svm = Annotated[str, typer.Option(
     metavar="NAME",
     help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. linear (default); rbf: Nystroem kernel "
-         "approximation + linear SVM; rbf-exact: scikit-learn SVC, slow above 20k images.")]
+         "approximation + linear SVM (rbf-N: with N landmarks, e.g. rbf-6000); rbf-exact: scikit-learn SVC, slow "
+         "above 20k images.")]
 CompareSvm = Annotated[str | None, typer.Option(
     "--svm", metavar="NAME", show_default=False,
     help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. Default: the strongest that fits the "
          "budget (hog-svm: the Nystroem RBF SVM with as many landmarks as fit, from 20,000 training images; else "
-         "linear).")]
+         "linear). A budget's choice, e.g. rbf-6000, can be named here to repeat it.")]
 Budget = Annotated[float | None, typer.Option(
     metavar="SECONDS", show_default=False,
     help="Seconds each pipeline may spend after its warm-up (features, probes, training, prediction); each uses its "
