@@ -15,6 +15,7 @@ featuriser of ``sift-svm``; an SVM on its (N, n_words × 21) output completes th
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -127,8 +128,6 @@ def _pooled_cells(histograms: torch.Tensor, describe: Any) -> torch.Tensor:
     at stride ``g`` on those positions only, and the picking is a strided view copied once, in
     kornia's (orientation, cell row, cell column) order of the 128 values.
     """
-    import math
-
     pool, pick = describe.bin_pooling_kernel, describe.PoolingConv
     n, angles, height, width = histograms.shape
     cells, step, stride, pick_pad = pick.kernel_size[0], pick.dilation[0], pick.stride[0], pick.padding[0]
