@@ -147,6 +147,39 @@ def test_chunks_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> Non
     np.testing.assert_array_equal(hog(images, pixels_per_cell=(4, 4), cells_per_block=(2, 2)), whole)
 
 
+def _off_by_ulps(fn: object, ulps: int) -> object:
+    """``fn`` with each result moved ``ulps`` ulps, up or down by the parity of its bits: a GPU's libm at its
+    error bound, still a function of its inputs (equal inputs, equal results)."""
+    def wrong(*args: torch.Tensor) -> torch.Tensor:
+        out = fn(*args)
+        bits = out.view(torch.int64 if out.dtype == torch.float64 else torch.int32)
+        towards = torch.where(bits % 2 == 0, float("inf"), -float("inf")).to(out.dtype)
+        for _ in range(ulps):
+            out = torch.nextafter(out, towards)
+        return out
+    return wrong
+
+
+@pytest.mark.parametrize(("h", "w", "orientations", "cell", "block"), SETTINGS[:6])
+def test_the_accelerator_path_equals_skimage_when_the_device_libm_is_off_by_ulps(
+    monkeypatch: pytest.MonkeyPatch, h: int, w: int, orientations: int, cell: tuple[int, int],
+    block: tuple[int, int],
+) -> None:
+    """With NumPy unavailable, as on a GPU, and arctan2 and hypot 2 ulps off, every bin and channel is skimage's."""
+    hog_module = importlib.import_module("featvslearn.features.hog")
+    monkeypatch.setattr(hog_module, "_on_host", lambda *tensors: False)
+    monkeypatch.setattr(torch, "atan2", _off_by_ulps(torch.atan2, 2))
+    monkeypatch.setattr(torch, "hypot", _off_by_ulps(torch.hypot, 2))
+    for colour in (False, True):
+        raw = patches(24, h, w, colour, seed=h * w + orientations)
+        for kind in ("uint8", "float64-unit", "float32"):
+            for transform_sqrt in (False, True):
+                images = as_dtype(raw, kind)
+                params = {"orientations": orientations, "pixels_per_cell": cell, "cells_per_block": block,
+                          "block_norm": "L1", "transform_sqrt": transform_sqrt}
+                assert_matches(hog(images, **params), skimage_loop(images, **params))
+
+
 @pytest.mark.parametrize("offset", [-1e-6, -4e-7, 1e-7, 1e-6])
 def test_orientations_next_to_a_bin_edge_fall_in_skimage_bin(offset: float) -> None:
     """Angles within single-precision rounding of the edge 180/7 land in the same bin as in skimage."""

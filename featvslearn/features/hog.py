@@ -117,18 +117,43 @@ def _bin_upper_edges(orientations: int, device: torch.device) -> torch.Tensor:
     return torch.arange(1, orientations + 1, dtype=torch.float64, device=device) * (180.0 / orientations)
 
 
+def _on_host(*tensors: torch.Tensor) -> bool:
+    """Whether every tensor is in host memory, where NumPy can work on it without a copy."""
+    return all(t.device.type == "cpu" for t in tensors)
+
+
 def _same_rounding(numpy_fn: object, torch_fn: object, *tensors: torch.Tensor) -> torch.Tensor:
     """``torch_fn(*tensors)``, but NumPy's ``numpy_fn`` on CPU tensors (zero-copy, vectorised).
 
     skimage's result hinges on the last bit of sqrt, hypot and arctan2 (the strongest channel on
     near-ties, the orientation bin of gradients right on a bin edge such as 45 degrees). NumPy
     calls the same libm as skimage, while torch's vectorised CPU kernels may differ by an ulp.
+    On an accelerator, whose maths library may differ by a few ulps too, the callers re-do the
+    few results that close to a decision on the host (:func:`_redo_on_host`).
     """
     import torch
 
-    if all(t.device.type == "cpu" for t in tensors):
+    if _on_host(*tensors):
         return torch.from_numpy(np.asarray(numpy_fn(*(t.numpy() for t in tensors))))
     return torch_fn(*tensors)
+
+
+def _redo_on_host(values: torch.Tensor, near: torch.Tensor, host_fn: object, *inputs: torch.Tensor) -> torch.Tensor:
+    """``values`` with the entries where ``near`` is set recomputed on the host, in place.
+
+    ``near`` (any shape, M entries) marks the results an accelerator's maths library may have
+    rounded across a decision (a bin edge, a near-tie between channels); ``values`` has M entries
+    and each input M rows, of one value or a trailing axis. ``host_fn`` takes the picked rows as
+    CPU tensors, (k,) or (k, C), and returns their k values with NumPy's libm, as skimage does.
+    Finding them waits for the device once; they are few, so little travels.
+    """
+    flat = near.reshape(-1).nonzero().squeeze(1)  # (k,)
+    if flat.numel() == 0:
+        return values
+    m = near.numel()
+    picked = [t.reshape(m, -1)[flat].squeeze(1).cpu() for t in inputs]  # each (k,) or (k, C)
+    values.view(-1)[flat] = host_fn(*picked).reshape(-1).to(values.device, values.dtype)
+    return values
 
 
 def _normalize_blocks_(blocks: torch.Tensor, method: str, eps: float = 1e-5) -> torch.Tensor:
@@ -155,16 +180,42 @@ def _l2_with_eps(blocks: torch.Tensor, eps: float) -> torch.Tensor:
 _EDGE_MARGIN = 1e-4
 
 
+# An accelerator's double-precision arctan2 is within a few ulps (about 1e-13 degrees); gradients
+# that close to a bin edge, in bin widths, are re-binned on the host.
+_ULP_MARGIN = 1e-9
+
+
 def _skimage_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """Orientation bin of each gradient exactly as skimage's histogram code decides it, in double.
 
     Bin ``i`` is ``[edges[i - 1], edges[i])`` of ``rad2deg(arctan2(g_row, g_col)) % 180``; ``O`` (an
-    angle that rounds to 180) is in no bin.
+    angle that rounds to 180) is in no bin. On an accelerator, a gradient with a zero component
+    takes IEEE 754's exact arctan2 (0, 90 or 180 degrees), and the others within its maths
+    library's error of an edge are re-binned on the host.
     """
     import torch
 
     g_row, g_col = g_row.double(), g_col.double()
-    angle = _same_rounding(np.arctan2, torch.atan2, g_row, g_col)  # radians
+    if _on_host(g_row, g_col, edges):
+        return _host_bins(g_row, g_col, edges)
+    angle = torch.atan2(g_row, g_col)  # radians, (...,)
+    # IEEE 754's exact values where a component is zero: +-0 or +-pi on the column axis, +-pi/2 on the row axis.
+    on_col_axis = torch.where(torch.signbit(g_col), math.pi, 0.0).copysign_(g_row)
+    on_row_axis = torch.full_like(angle, math.pi / 2).copysign_(g_row)
+    angle = torch.where(g_row == 0, on_col_axis, torch.where(g_col == 0, on_row_axis, angle))
+    angle = torch.remainder(torch.rad2deg(angle), 180.0)  # degrees in [0, 180]
+    bins = torch.bucketize(angle, edges, right=True)
+    t = angle.mul_(edges.numel() / 180.0)  # in bin widths, [0, O]
+    near = (t - t.round()).abs_() < _ULP_MARGIN
+    near &= (g_row != 0) & (g_col != 0)
+    return _redo_on_host(bins, near, lambda r, c: _host_bins(r, c, edges.cpu()), g_row, g_col)
+
+
+def _host_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """:func:`_skimage_bins` of float64 CPU tensors, with NumPy's arctan2 as skimage calls it."""
+    import torch
+
+    angle = torch.from_numpy(np.arctan2(g_row.numpy(), g_col.numpy()))  # radians
     angle = torch.remainder(torch.rad2deg(angle), 180.0)  # degrees in [0, 180]
     return torch.bucketize(angle, edges, right=True)
 
@@ -189,12 +240,7 @@ def _fast_bins(g_row: torch.Tensor, g_col: torch.Tensor, edges: torch.Tensor) ->
     bins = t.to(torch.int64)  # (...,) floor, as t >= 0; int64, the index type scatter-add takes
     fraction = t.sub_(bins)  # (...,) in [0, 1]: where in its bin the angle lies
     near = (fraction < _EDGE_MARGIN) | (fraction > 1 - _EDGE_MARGIN)  # within float32 error of a bin edge
-    if g_row.device.type != "cpu":
-        return torch.where(near, _skimage_bins(g_row, g_col, edges).to(bins.dtype), bins)
-    if bool(near.any()):
-        flat = near.view(-1).nonzero().squeeze(1)  # (k,)
-        bins.view(-1)[flat] = _skimage_bins(g_row.reshape(-1)[flat], g_col.reshape(-1)[flat], edges).to(bins.dtype)
-    return bins
+    return _redo_on_host(bins, near, lambda r, c: _host_bins(r.double(), c.double(), edges.cpu()), g_row, g_col)
 
 
 # Integer images of 8 bits (uint8, int8) have integer gradients in [-255, 255]: few enough pairs
@@ -215,8 +261,22 @@ def _bin_table(orientations: int, device: torch.device) -> torch.Tensor:
 
     values = torch.arange(-_GRADIENT_LIMIT, _GRADIENT_LIMIT + 1, dtype=torch.float64)  # (511,)
     g_row, g_col = torch.meshgrid(values, values, indexing="ij")  # (511, 511) each
-    bins = _skimage_bins(g_row, g_col, _bin_upper_edges(orientations, torch.device("cpu")))  # in [0, O]
+    bins = _host_bins(g_row, g_col, _bin_upper_edges(orientations, torch.device("cpu")))  # in [0, O]
     return bins.to(torch.uint8).reshape(-1).to(device)
+
+
+@functools.lru_cache(maxsize=4)
+def _hypot_table(device: torch.device) -> torch.Tensor:
+    """NumPy's ``hypot`` of every integer gradient pair of an 8-bit image, (511 * 511,) float64 on ``device``.
+
+    Indexed as :func:`_bin_table`. NumPy's hypot is not correctly rounded (pairs of equal norm,
+    such as (1, 7) and (5, 5), can differ in the last bit), so an accelerator looks the channel
+    magnitudes up here to pick skimage's strongest channel on every tie. Two megabytes.
+    """
+    import torch
+
+    values = np.arange(-_GRADIENT_LIMIT, _GRADIENT_LIMIT + 1, dtype=np.float64)  # (511,)
+    return torch.from_numpy(np.hypot(values[:, None], values[None, :]).reshape(-1)).to(device)
 
 
 def _table_bins(g_row: torch.Tensor, g_col: torch.Tensor, orientations: int) -> torch.Tensor:
@@ -225,12 +285,53 @@ def _table_bins(g_row: torch.Tensor, g_col: torch.Tensor, orientations: int) -> 
     Returns uint8 bins in [0, O] of the shape of ``g_row``, ``O`` for a gradient skimage puts in no
     bin. The row-major indices, at most 261,120, are exact in float32.
     """
+
+    return _bin_table(orientations, g_row.device).index_select(0, _table_index(g_row, g_col)).view(g_row.shape)
+
+
+def _table_index(g_row: torch.Tensor, g_col: torch.Tensor) -> torch.Tensor:
+    """Flat index of integer-valued float32 gradients in [-255, 255] into the 511 x 511 tables: (m,) int64."""
     import torch
 
     side = 2 * _GRADIENT_LIMIT + 1
     index = torch.add(g_col, g_row, alpha=side).add_(_GRADIENT_LIMIT * side + _GRADIENT_LIMIT)  # (...,) float32
-    index = index.to(torch.int64).view(-1)  # (m,)
-    return _bin_table(orientations, g_row.device).index_select(0, index).view(g_row.shape)
+    return index.to(torch.int64).reshape(-1)  # (m,)
+
+
+# An accelerator's hypot is within a few ulps: channels whose magnitudes are that close to the
+# strongest one's, from different gradients, are compared again on the host.
+_HYPOT_MARGIN_EPS = 16
+
+
+def _strongest_channel(g_row: torch.Tensor, g_col: torch.Tensor, hypot_dtype: torch.dtype,
+                       eight_bit: bool) -> torch.Tensor:
+    """Per pixel, the channel whose gradient skimage finds strongest: (n, H, W, C) x 2 -> (n, H, W, 1) int64.
+
+    skimage takes the argmax of ``np.hypot(g_row, g_col)`` in ``hypot_dtype``, the first channel on
+    ties. On the CPU that is what runs. On an accelerator, 8-bit gradients look NumPy's hypot up
+    in a table; others use the device's hypot, and pixels where another channel's different
+    gradient comes within its rounding error of the strongest are decided again on the host.
+    """
+    import torch
+
+    if _on_host(g_row, g_col):
+        return _same_rounding(np.hypot, torch.hypot, g_row.to(hypot_dtype), g_col.to(hypot_dtype)).argmax(
+            dim=-1, keepdim=True)
+    if eight_bit:
+        magnitudes = _hypot_table(g_row.device).index_select(0, _table_index(g_row, g_col)).view(g_row.shape)
+        return magnitudes.argmax(dim=-1, keepdim=True)
+    g_row, g_col = g_row.to(hypot_dtype), g_col.to(hypot_dtype)
+    magnitudes = torch.hypot(g_row, g_col)  # (n, H, W, C)
+    strongest = magnitudes.argmax(dim=-1, keepdim=True)  # (n, H, W, 1)
+    best = magnitudes.gather(-1, strongest)  # (n, H, W, 1)
+    close = (best - magnitudes) <= best * (_HYPOT_MARGIN_EPS * torch.finfo(hypot_dtype).eps)  # (n, H, W, C)
+    differs = (g_row.abs() != g_row.gather(-1, strongest).abs()) | (g_col.abs() != g_col.gather(-1, strongest).abs())
+    near = (close & differs).any(dim=-1)  # (n, H, W)
+
+    def on_host(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:  # (k, C) each -> (k,)
+        return torch.from_numpy(np.hypot(r.numpy(), c.numpy()).argmax(axis=-1))
+
+    return _redo_on_host(strongest, near, on_host, g_row, g_col)
 
 
 def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: torch.Tensor,
@@ -240,7 +341,8 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: tor
     ``x`` is in skimage's float type, or float32 where that holds skimage's gradients exactly (uint8
     images); ``hypot_dtype`` is skimage's float type, in which colour channels are compared.
     ``eight_bit`` says ``x`` holds the values of 8-bit integer images, whose gradients are looked up
-    in a table. Only device-side ops: off the CPU nothing here waits for the device.
+    in a table. Off the CPU, nothing here waits for the device for 8-bit images; other images wait
+    once or twice a chunk, to re-do on the host the few results within rounding of a decision.
     """
     import torch
 
@@ -261,8 +363,7 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: tor
     g_col[:, :, 0] = g_col[:, :, -1] = 0
     torch.sub(x[:, :, 2:], x[:, :, :-2], out=g_col[:, :, 1:-1])
     if c > 1:  # per pixel, the channel with the largest gradient magnitude (the first on ties)
-        magnitudes = _same_rounding(np.hypot, torch.hypot, g_row.to(hypot_dtype), g_col.to(hypot_dtype))
-        strongest = magnitudes.argmax(dim=-1, keepdim=True)  # (n, H, W, 1)
+        strongest = _strongest_channel(g_row, g_col, hypot_dtype, eight_bit)  # (n, H, W, 1)
         g_row = g_row.gather(-1, strongest)[..., 0]  # (n, H, W)
         g_col = g_col.gather(-1, strongest)[..., 0]  # (n, H, W)
     g_row = g_row[:, : ncr * ch, : ncc * cw]  # (n, ncr*ch, ncc*cw)
@@ -339,8 +440,10 @@ def hog_tensor(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixe
     The images travel to ``device`` once, as they are (uint8 stays uint8, a quarter of float32's
     bytes); a tensor already there is not copied. On the CPU they are processed in chunks of at
     most 256 images and about 64 MB of intermediates, which stay in cache; on an accelerator in
-    chunks of about 1 GB of intermediates, with no host synchronisation between chunks, so the
-    device runs the whole stack without waiting for the host.
+    chunks of about 1 GB of intermediates, with no host synchronisation for 8-bit images (what the
+    pipelines feed), so the device runs the whole stack without waiting for the host. Float images
+    and ``transform_sqrt`` wait for the device once or twice a chunk, to re-bin on the host the
+    few gradients within the device's rounding error of a bin edge or of a channel tie.
     """
     import torch
 
