@@ -99,10 +99,10 @@ Dataset = Annotated[str, typer.Option(
     help=f"{', '.join(DATASET_NAMES)}, or a folder with one sub-folder of images per class (optionally under "
          "train/ and test/).")]
 Device = Annotated[str, typer.Option(
-    metavar="DEVICE",
+    "--device", metavar="DEVICE",
     help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available.")]
 Devices = Annotated[str, typer.Option(
-    metavar="DEVICE",
+    "--device", metavar="DEVICE",
     help="auto, cpu, cuda, cuda:N or mps; auto picks CUDA when available. A comma list (cpu,cuda) runs every "
          "pipeline on each device and adds speed-up columns.")]
 Pipelines = Annotated[str, typer.Option(
