@@ -195,7 +195,7 @@ def test_the_learning_rate_is_chosen_on_four_fifths_of_the_training_images_and_n
     best = max(t["validation_accuracy"] for t in trials)
     assert factor == max(t["lr_factor"] for t in trials if t["validation_accuracy"] == best)
     reference = train.train_settings_for(200, 8, "cpu", False, 0, epochs=3)
-    chosen = ablation.variant_train_settings(200, 8, "cpu", False, 0, 3, None, factor)
+    chosen = ablation.variant_train_settings(200, 8, False, 0, 3, None, factor)
     assert chosen.lr == pytest.approx(reference.lr * factor) and not chosen.whiten and chosen.tta == 0
     assert [ablation.selection_epochs(e) for e in (10, 40, 2)] == [3, 13, 2]
 
