@@ -285,7 +285,6 @@ def _table_bins(g_row: torch.Tensor, g_col: torch.Tensor, orientations: int) -> 
     Returns uint8 bins in [0, O] of the shape of ``g_row``, ``O`` for a gradient skimage puts in no
     bin. The row-major indices, at most 261,120, are exact in float32.
     """
-
     return _bin_table(orientations, g_row.device).index_select(0, _table_index(g_row, g_col)).view(g_row.shape)
 
 
