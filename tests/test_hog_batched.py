@@ -147,29 +147,31 @@ def test_chunks_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> Non
     np.testing.assert_array_equal(hog(images, pixels_per_cell=(4, 4), cells_per_block=(2, 2)), whole)
 
 
-def _off_by_ulps(fn: object, ulps: int) -> object:
-    """``fn`` with each result moved ``ulps`` ulps, up or down by the parity of its bits: a GPU's libm at its
-    error bound, still a function of its inputs (equal inputs, equal results)."""
+def _off_by_ulps(fn: object, ulps: int, up_on_even: bool) -> object:
+    """``fn`` with each result moved ``ulps`` ulps, up or down by the parity of its bits (up on even bits, or
+    on odd): a GPU's libm at its error bound, still a function of its inputs (equal inputs, equal results)."""
     def wrong(*args: torch.Tensor) -> torch.Tensor:
         out = fn(*args)
         bits = out.view(torch.int64 if out.dtype == torch.float64 else torch.int32)
-        towards = torch.where(bits % 2 == 0, float("inf"), -float("inf")).to(out.dtype)
+        up = (bits % 2 == 0) == up_on_even
+        towards = torch.where(up, float("inf"), -float("inf")).to(out.dtype)
         for _ in range(ulps):
             out = torch.nextafter(out, towards)
         return out
     return wrong
 
 
+@pytest.mark.parametrize("up_on_even", [True, False])
 @pytest.mark.parametrize(("h", "w", "orientations", "cell", "block"), SETTINGS[:6])
 def test_the_accelerator_path_equals_skimage_when_the_device_libm_is_off_by_ulps(
     monkeypatch: pytest.MonkeyPatch, h: int, w: int, orientations: int, cell: tuple[int, int],
-    block: tuple[int, int],
+    block: tuple[int, int], up_on_even: bool,
 ) -> None:
     """With NumPy unavailable, as on a GPU, and arctan2 and hypot 2 ulps off, every bin and channel is skimage's."""
     hog_module = importlib.import_module("featvslearn.features.hog")
     monkeypatch.setattr(hog_module, "_on_host", lambda *tensors: False)
-    monkeypatch.setattr(torch, "atan2", _off_by_ulps(torch.atan2, 2))
-    monkeypatch.setattr(torch, "hypot", _off_by_ulps(torch.hypot, 2))
+    monkeypatch.setattr(torch, "atan2", _off_by_ulps(torch.atan2, 2, up_on_even))
+    monkeypatch.setattr(torch, "hypot", _off_by_ulps(torch.hypot, 2, up_on_even))
     for colour in (False, True):
         raw = patches(24, h, w, colour, seed=h * w + orientations)
         for kind in ("uint8", "float64-unit", "float32"):
