@@ -259,8 +259,7 @@ def _bin_table(orientations: int, device: torch.device) -> torch.Tensor:
     """
     import torch
 
-    values = torch.arange(-_GRADIENT_LIMIT, _GRADIENT_LIMIT + 1, dtype=torch.float64)  # (511,)
-    g_row, g_col = torch.meshgrid(values, values, indexing="ij")  # (511, 511) each
+    g_row, g_col = _integer_gradients()
     bins = _host_bins(g_row, g_col, _bin_upper_edges(orientations, torch.device("cpu")))  # in [0, O]
     return bins.to(torch.uint8).reshape(-1).to(device)
 
@@ -275,8 +274,18 @@ def _hypot_table(device: torch.device) -> torch.Tensor:
     """
     import torch
 
-    values = np.arange(-_GRADIENT_LIMIT, _GRADIENT_LIMIT + 1, dtype=np.float64)  # (511,)
-    return torch.from_numpy(np.hypot(values[:, None], values[None, :]).reshape(-1)).to(device)
+    g_row, g_col = _integer_gradients()
+    return torch.from_numpy(np.hypot(g_row.numpy(), g_col.numpy()).reshape(-1)).to(device)
+
+
+def _integer_gradients() -> tuple[torch.Tensor, torch.Tensor]:
+    """Every integer gradient pair of an 8-bit image on the host, (511, 511) float64 each, in the
+    row-major order :func:`_table_index` reads the tables in: g_row down, g_col across."""
+    import torch
+
+    values = torch.arange(-_GRADIENT_LIMIT, _GRADIENT_LIMIT + 1, dtype=torch.float64)  # (511,)
+    g_row, g_col = torch.meshgrid(values, values, indexing="ij")  # (511, 511) each
+    return g_row, g_col
 
 
 def _table_bins(g_row: torch.Tensor, g_col: torch.Tensor, orientations: int) -> torch.Tensor:
