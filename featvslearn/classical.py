@@ -155,8 +155,8 @@ def svm_candidates(n_train: int, rbf: bool = True) -> list[SVMSettings]:
     linear = svm_settings_for("linear", n_train)
     if not rbf or n_train < LARGE_SET_FROM:
         return [linear]
-    rbf = svm_settings_for("rbf", n_train)
-    return [replace(rbf, n_components=m) for m in RBF_LANDMARKS_WITHIN_BUDGET if m <= n_train // 8] + [linear]
+    kernel_svm = svm_settings_for("rbf", n_train)
+    return [replace(kernel_svm, n_components=m) for m in RBF_LANDMARKS_WITHIN_BUDGET if m <= n_train // 8] + [linear]
 
 
 def svm_name(settings: SVMSettings) -> str:
