@@ -89,7 +89,7 @@ FULL = Plan(
     fit_size=50_000, validation_size=10_000,
     linear_cs=(0.0003, 0.001, 0.003, 0.01, 0.03),
     rbf_cs=(1.0, 3.0, 10.0, 30.0), rbf_gammas=(0.5, 1.0, 2.0), rbf_search_landmarks=2_000, rbf_landmarks=(2_000, 4_000),
-    cnn_epochs=(4, 6, 8, train.default_epochs(50_000, "cpu")), cnn_widths=(0.5, 1.0),
+    cnn_epochs=(3, 4, 6, train.default_epochs(50_000, "cpu")), cnn_widths=(0.5, 1.0),
 )
 QUICK = Plan(
     fit_size=1_500, validation_size=500,
@@ -342,7 +342,7 @@ def choose_cnn(split: Split, plan: Plan, seed: int, separately: bool, ticker: Ti
         f"read after each epoch of one {longest}-epoch schedule: the learning rate reaches zero only at epoch "
         f"{longest}, so a shorter reading understates a schedule of that length (--epochs-separately trains each)")
     summary = [show_grid("CNN epochs on a CPU (width x1, standard preset)", rows, code_epochs,
-                         f"{code_epochs} epochs for {n_fit:,} images (default_epochs: about 420,000 image passes, "
+                         f"{code_epochs} epochs for {n_fit:,} images (default_epochs: about 240,000 image passes, "
                          f"{train.default_epochs(FULL_TRAINING_SET, DEVICE.type)} epochs of 60,000)",
                          "train s", note)]
     rows = []
@@ -356,7 +356,7 @@ def choose_cnn(split: Split, plan: Plan, seed: int, separately: bool, ticker: Ti
         rows.append(Row(f"x{width:g} ({'/'.join(map(str, channels))} channels)", width, run.accuracy_per_epoch[-1],
                         sum(run.seconds_per_epoch), (width,)))
     summary.append(show_grid(f"CNN width multiplier on a CPU ({longest} epochs)", rows, 1.0,
-                             "x1 (32/64 channels on a CPU; the standard preset)", "train s"))
+                             "x1 (32/64/128 channels on a CPU; the standard preset)", "train s"))
     return summary
 
 

@@ -74,14 +74,14 @@ PRESETS: dict[str, Preset] = {
 def default_epochs(n_train: int, device_type: str) -> int:
     """Epochs suited to the training-set size and the device.
 
-    About 420k image passes on a CPU (7 epochs of 60k) and 1M on a GPU, within 4-40 and
+    About 240k image passes on a CPU (4 epochs of 60k) and 1M on a GPU, within 4-40 and
     10-100 epochs respectively, so small datasets still get enough optimiser steps.
     The CPU figure is chosen on a Fashion-MNIST validation split by
     benchmarks/choose_defaults.py (standard preset, seed 0); the GPU figure is not tried there.
     """
     if device_type == "cuda":
         return int(np.clip(math.ceil(1_000_000 / max(n_train, 1)), 10, 100))
-    return int(np.clip(math.ceil(420_000 / max(n_train, 1)), 4, 40))
+    return int(np.clip(math.ceil(240_000 / max(n_train, 1)), 4, 40))
 
 
 def train_settings_for(n_train: int, image_side: int, device_type: str, hflip_ok: bool, seed: int,
@@ -196,15 +196,20 @@ def whitening_filters(images: torch.Tensor, normaliser: Normaliser, kernel: int 
 
 @torch.no_grad()
 def whiten_first_layer(model: nn.Module, images: torch.Tensor, normaliser: Normaliser) -> int:
-    """Initialise the first convolution's filters by patch whitening; returns how many were set.
+    """Set the first convolution's filters by patch whitening and fix them; returns how many were set.
 
     Works on any model whose first ``nn.Conv2d`` has an odd square kernel; the strongest
     whitening directions fill the first output channels, the rest keep their random start.
+    The layer's weights are then no longer trained (``requires_grad`` off): the whitening
+    already spans the patches' strongest directions (every direction of a grey 3x3 patch), and
+    the filter gradient of a convolution with few input channels is slow to compute (on
+    Fashion-MNIST, CPU, 5 epochs: 0.935 with the layer fixed in 102 s, 0.934 trained in 118 s).
     """
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     filters = whitening_filters(images, normaliser, kernel=conv.kernel_size[0])
     count = min(conv.out_channels, filters.shape[0])
     conv.weight[:count] = filters[:count].to(conv.weight.device, conv.weight.dtype)
+    conv.weight.requires_grad_(False)
     return count
 
 
@@ -273,8 +278,9 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
     n = images.shape[0]
     steps_per_epoch = max(1, n // settings.batch_size)  # drop the ragged last batch
     total_steps = steps_per_epoch * settings.epochs
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    trained = [p for p in model.parameters() if p.requires_grad]  # not a fixed whitening layer
+    decay = [p for p in trained if p.ndim > 1]
+    no_decay = [p for p in trained if p.ndim <= 1]
     optimizer = torch.optim.SGD(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.lr, momentum=settings.momentum, nesterov=True,

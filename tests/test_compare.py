@@ -65,7 +65,8 @@ def test_train_and_predict_seconds_are_the_seconds_of_their_named_stages(results
         assert sum(map(sum, pipeline.confusion_matrix)) == 150
 
 
-@pytest.mark.parametrize(("shape", "stages"), [((8, 8, 1), 1), ((28, 28, 1), 2), ((32, 32, 3), 3), ((64, 64, 3), 4)])
+@pytest.mark.parametrize(("shape", "stages"), [((8, 8, 1), 2), ((16, 16, 1), 2), ((28, 28, 1), 3), ((32, 32, 3), 3),
+                                               ((48, 48, 3), 4), ((224, 224, 3), 4)])
 def test_cnn_fits_the_image_size(shape: tuple[int, int, int], stages: int) -> None:
     config = cnn_config_for(shape, 10, "cpu")
     assert len(config.widths) == stages and config.in_channels == shape[2]

@@ -48,6 +48,20 @@ def test_whiten_first_layer_sets_the_leading_filters_only() -> None:
     assert not torch.equal(after[:count], before[:count]) and torch.equal(after[count:], before[count:])
 
 
+def test_training_keeps_the_whitened_first_layer_fixed_and_trains_the_rest() -> None:
+    images = uint8_images(96)
+    labels = torch.randint(0, 3, (96,), generator=torch.Generator().manual_seed(1))
+    model = CNN(cnn_config_for((12, 12, 1), 3, "cpu"))
+    normaliser = train.Normaliser.fit(images)
+    train.whiten_first_layer(model, images, normaliser)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    settings = train.train_settings_for(96, 12, "cpu", False, 0, epochs=2)
+    train.train_cnn(model, images, labels, normaliser, settings)
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])}
+    assert "body.0.weight" not in changed  # the whitening filters, and the random ones beside them
+    assert changed == set(before) - {"body.0.weight"}
+
+
 def test_warm_up_changes_no_weight_or_statistic() -> None:
     images = uint8_images(64)
     labels = torch.randint(0, 3, (64,))
@@ -94,7 +108,7 @@ def test_presets_scale_width_epochs_and_augmentation() -> None:
     assert best.ema_decay is not None and standard.ema_decay is None
     widths = [cnn_config_for((28, 28, 1), 10, "cpu", train.PRESETS[p].width_multiplier).widths
               for p in ("quick", "standard", "best")]
-    assert widths == [(16, 32), (32, 64), (64, 128)]
+    assert widths == [(16, 32, 64), (32, 64, 128), (64, 128, 256)]
 
 
 def test_best_preset_evaluates_an_average_of_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
