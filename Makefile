@@ -50,7 +50,7 @@ demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (9 s)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset digits --device $(DEVICE) --report $(RESULTS)/digits.md --json $(RESULTS)/digits.json
 
-fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (4.5 min on 2 cores)
+fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (3.5 min on 2 cores)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
 
