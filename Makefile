@@ -76,7 +76,7 @@ scaling: $(STAMP)  ## the data factor: accuracy against size (88 min)
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/scaling.md --json $(RESULTS)/scaling.json
 
-scaling-short: $(STAMP)  ## the data factor in workshop time (3 min)
+scaling-short: $(STAMP)  ## the data factor in workshop time (2 min)
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --sizes 100,1000,10000 --seeds 1 --test-size 2000 --report $(RESULTS)/scaling-short.md --json $(RESULTS)/scaling-short.json
 

@@ -85,6 +85,7 @@ def test_the_cnn_keeps_its_standard_epochs_when_they_fit_and_trains_fewer_when_n
     assert choice.chosen == "9 epochs" and "over the 100 s budget" in choice.reason
     epochs, choice = epochs_within(Budget(1.0, "--budget"), 12, epoch_seconds=10.0, spent=0.5, rest=0.1)
     assert epochs == 1 and "even one epoch is over the budget" in choice.reason
+    assert choice.chosen == "1 epoch" and "1 epoch was estimated" in choice.reason
 
 
 def test_below_twenty_thousand_images_the_linear_svm_is_the_only_choice_and_above_the_rbf_comes_first() -> None:
@@ -107,7 +108,8 @@ def test_a_tight_budget_cuts_the_cnn_epochs_after_a_measured_probe_stage(tight) 
     choice = cnn.details["budget"]
     assert choice["budget_seconds"] == 0.5 and choice["budget_source"] == "--budget"
     assert cnn.details["training"]["epochs"] < standard
-    assert choice["chosen"] == f"{cnn.details['training']['epochs']} epochs"
+    epochs = cnn.details["training"]["epochs"]
+    assert choice["chosen"] == (f"{epochs} epochs" if epochs > 1 else "1 epoch")
     assert "choose epochs (budget probe)" in {s.name for s in cnn.stages}
     assert choice["probe_seconds"] > 0
     assert hog.details["budget"]["chosen"] == "linear"

@@ -170,7 +170,7 @@ def train_default_network(context: RunContext) -> TrainedCNN:
     settings = settings_for(options.epochs)
     choice = None
     if budget is not None and options.epochs is not None:
-        choice = budgets.given(budget, "--epochs", f"{options.epochs} epochs")
+        choice = budgets.given(budget, "--epochs", budgets.epochs_text(options.epochs))
     elif budget is not None:
         with context.monitor.stage("choose epochs (budget probe)", device) as stage:
             context.progress("cnn-budget", f"cnn: timing a few steps for the {budget.seconds:,.0f} s budget", 0, None)
