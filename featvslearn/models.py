@@ -142,7 +142,8 @@ def _dense_block(fin: int, fout: int, activation: str, batch_norm: bool) -> list
 
 
 class CNN(nn.Module):
-    """VGG-style CNN: stages of [conv-BN-ReLU x n, maxpool], global average pool, linear.
+    """VGG-style CNN: stages of [conv-BN-ReLU x n, maxpool] (the pool before the stage's last BN
+    with ``pool_before_norm``), global average pool, linear.
 
     The activation, batch norm, dropout, depth and initialisation follow ``config``.
     """
