@@ -20,4 +20,4 @@ def rbf_landmarks(name: str) -> int | None:
 
 def known_svm(name: str) -> bool:
     """Whether ``name`` is an SVM ``--svm`` accepts (an ``rbf-N`` of any whole N counts; see ``MAX_LANDMARKS``)."""
-    return name in ("linear", "rbf", "rbf-exact") or rbf_landmarks(name) is not None
+    return (name in SVM_KINDS and name != "rbf-N") or rbf_landmarks(name) is not None
