@@ -18,7 +18,7 @@ the value in the code:
   presets, 0.5 against 1, both trained for 9 epochs.
 
 (ablate chooses each variant's learning rate itself, in every run, on a validation split of that
-run's training images: see ``featvslearn.ablation.choose_lr``.)
+run's training images: see ``featvslearn.experiments.ablation.choose_lr``.)
 
 Rule: the best validation accuracy; any value within 0.002 of it that costs less wins (fewer
 landmarks, epochs or channels; for C and gamma, which cost alike, the smaller value, the smoother
@@ -52,15 +52,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from featvslearn import classical, train
+from featvslearn import classical
 from featvslearn.datasets import Dataset, Split, subsample
 from featvslearn.datasets.core import split_dataset
 from featvslearn.datasets.idx import FASHION_MNIST_CLASSES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, find_idx, read_idx
 from featvslearn.device import autocast_dtype, svm_precision
-from featvslearn.models import cnn_config_for
+from featvslearn.experiments.run import measured_run, seed_everything, warm_up
+from featvslearn.learned import train
+from featvslearn.learned.models import cnn_config_for
 from featvslearn.pipelines import RunContext, RunSettings
 from featvslearn.pipelines.cnn import train_network
-from featvslearn.run import measured_run, seed_everything, warm_up
 
 TOLERANCE = 0.002
 """A value within this much validation accuracy of the best counts as a tie; the cheaper one wins."""
@@ -221,7 +222,7 @@ def hog_features(split: Split) -> tuple[np.ndarray, np.ndarray, float]:
     chunk = classical.featurise_chunk_size(len(split.train), "cpu")
     x_fit = classical.featurise(featuriser, classical.images_on(split.train.images, "cpu"), chunk)
     x_validation = classical.featurise(featuriser, classical.images_on(split.test.images, "cpu"), chunk)
-    standardiser = classical.Standardiser()
+    standardiser = classical.Standardiser(copy=False)
     x_fit = standardiser.fit_transform(x_fit)
     return x_fit.numpy(), standardiser.transform(x_validation).numpy(), time.perf_counter() - start
 

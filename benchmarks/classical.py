@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
 
 TARGETS = {"fashion-mnist": {"hog-svm": (0.926, 60.0), "sift-svm": (0.90, 60.0)}}
 

@@ -16,10 +16,10 @@ import argparse
 
 import torch
 
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
 from featvslearn.measure.peak import matmul_gflops
 
 TARGETS = {"fashion-mnist": {"cnn": (0.93, 120.0), "learned-svm": (0.90, None)}}

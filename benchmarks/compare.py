@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
 
 TARGETS = {
     "fashion-mnist": ({"hog-svm": 0.90, "cnn": 0.92}, 360.0),

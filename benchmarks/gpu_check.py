@@ -395,8 +395,8 @@ class Check:
     def compare(self, stem: str, record: dict, **options: Any) -> tuple[Any, float]:
         """Run one compare through the library, write its JSON and report, show its table; returns
         the results and the wall seconds of ``run_comparison``."""
-        from featvslearn.compare import run_comparison
-        from featvslearn.config import CompareConfig
+        from featvslearn.experiments.compare import run_comparison
+        from featvslearn.experiments.config import CompareConfig
 
         config = CompareConfig(**self.data_options(), **options).validated()
         record["details"]["command"] = command_line(config, self.args.data_dir)
@@ -582,7 +582,7 @@ def step_hog_speed(check: Check, record: dict) -> None:
     import numpy as np
     from skimage.feature import hog as skimage_hog
 
-    from featvslearn.features import hog
+    from featvslearn.classical.hog import hog
 
     split = check.load()
     images = np.concatenate([split.train.images, split.test.images])[..., 0]  # (N, H, W) uint8 grey
@@ -634,8 +634,8 @@ def hog_on_device_seconds(images: Any, device: str) -> float:
     """Median of 3 timings of batched HOG on images already on ``device``, features left there, synchronised."""
     import torch
 
+    from featvslearn.classical.hog import hog_tensor
     from featvslearn.device import synchronize
-    from featvslearn.features.hog import hog_tensor
 
     on_device = torch.from_numpy(images).to(device)  # (N, H, W) uint8
     hog_tensor(on_device[:256], device=device, **HOG_PARAMS)  # warm-up
@@ -783,10 +783,10 @@ def long_step_estimate(check: Check, name: str) -> tuple[float, str]:
     (warm-up, to device, evaluation) and, for scaling, hog-svm's seconds per size. Without that
     compare, fixed minutes.
     """
-    from featvslearn import train
-    from featvslearn.ablation import LR_FACTORS, ablation_epochs, selection_epochs
-    from featvslearn.scaling import default_sizes
-    from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
+    from featvslearn.experiments.ablation import LR_FACTORS, ablation_epochs, selection_epochs
+    from featvslearn.experiments.scaling import default_sizes
+    from featvslearn.learned import train
+    from featvslearn.learned.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
 
     fallback = 60.0 * check.plan.fallback_minutes[name], f"{check.plan.fallback_minutes[name]:g} min (fixed)"
     results = check.compares.get("compare-cuda-linear")
@@ -842,8 +842,8 @@ def guard_long_step(check: Check, record: dict, name: str) -> bool:
 
 
 def step_scaling(check: Check, record: dict) -> None:
-    from featvslearn.config import ScalingConfig
-    from featvslearn.scaling import run_scaling
+    from featvslearn.experiments.config import ScalingConfig
+    from featvslearn.experiments.scaling import run_scaling
 
     if not guard_long_step(check, record, "scaling"):
         return
@@ -868,8 +868,8 @@ def step_scaling(check: Check, record: dict) -> None:
 
 
 def step_ablate(check: Check, record: dict) -> None:
-    from featvslearn.ablation import run_ablation
-    from featvslearn.config import AblateConfig
+    from featvslearn.experiments.ablation import run_ablation
+    from featvslearn.experiments.config import AblateConfig
 
     if not guard_long_step(check, record, "ablate"):
         return

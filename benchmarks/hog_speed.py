@@ -1,4 +1,4 @@
-"""Benchmark: batched torch HOG (featvslearn.features.hog) against a loop of skimage.feature.hog.
+"""Benchmark: batched torch HOG (featvslearn.classical.hog) against a loop of skimage.feature.hog.
 
 Both compute HOG descriptors of the same 28x28 grey images (Fashion-MNIST when
 /usr/share/datasets/fashion-mnist is installed, else random 28x28 crops of scikit-image's bundled
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from skimage.feature import hog as skimage_hog
 
-from featvslearn.features import hog
+from featvslearn.classical.hog import hog
 
 TARGET_RATIO = 50.0  # the batched HOG's images/s against the skimage loop's, at every batch size
 PARAMS = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
 from featvslearn.datasets import load_split
 from featvslearn.errors import UserError
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
 
 
 def write_folder(images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], root: Path,

@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from featvslearn import classical
+from featvslearn.classical.svm import LinearSVM
 from featvslearn.datasets import load_split
-from featvslearn.svm import LinearSVM
 
 
 def colour_crops(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +65,7 @@ def main() -> None:
         chunk = classical.featurise_chunk_size(len(x_train), device)
         features = classical.featurise(featuriser, classical.images_on(x_train, device), chunk)  # (N, D)
         test = classical.featurise(featuriser, classical.images_on(x_test, device), chunk)  # (M, D)
-        standardiser = classical.Standardiser()
+        standardiser = classical.Standardiser(copy=False)
         features, test = standardiser.fit_transform(features), standardiser.transform(test)
         settings = classical.svm_settings_for("linear", len(x_train))
         rounded = features.bfloat16().float()  # the problem both solve to within fp32 rounding

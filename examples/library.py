@@ -8,9 +8,9 @@ from __future__ import annotations
 from sklearn.pipeline import make_pipeline
 
 from featvslearn.classical import hog_settings_for, make_hog_features, make_svm
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
 from featvslearn.datasets import load_split
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
 from featvslearn.reports.compare import reading
 
 

@@ -13,15 +13,16 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from featvslearn import ablation, train
-from featvslearn.ablation import ablation_epochs, loss_curve, run_ablation, variant_cnn_config
 from featvslearn.cli import app
-from featvslearn.config import AblateConfig
 from featvslearn.datasets import Dataset, Split, subsample
 from featvslearn.errors import UserError
-from featvslearn.models import CNN, cnn_config_for, parameter_count
+from featvslearn.experiments import ablation
+from featvslearn.experiments.ablation import ablation_epochs, loss_curve, run_ablation, variant_cnn_config
+from featvslearn.experiments.config import AblateConfig
+from featvslearn.learned import train
+from featvslearn.learned.models import CNN, cnn_config_for, parameter_count
+from featvslearn.learned.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
 from featvslearn.results import AblateResults
-from featvslearn.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
 from tests.test_cli import assert_user_error
 
 runner = CliRunner()
@@ -264,7 +265,7 @@ def test_results_of_another_kind_are_refused() -> None:
 
 
 def test_runs_logged_by_an_ablation_of_fixed_learning_rates_are_not_reused(tmp_path: Path) -> None:
-    from featvslearn.runlog import RunLog
+    from featvslearn.experiments.runlog import RunLog
 
     config = AblateConfig(dataset="digits", device="cpu", variants=("relu-bn",), train_size=120, test_size=60,
                           epochs=2).validated()

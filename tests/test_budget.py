@@ -8,15 +8,16 @@ import pytest
 from typer.testing import CliRunner
 
 from featvslearn import classical
-from featvslearn.budget import Budget, default_budget, epochs_within, strongest_within
+from featvslearn.classical import svm_settings
 from featvslearn.cli import app
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
+from featvslearn.learned.train import default_epochs
+from featvslearn.pipelines.budget import Budget, default_budget, epochs_within, strongest_within
 from featvslearn.reports import lessons
 from featvslearn.reports.compare import markdown
 from featvslearn.reports.compare_table import table
-from featvslearn.train import default_epochs
 
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=600, test_size=200, seed=1)
 
@@ -139,8 +140,8 @@ def test_given_options_win_over_the_budget() -> None:
 
 
 def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_it_fits(monkeypatch) -> None:
-    monkeypatch.setattr(classical, "LARGE_SET_FROM", 100)
-    monkeypatch.setattr(classical, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))  # 100: --svm rbf's count here
+    monkeypatch.setattr(svm_settings, "LARGE_SET_FROM", 100)
+    monkeypatch.setattr(svm_settings, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))  # 100: --svm rbf's count here
     config = dataclasses.replace(SMALL, pipelines=("hog-svm",), train_size=900)  # at most 112 landmarks
     roomy = run_comparison(dataclasses.replace(config, budget=600.0).validated()).pipelines[0]
     assert roomy.details["budget"]["chosen"] == "rbf-100"
@@ -156,8 +157,8 @@ def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_i
 
 
 def test_a_budget_choice_is_reproduced_by_naming_it_with_svm(monkeypatch) -> None:
-    monkeypatch.setattr(classical, "LARGE_SET_FROM", 100)
-    monkeypatch.setattr(classical, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))
+    monkeypatch.setattr(svm_settings, "LARGE_SET_FROM", 100)
+    monkeypatch.setattr(svm_settings, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))
     config = dataclasses.replace(SMALL, pipelines=("hog-svm",), train_size=900)
     chosen = run_comparison(dataclasses.replace(config, budget=600.0).validated()).pipelines[0]
     named = run_comparison(dataclasses.replace(config, svm=chosen.details["budget"]["chosen"]).validated()).pipelines[0]

@@ -13,11 +13,12 @@ from sklearn.svm import SVC
 from typer.testing import CliRunner
 
 from featvslearn import classical
+from featvslearn.classical import svm_settings
+from featvslearn.classical.svm import LinearSVM
 from featvslearn.cli import app
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
-from featvslearn.svm import LinearSVM
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
 
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=400, test_size=150, epochs=2, seed=2,
                       pipelines=("hog-svm",))
@@ -83,7 +84,7 @@ def test_unknown_svm_is_a_user_error() -> None:
 
 
 def test_exact_rbf_warns_on_large_training_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(classical, "EXACT_SVC_SLOW_ABOVE", 100)
+    monkeypatch.setattr(svm_settings, "EXACT_SVC_SLOW_ABOVE", 100)
     out = tmp_path / "r.json"
     result = CliRunner().invoke(app, ["compare", "--pipelines", "hog-svm", "--svm", "rbf-exact", "--train-size",
                                       "300", "--test-size", "100", "--json", str(out)])

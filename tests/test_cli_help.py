@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from featvslearn.cli import app
-from featvslearn.variants import DEFAULT_ABLATION_VARIANTS
+from featvslearn.learned.variants import DEFAULT_ABLATION_VARIANTS
 
 runner = CliRunner(env={"COLUMNS": "80"})
 COMMANDS = ["compare", "scaling", "ablate", "report", "datasets"]

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.progress import TimeRemainingColumn
 from typer.testing import CliRunner
 
-from featvslearn.ablation import run_ablation
 from featvslearn.cli import app
 from featvslearn.cli.progress import CountColumn, RichProgress, _live_progress
-from featvslearn.config import AblateConfig, CompareConfig
 from featvslearn.errors import UserError
-from featvslearn.run import load_data
+from featvslearn.experiments.ablation import run_ablation
+from featvslearn.experiments.config import AblateConfig, CompareConfig
+from featvslearn.experiments.run import load_data
 
 SPINNER = re.compile(r"[\u2800-\u28ff]")  # the braille dots of Rich's spinner
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
-from featvslearn.models import CNN, cnn_config_for, flops_per_image, parameter_count
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
+from featvslearn.learned.models import CNN, cnn_config_for, flops_per_image, parameter_count
+from featvslearn.learned.train import augment
 from featvslearn.reports.compare import markdown
 from featvslearn.results import read_json, write_json
-from featvslearn.train import augment
 
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=400, test_size=150, epochs=4, seed=3)
 
@@ -102,7 +102,7 @@ def test_config_is_checked_before_any_work() -> None:
 def test_every_pipeline_warms_up_apart_and_the_warm_up_changes_no_result(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from featvslearn import run
+    from featvslearn.experiments import run
     from featvslearn.pipelines import RunSettings
 
     config = CompareConfig(dataset="digits", device="cpu", train_size=200, test_size=100).validated()

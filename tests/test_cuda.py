@@ -18,9 +18,8 @@ import torch
 from skimage import data as skdata
 from skimage.feature import hog as skimage_hog
 
-from featvslearn.features import hog
-from featvslearn.features.hog import BLOCK_NORMS
-from featvslearn.svm import LinearSVM, NystroemRBF
+from featvslearn.classical.hog import BLOCK_NORMS, hog
+from featvslearn.classical.svm import LinearSVM, NystroemRBF
 
 pytestmark = [
     pytest.mark.cuda,
@@ -122,7 +121,7 @@ def test_hog_features_and_their_standardisation_on_cuda_never_wait_for_the_host(
     torch.cuda.set_sync_debug_mode("error")  # any host synchronisation now raises
     try:
         features = classical.featurise(featuriser, images, 1000)  # (N, D) on the GPU, three chunks
-        standardised = classical.Standardiser().fit_transform(features.clone())
+        standardised = classical.Standardiser(copy=False).fit_transform(features.clone())
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert features.device.type == "cuda" and standardised.device.type == "cuda"
@@ -135,8 +134,8 @@ def test_hog_features_and_their_standardisation_on_cuda_never_wait_for_the_host(
 def test_classical_pipelines_run_every_stage_on_cuda_and_match_the_cpu(name: str) -> None:
     if name == "sift-svm":
         pytest.importorskip("kornia", reason="sift-svm needs kornia")
+    from featvslearn.experiments.run import run_pipeline
     from featvslearn.pipelines import RunSettings
-    from featvslearn.run import run_pipeline
 
     settings = RunSettings(precision="fp32")
     on_cuda = run_pipeline(name, digits_split(), torch.device(CUDA, torch.cuda.current_device()), settings)
@@ -218,8 +217,8 @@ def digits_split() -> object:
 
 
 def test_one_bf16_cnn_epoch_on_cuda() -> None:
+    from featvslearn.experiments.run import run_pipeline
     from featvslearn.pipelines import RunSettings
-    from featvslearn.run import run_pipeline
 
     result = run_pipeline("cnn", digits_split(), torch.device(CUDA), RunSettings(epochs=1, precision="bf16"))
     losses = result.details["loss_per_epoch"]
@@ -259,8 +258,8 @@ def test_nvml_readings_of_a_cnn_run_lie_within_0_and_100() -> None:
 
 def test_compare_on_cpu_and_cuda_gives_speed_up_columns() -> None:
     from featvslearn.cli.tables import column_widths
-    from featvslearn.compare import run_comparison
-    from featvslearn.config import CompareConfig
+    from featvslearn.experiments.compare import run_comparison
+    from featvslearn.experiments.config import CompareConfig
     from featvslearn.reports import compare as compare_report
 
     config = CompareConfig(dataset="digits", device="cpu,cuda", train_size=300, test_size=100, epochs=2,

@@ -308,8 +308,8 @@ def test_folder_sizing_when_nothing_or_only_the_scale_changes(tmp_path: Path) ->
 
 
 def test_folder_sizing_reaches_the_results_and_old_files_still_read(tmp_path: Path) -> None:
+    from featvslearn.experiments.run import dataset_info
     from featvslearn.results import CompareResults, PipelineResult, read_json, write_json
-    from featvslearn.run import dataset_info
 
     split = load_split(str(_mixed_folder(tmp_path / "mixed")), test_fraction=0.4, seed=0)
     info = dataset_info(split, 0.1)

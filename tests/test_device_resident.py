@@ -11,10 +11,10 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from featvslearn import classical
-from featvslearn.features import HOGTransformer, ThumbnailTransformer
-from featvslearn.features.hog import hog, hog_tensor
+from featvslearn.classical import HOGTransformer, ThumbnailTransformer
+from featvslearn.classical.hog import hog, hog_tensor
+from featvslearn.experiments.run import run_pipeline
 from featvslearn.pipelines import RunSettings
-from featvslearn.run import run_pipeline
 
 
 def images(n: int, side: int = 16, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -75,12 +75,26 @@ def test_the_standardiser_matches_scikit_learn_and_works_in_place() -> None:
     x = (rng.normal(size=(3000, 5)) * [1, 10, 1e-3, 0, 5] + [0, -3, 7, 2, 1e4]).astype(np.float32)
     expected = StandardScaler().fit_transform(x)  # the constant column becomes 0, scaled by 1
     tensor = torch.from_numpy(x.copy())
-    standardiser = classical.Standardiser()
-    standardiser.chunk_rows = 1000  # several chunks
+    standardiser = classical.Standardiser(copy=False, chunk_rows=1000)  # several chunks
     out = standardiser.fit_transform(tensor)
     assert out.data_ptr() == tensor.data_ptr()  # no second copy
     np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=2e-4)
     assert standardiser.scale_[3] == 1.0 and float(out[:, 3].abs().max()) == 0.0
+
+
+def test_the_standardiser_copies_by_default_and_takes_arrays_in_a_scikit_learn_pipeline() -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.random.default_rng(1).normal(3.0, 2.0, size=(300, 7)).astype(np.float32)
+    before = x.copy()
+    out = make_pipeline(classical.Standardiser()).fit(x).transform(x)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_array_equal(x, before)  # the caller's array is left as it was
+    np.testing.assert_allclose(out, StandardScaler().fit_transform(x), rtol=0, atol=1e-5)
+    tensor = torch.from_numpy(x)
+    assert classical.Standardiser().fit_transform(tensor).data_ptr() != tensor.data_ptr()
+    np.testing.assert_array_equal(x, before)
 
 
 @pytest.mark.parametrize("name", ["hog-svm", "sift-svm"])

@@ -23,9 +23,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import estimator_checks_generator
 from sklearn.utils.validation import check_is_fitted
 
-from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer
-from featvslearn.features.sift import DenseSIFT, SpatialPyramidCodebook
-from featvslearn.svm import CHOLESKY_TRIES, LinearSVM, NystroemRBF
+from featvslearn.classical.hog import HOGTransformer, ThumbnailTransformer
+from featvslearn.classical.sift import DenseSIFT, SpatialPyramidCodebook
+from featvslearn.classical.svm import CHOLESKY_TRIES, LinearSVM, NystroemRBF
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -333,8 +333,8 @@ def test_without_an_address_ray_starts_on_this_machine(local_ray: Any, monkeypat
 
 # --------------------------------------------------------------------------- real sweeps on Ray
 def test_a_digits_scaling_sweep_on_ray_gives_the_local_accuracies(local_ray: Any) -> None:
-    from featvslearn.config import ScalingConfig
-    from featvslearn.scaling import run_scaling
+    from featvslearn.experiments.config import ScalingConfig
+    from featvslearn.experiments.scaling import run_scaling
 
     config = ScalingConfig(device="cpu", pipelines=("hog-svm", "cnn"), sizes=(30, 60), seeds=2, epochs=1,
                            test_size=100).validated()
@@ -348,8 +348,8 @@ def test_a_digits_scaling_sweep_on_ray_gives_the_local_accuracies(local_ray: Any
 
 
 def test_a_digits_ablation_on_ray_gives_the_local_accuracies(local_ray: Any) -> None:
-    from featvslearn.ablation import run_ablation
-    from featvslearn.config import AblateConfig
+    from featvslearn.experiments.ablation import run_ablation
+    from featvslearn.experiments.config import AblateConfig
 
     config = AblateConfig(device="cpu", variants=("relu-bn", "tanh-plain"), train_size=60, test_size=40,
                           epochs=1).validated()

@@ -9,8 +9,13 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from featvslearn.classical import hog_settings_for, make_hog_features
-from featvslearn.features import HOGTransformer, ThumbnailTransformer, hog_scales_for
+from featvslearn.classical import (
+    HOGTransformer,
+    ThumbnailTransformer,
+    hog_scales_for,
+    hog_settings_for,
+    make_hog_features,
+)
 
 
 def images(n: int, h: int, w: int, c: int, seed: int = 0) -> np.ndarray:

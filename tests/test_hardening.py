@@ -16,11 +16,13 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from featvslearn import classical, results, run, train
+from featvslearn import classical, results
+from featvslearn.classical.svm import LinearSVM
 from featvslearn.cli import app
+from featvslearn.experiments import run
+from featvslearn.learned import train
 from featvslearn.measure import NvmlGpu
 from featvslearn.results import SCHEMA_VERSION
-from featvslearn.svm import LinearSVM
 from tests.conftest import write_shapes_folder
 
 runner = CliRunner()

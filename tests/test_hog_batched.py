@@ -14,8 +14,8 @@ from skimage import data as skdata
 from skimage.feature import hog as skimage_hog
 from sklearn.base import clone
 
-from featvslearn.features import HOGTransformer, hog
-from featvslearn.features.hog import BLOCK_NORMS
+from featvslearn.classical import HOGTransformer
+from featvslearn.classical.hog import BLOCK_NORMS, hog
 from tests.conftest import needs_fashion
 
 MAX_ABS, MEAN_ABS = 1e-3, 1e-5
@@ -139,8 +139,8 @@ def test_accepts_grey_with_a_channel_axis_tensors_and_empty_stacks() -> None:
 
 
 def test_chunks_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The package attribute ``featvslearn.features.hog`` is the function; the module is in sys.modules.
-    hog_module = importlib.import_module("featvslearn.features.hog")
+    # The package attribute ``featvslearn.classical.hog`` is the function; the module is in sys.modules.
+    hog_module = importlib.import_module("featvslearn.classical.hog")
     images = patches(50, 32, 32, colour=True, seed=3)
     whole = hog(images, pixels_per_cell=(4, 4), cells_per_block=(2, 2))
     monkeypatch.setattr(hog_module, "_CHUNK_BYTES", 1)  # one image per chunk
@@ -168,7 +168,7 @@ def test_the_accelerator_path_equals_skimage_when_the_device_libm_is_off_by_ulps
     block: tuple[int, int], up_on_even: bool,
 ) -> None:
     """With NumPy unavailable, as on a GPU, and arctan2 and hypot 2 ulps off, every bin and channel is skimage's."""
-    hog_module = importlib.import_module("featvslearn.features.hog")
+    hog_module = importlib.import_module("featvslearn.classical.hog")
     monkeypatch.setattr(hog_module, "_on_host", lambda *tensors: False)
     monkeypatch.setattr(torch, "atan2", _off_by_ulps(torch.atan2, 2, up_on_even))
     monkeypatch.setattr(torch, "hypot", _off_by_ulps(torch.hypot, 2, up_on_even))

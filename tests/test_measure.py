@@ -13,9 +13,15 @@ import psutil
 import pytest
 import torch
 
-from featvslearn.contention import BUSY_MACHINE_THRESHOLD_PERCENT, machine_busy, other_load_percent_mean
-from featvslearn.cpuinfo import cpu_flags, cpu_info, cpu_model_name
-from featvslearn.device import autocast_dtype, cpu_has_fast_bf16, resolve_device, svm_precision
+from featvslearn.device import (
+    autocast_dtype,
+    cpu_flags,
+    cpu_has_fast_bf16,
+    cpu_info,
+    cpu_model_name,
+    resolve_device,
+    svm_precision,
+)
 from featvslearn.errors import UserError
 from featvslearn.files import atomic_write_text, check_output_path
 from featvslearn.measure import (
@@ -32,6 +38,7 @@ from featvslearn.measure import (
     nvml_readings,
     summarise,
 )
+from featvslearn.measure.contention import BUSY_MACHINE_THRESHOLD_PERCENT, machine_busy, other_load_percent_mean
 
 
 def test_monitor_times_stages_and_samples_at_twenty_hertz() -> None:
@@ -356,8 +363,8 @@ def test_the_matrix_product_rate_is_measured_and_training_flops_count_forward_an
 
 def test_the_cnn_reports_its_training_rate_in_gflops() -> None:
     from featvslearn.datasets import load_split
+    from featvslearn.experiments.run import run_pipeline
     from featvslearn.pipelines import RunSettings
-    from featvslearn.run import run_pipeline
 
     result = run_pipeline("cnn", load_split("digits", download=False), torch.device("cpu"), RunSettings(epochs=1))
     details = result.details

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from featvslearn.cli import app
 from featvslearn.cli.tables import results_table
 from featvslearn.errors import UserError
-from featvslearn.merge import merge, merge_compare, merge_scaling
+from featvslearn.experiments.merge import merge, merge_compare, merge_scaling
+from featvslearn.experiments.scaling import crossovers
 from featvslearn.reports import markdown, write_markdown
 from featvslearn.reports.merged import figures, machine_name, reading, rows, table
 from featvslearn.results import (
@@ -30,7 +31,6 @@ from featvslearn.results import (
     read_json,
     write_json,
 )
-from featvslearn.scaling import crossovers
 from tests.hand_made import (
     LAPTOP,
     SERVER,

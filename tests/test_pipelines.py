@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from featvslearn.config import PIPELINES, parse_pipelines
+from featvslearn.experiments.config import PIPELINES, parse_pipelines
 from featvslearn.pipelines import LEARNED_PIPELINES, PIPELINE_NAMES, REGISTRY, run_order
 
 

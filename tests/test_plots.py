@@ -17,12 +17,12 @@ import torch
 from typer.testing import CliRunner
 
 from featvslearn.cli import app
-from featvslearn.config import CompareConfig
 from featvslearn.errors import UserError
+from featvslearn.experiments.config import CompareConfig
+from featvslearn.experiments.run import choose_misclassified, load_data, misclassified_examples, monitor_timeline
 from featvslearn.measure import Monitor, Sample, downsample
 from featvslearn.reports.compare import speed_ups
 from featvslearn.results import decode_image, dumps, encode_image, read_json, write_json
-from featvslearn.run import choose_misclassified, load_data, misclassified_examples, monitor_timeline
 from tests.hand_made import compare_results
 
 runner = CliRunner()

@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage.feature import hog as skimage_hog
 
-from featvslearn.config import MAX_EPOCHS, MAX_SEED, PIPELINES, PRECISIONS, CompareConfig
+from featvslearn.classical.hog import BLOCK_NORMS, HOGTransformer
 from featvslearn.datasets import DATASET_NAMES, Dataset, idx, load_split, subsample
 from featvslearn.datasets.core import name_key
 from featvslearn.errors import UserError
-from featvslearn.features.hog import BLOCK_NORMS, HOGTransformer
+from featvslearn.experiments.config import MAX_EPOCHS, MAX_SEED, PIPELINES, PRECISIONS, CompareConfig
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

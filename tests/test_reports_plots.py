@@ -14,11 +14,11 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.transforms import Bbox
 
+from featvslearn.learned.variants import ABLATION_VARIANTS
 from featvslearn.pipelines import PIPELINE_NAMES
 from featvslearn.reports import ablate, compare, plots, scaling, style
 from featvslearn.reports.shared import png_bytes
 from featvslearn.results import ScalingResults
-from featvslearn.variants import ABLATION_VARIANTS
 from tests.hand_made import CLASSES, ablate_results, compare_results, scaling_results
 
 

@@ -15,13 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from featvslearn.cli import app
-from featvslearn.config import ScalingConfig
 from featvslearn.datasets import load_split
 from featvslearn.errors import UserError
+from featvslearn.experiments.config import ScalingConfig
+from featvslearn.experiments.scaling import default_sizes, find_crossover, run_scaling
 from featvslearn.measure import Monitor
 from featvslearn.pipelines import PIPELINES, RunContext
 from featvslearn.results import read_json
-from featvslearn.scaling import default_sizes, find_crossover, run_scaling
 
 runner = CliRunner()
 

@@ -11,9 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
-from featvslearn.features.sift import (
+from featvslearn.classical.sift import (
     DenseSIFT,
     SpatialPyramidCodebook,
     dense_sift,
@@ -21,7 +19,9 @@ from featvslearn.features.sift import (
     make_sift_features,
     sift_settings_for,
 )
-from featvslearn.run import WARM_UP_STAGE
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
+from featvslearn.experiments.run import WARM_UP_STAGE
 
 
 def shapes(n: int, side: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

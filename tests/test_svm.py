@@ -9,7 +9,7 @@ from scipy.spatial.distance import cdist
 from sklearn.datasets import make_classification
 from sklearn.svm import LinearSVC
 
-from featvslearn.svm import LinearSVM, NystroemRBF
+from featvslearn.classical.svm import LinearSVM, NystroemRBF
 
 
 def test_linear_svm_separates_separable_classes() -> None:

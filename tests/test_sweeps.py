@@ -12,19 +12,19 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from featvslearn import ablation, scaling
-from featvslearn.ablation import run_ablation
 from featvslearn.cli import app
 from featvslearn.cli.progress import _live_progress
-from featvslearn.config import AblateConfig, ScalingConfig
 from featvslearn.executors import LocalExecutor, RunFailure, Task
+from featvslearn.experiments import ablation, scaling
+from featvslearn.experiments.ablation import run_ablation
+from featvslearn.experiments.config import AblateConfig, ScalingConfig
+from featvslearn.experiments.runlog import RunLog, log_path, previous_path, read_lines
+from featvslearn.experiments.scaling import run_scaling
 from featvslearn.measure import Monitor
 from featvslearn.pipelines import PIPELINES, RunContext
 from featvslearn.progress import no_progress
 from featvslearn.reports import markdown, warnings
 from featvslearn.results import AblateResults, ScalingResults, read_json, write_json
-from featvslearn.runlog import RunLog, log_path, previous_path, read_lines
-from featvslearn.scaling import run_scaling
 from tests.test_cli import assert_user_error
 from tests.test_cli_progress import Clock, frame, recording_console, row
 
@@ -366,7 +366,7 @@ def test_sweep_options_reach_the_executor(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     (name, resources, address), = made
     assert (name, resources.gpus_per_run, resources.cpus_per_run, address) == ("ray", 0.25, 2.0, "auto")
-    assert ablation.work.__module__ == "featvslearn.ablation"  # a module-level function: it can travel
+    assert ablation.work.__module__ == "featvslearn.experiments.ablation"  # a module-level function: it can travel
 
 
 def test_the_time_left_averages_only_the_runs_done_in_this_session() -> None:
@@ -381,7 +381,7 @@ def test_the_time_left_averages_only_the_runs_done_in_this_session() -> None:
 
 def test_results_record_the_executor_and_its_start_up() -> None:
     from featvslearn.executors import LocalExecutor
-    from featvslearn.sweep import executor_settings
+    from featvslearn.experiments.sweep import executor_settings
 
     assert executor_settings(None) == {"executor": "local"}
     assert executor_settings(LocalExecutor()) == {"executor": "local"}

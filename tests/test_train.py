@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from featvslearn import train
-from featvslearn.compare import run_comparison
-from featvslearn.config import CompareConfig
-from featvslearn.models import CNN, cnn_config_for
-from featvslearn.run import WARM_UP_STAGE
+from featvslearn.experiments.compare import run_comparison
+from featvslearn.experiments.config import CompareConfig
+from featvslearn.experiments.run import WARM_UP_STAGE
+from featvslearn.learned import train
+from featvslearn.learned.models import CNN, cnn_config_for
 
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=400, test_size=150, epochs=3, seed=5)
 

@@ -17,8 +17,8 @@ from featvslearn import __version__
 from featvslearn.cli import options as opt
 from featvslearn.cli.progress import _live_progress
 from featvslearn.cli.sweeps import SweepInterrupted, running_sweep
-from featvslearn.config import AblateConfig, CompareConfig, ScalingConfig, parse_sizes
 from featvslearn.errors import MAKE_VARIABLES_ENV, UserError, in_make_terms
+from featvslearn.experiments.config import AblateConfig, CompareConfig, ScalingConfig, parse_sizes
 
 if TYPE_CHECKING:
     from featvslearn.results import Results
@@ -162,7 +162,7 @@ def compare(
     json_path: opt.Json = None,
 ) -> None:
     """Train HOG + SVM and a CNN on the same images, device and time budget; show accuracy, time, speed and memory."""
-    from featvslearn.compare import run_comparison
+    from featvslearn.experiments.compare import run_comparison
 
     config = CompareConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
@@ -198,7 +198,7 @@ def ablate(
     cpus_per_run: opt.CpusPerRun = None,
 ) -> None:
     """Train CNN variants for the same budget: sigmoid, tanh, ReLU; with and without batch norm and dropout; deeper."""
-    from featvslearn.ablation import run_ablation
+    from featvslearn.experiments.ablation import run_ablation
 
     config = AblateConfig(
         dataset=dataset, device=device, variants=tuple(variants.split(",")), train_size=train_size,
@@ -237,7 +237,7 @@ def scaling(
     cpus_per_run: opt.CpusPerRun = None,
 ) -> None:
     """Train every pipeline at growing training-set sizes; show accuracy ± std per size and where the CNN overtakes."""
-    from featvslearn.scaling import run_scaling
+    from featvslearn.experiments.scaling import run_scaling
 
     config = ScalingConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), test_size=test_size,
@@ -300,8 +300,8 @@ def _merge_and_report(paths: list[Path], out_path: Path | None, json_path: Path 
     the outputs, then show the table and write --json and the report."""
     from datetime import datetime, timezone
 
+    from featvslearn.experiments.merge import merge, replace_baseline
     from featvslearn.files import check_output_path, check_plots_folder, expand_user
-    from featvslearn.merge import merge, replace_baseline
     from featvslearn.reports import write_markdown
     from featvslearn.results import MergedCompareResults, read_json, write_json
 

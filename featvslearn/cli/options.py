@@ -14,9 +14,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from featvslearn.config import DEFAULT_PIPELINES, PIPELINES, PRECISIONS, PRESETS, SVM_KINDS
 from featvslearn.datasets import DATASET_NAMES
-from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
+from featvslearn.experiments.config import DEFAULT_PIPELINES, PIPELINES, PRECISIONS, PRESETS, SVM_KINDS
+from featvslearn.learned.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
 
 DEFAULT_PIPELINES_TEXT = ",".join(DEFAULT_PIPELINES)
 DEFAULT_VARIANTS_TEXT = ",".join(DEFAULT_ABLATION_VARIANTS)

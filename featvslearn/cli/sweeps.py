@@ -10,10 +10,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from featvslearn.config import SweepOptions
 from featvslearn.errors import UserError
 from featvslearn.executors import Executor, make_executor
-from featvslearn.runlog import RunLog, log_path, previous_path
+from featvslearn.experiments.config import SweepOptions
+from featvslearn.experiments.runlog import RunLog, log_path, previous_path
 
 
 class SweepInterrupted(KeyboardInterrupt):

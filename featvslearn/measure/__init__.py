@@ -23,64 +23,23 @@ Units, everywhere in this package:
 Modules: :mod:`~featvslearn.measure.cpu` (CPU counters and shares), :mod:`~featvslearn.measure.nvml`
 (NVML samples and their attribution to windows), :mod:`~featvslearn.measure.monitor` (the
 :class:`Monitor`, its records and summaries, :class:`Stopwatch`) and
-:mod:`~featvslearn.measure.envinfo` (versions and hardware).
+:mod:`~featvslearn.measure.envinfo` (versions and hardware), :mod:`~featvslearn.measure.contention` (the
+warm-up and busy-machine rules) and :mod:`~featvslearn.measure.peak` (a device's measured matrix-product speed).
+Names are imported on first use, so ``import featvslearn.measure`` loads no torch.
 """
 
-from featvslearn.measure.cpu import (
-    MIN_LOAD_WINDOW_SECONDS,
-    CpuCounters,
-    cpu_shares,
-    logical_core_count,
-    machine_busy_cpu_seconds,
-    read_cpu_counters,
-)
-from featvslearn.measure.envinfo import cpu_model, environment
-from featvslearn.measure.monitor import (
-    Monitor,
-    Sample,
-    StageMeasurement,
-    Stopwatch,
-    UtilisationStats,
-    downsample,
-    summarise,
-)
-from featvslearn.measure.nvml import (
-    NVML_FALLBACK_PERIOD_SECONDS,
-    NVML_LOOKBACK_SECONDS,
-    NVML_SETTLE_MAX_SECONDS,
-    NVML_TIMESTAMP_SLACK_SECONDS,
-    GpuReading,
-    NvmlGpu,
-    attribute,
-    attribute_share,
-    nvml_readings,
-    typical_period_us,
-)
+from featvslearn.lazy import lazy_exports
 
-__all__ = [
-    "MIN_LOAD_WINDOW_SECONDS",
-    "NVML_FALLBACK_PERIOD_SECONDS",
-    "NVML_LOOKBACK_SECONDS",
-    "NVML_SETTLE_MAX_SECONDS",
-    "NVML_TIMESTAMP_SLACK_SECONDS",
-    "CpuCounters",
-    "GpuReading",
-    "Monitor",
-    "NvmlGpu",
-    "Sample",
-    "StageMeasurement",
-    "Stopwatch",
-    "UtilisationStats",
-    "attribute",
-    "attribute_share",
-    "cpu_model",
-    "cpu_shares",
-    "downsample",
-    "environment",
-    "logical_core_count",
-    "machine_busy_cpu_seconds",
-    "nvml_readings",
-    "read_cpu_counters",
-    "summarise",
-    "typical_period_us",
-]
+EXPORTS: dict[str, str] = {
+    "MIN_LOAD_WINDOW_SECONDS": "cpu", "CpuCounters": "cpu", "cpu_shares": "cpu", "logical_core_count": "cpu",
+    "machine_busy_cpu_seconds": "cpu", "read_cpu_counters": "cpu", "cpu_model": "envinfo", "environment": "envinfo",
+    "Monitor": "monitor", "Sample": "monitor", "StageMeasurement": "monitor", "Stopwatch": "monitor",
+    "UtilisationStats": "monitor", "downsample": "monitor", "summarise": "monitor",
+    "NVML_FALLBACK_PERIOD_SECONDS": "nvml", "NVML_LOOKBACK_SECONDS": "nvml", "NVML_SETTLE_MAX_SECONDS": "nvml",
+    "NVML_TIMESTAMP_SLACK_SECONDS": "nvml", "GpuReading": "nvml", "NvmlGpu": "nvml", "attribute": "nvml",
+    "attribute_share": "nvml", "nvml_readings": "nvml", "typical_period_us": "nvml",
+}
+"""Each public name and the submodule that defines it; reading one imports that submodule."""
+
+__getattr__, __dir__ = lazy_exports(__name__, EXPORTS)
+__all__ = sorted(EXPORTS)

@@ -9,12 +9,12 @@ from typing import Any
 import psutil
 import torch
 
-from featvslearn.cpuinfo import cpu_model_name
+from featvslearn.device import cpu_model_name
 from featvslearn.measure.nvml import NvmlGpu
 
 
 def cpu_model() -> str:
-    """The CPU's model name, from /proc/cpuinfo where there is one (:mod:`featvslearn.cpuinfo`)."""
+    """The CPU's model name, from /proc/cpuinfo where there is one (:mod:`featvslearn.device`)."""
     return cpu_model_name()
 
 

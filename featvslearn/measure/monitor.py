@@ -20,8 +20,8 @@ from typing import Any
 import psutil
 import torch
 
-from featvslearn.contention import other_load_percent_mean
 from featvslearn.device import synchronize
+from featvslearn.measure.contention import other_load_percent_mean
 from featvslearn.measure.cpu import (
     MIN_LOAD_WINDOW_SECONDS,
     CpuCounters,

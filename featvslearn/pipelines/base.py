@@ -3,7 +3,7 @@
 A pipeline is a plain function ``run(context) -> PipelineOutput`` plus a description:
 its name, whether its features are learned, and which other pipelines it reuses. The
 function runs its stages inside ``context.monitor`` (one ``with monitor.stage(...)`` per
-stage) and returns its test-set predictions; :mod:`featvslearn.run` turns those into a
+stage) and returns its test-set predictions; :mod:`featvslearn.experiments.run` turns those into a
 measured result. This module imports neither torch nor scikit-learn, so the CLI can list
 the pipelines before any heavy import.
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from featvslearn.budget import Budget
-from featvslearn.contention import is_warm_up
+from featvslearn.measure.contention import is_warm_up
+from featvslearn.pipelines.budget import Budget
 from featvslearn.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class RunSettings:
     ``precision`` is ``auto``, ``fp32``, ``bf16`` or ``fp16``; ``svm`` is ``linear``, ``rbf`` or
     ``rbf-exact``, or None: the strongest SVM within the budget (the linear SVM without one).
     ``budget`` is each pipeline's budget for everything after its warm-up, and where it came from
-    (None: no budget; see :mod:`featvslearn.budget`).
+    (None: no budget; see :mod:`featvslearn.pipelines.budget`).
     """
 
     seed: int = 0

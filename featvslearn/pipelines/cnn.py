@@ -15,8 +15,8 @@ from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext
 if TYPE_CHECKING:
     import torch
 
-    from featvslearn import train
-    from featvslearn.models import CNNConfig
+    from featvslearn.learned import train
+    from featvslearn.learned.models import CNNConfig
 
 
 @dataclass
@@ -40,11 +40,11 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     """
     import torch
 
-    from featvslearn import train
-    from featvslearn.contention import is_warm_up
     from featvslearn.device import dtype_name
+    from featvslearn.learned import train
+    from featvslearn.learned.models import CNN, flops_per_image, parameter_count
+    from featvslearn.measure.contention import is_warm_up
     from featvslearn.measure.peak import training_gflops
-    from featvslearn.models import CNN, flops_per_image, parameter_count
 
     monitor, device, progress = context.monitor, context.device, context.progress
     train_set, test_set = context.split.train, context.split.test
@@ -120,9 +120,9 @@ def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainS
 
     import torch
 
-    from featvslearn import train
     from featvslearn.device import synchronize
-    from featvslearn.models import CNN
+    from featvslearn.learned import train
+    from featvslearn.learned.models import CNN
 
     device, train_set, test_set = context.device, context.split.train, context.split.test
     steps_per_epoch = max(1, len(train_set) // settings.batch_size)
@@ -150,10 +150,10 @@ def train_default_network(context: RunContext) -> TrainedCNN:
     With a budget and no ``--epochs``, a measured ``choose epochs (budget probe)`` stage first
     estimates an epoch's seconds, and the CNN trains for its standard epochs or as many as fit.
     """
-    from featvslearn import budget as budgets
-    from featvslearn import train
     from featvslearn.device import autocast_dtype
-    from featvslearn.models import cnn_config_for
+    from featvslearn.learned import train
+    from featvslearn.learned.models import cnn_config_for
+    from featvslearn.pipelines import budget as budgets
 
     options, device, train_set = context.settings, context.device, context.split.train
     budget = options.budget
@@ -189,7 +189,7 @@ def train_default_network(context: RunContext) -> TrainedCNN:
 
 def predict_test_set(context: RunContext, trained: TrainedCNN) -> Any:
     """The trained network's predictions ``(N,)`` int64 on the test set, as a measured ``evaluate`` stage."""
-    from featvslearn import train
+    from featvslearn.learned import train
 
     test_set = context.split.test
     with context.monitor.stage("evaluate", context.device):

@@ -12,7 +12,8 @@ def run(context: RunContext) -> PipelineOutput:
 
     A network trained here counts as this pipeline's training; a reused one does not.
     """
-    from featvslearn import classical, train
+    from featvslearn import classical
+    from featvslearn.learned import train
 
     train_set, test_set = context.split.train, context.split.test
     monitor, device = context.monitor, context.device
@@ -25,7 +26,7 @@ def run(context: RunContext) -> PipelineOutput:
         x_train = train.predict(net, train.images_to_device(train_set.images, device), normaliser, dtype,
                                 features=True)  # (N, D) on device
     with monitor.stage("standardise", device):
-        standardiser = classical.Standardiser()
+        standardiser = classical.Standardiser(copy=False)
         x_train = standardiser.fit_transform(x_train)
     classifier, svm_details, svm_device = fit_svm_stages(context, "learned-svm", x_train, train_set.labels)
     with monitor.stage("features (test)", device):

@@ -28,8 +28,8 @@ def run(context: RunContext) -> PipelineOutput:
     from sklearn.pipeline import FeatureUnion
 
     from featvslearn.classical import LARGE_SET_FROM
-    from featvslearn.features.hog import ThumbnailTransformer, thumbnail_side_for
-    from featvslearn.features.sift import DenseSIFT, make_sift_features, sift_settings_for
+    from featvslearn.classical.hog import ThumbnailTransformer, thumbnail_side_for
+    from featvslearn.classical.sift import DenseSIFT, make_sift_features, sift_settings_for
 
     train_set, seed = context.split.train, context.settings.seed
     settings = sift_settings_for(train_set.image_shape,

@@ -33,14 +33,14 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
     :data:`featvslearn.classical.LARGE_SET_FROM` training images.
 
     ``rest_seconds`` estimates what the pipeline will spend on the test set besides the SVM (its
-    features). Returns the settings, the :class:`featvslearn.budget.Choice` (None without a budget),
+    features). Returns the settings, the :class:`featvslearn.pipelines.budget.Choice` (None without a budget),
     and the chosen RBF SVM's kernel map when its probe fitted it (None otherwise).
     """
     import time
 
-    from featvslearn import budget as budgets
     from featvslearn import classical
     from featvslearn.device import svm_precision
+    from featvslearn.pipelines import budget as budgets
 
     options, budget, n_train = context.settings, context.settings.budget, len(labels)
     if options.svm is not None or budget is None:
@@ -152,7 +152,7 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
                                       bar(progress, f"{name}-train", f"{name}: {what}, train set"))  # (N, D)
         del images
     with monitor.stage("standardise", device):
-        standardiser = classical.Standardiser()
+        standardiser = classical.Standardiser(copy=False)
         x_train = standardiser.fit_transform(x_train)
     test_features = features_stage.seconds * len(test_set) / len(train_set)  # estimated, for a budget
     classifier, svm_details, svm_device = fit_svm_stages(context, name, x_train, train_set.labels, test_features,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from featvslearn.contention import machine_busy
+from featvslearn.measure.contention import machine_busy
 from featvslearn.reports.plots import accuracy_bars_figure, loss_curves_figure
 from featvslearn.reports.shared import (
     TableContent,

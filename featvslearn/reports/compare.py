@@ -8,9 +8,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from featvslearn.budget import seconds_text
-from featvslearn.contention import GPU_UTIL_MEANING, machine_busy
+from featvslearn.measure.contention import GPU_UTIL_MEANING, machine_busy
 from featvslearn.pipelines import PIPELINES
+from featvslearn.pipelines.budget import seconds_text
 from featvslearn.reports.compare_table import (
     GPU_HEADERS,
     HEADERS,

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from featvslearn.budget import seconds_text
+from featvslearn.pipelines.budget import seconds_text
 from featvslearn.reports.shared import (
     SAME_SPEED,
     TableContent,
@@ -161,7 +161,7 @@ def _used_gpu(results: CompareResults) -> bool:
 
 
 def budget_choice(p: PipelineResult) -> dict | None:
-    """What ``p`` chose within its budget (``details["budget"]``, see :mod:`featvslearn.budget`), or None."""
+    """What ``p`` chose within its budget (``details["budget"]``, see :mod:`featvslearn.pipelines.budget`), or None."""
     choice = p.details.get("budget")
     return choice if isinstance(choice, dict) and isinstance(choice.get("budget_seconds"), int | float) else None
 

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from matplotlib.figure import Figure
 
-from featvslearn.contention import is_warm_up
 from featvslearn.files import atomic_write_bytes, atomic_write_text, make_folder, plots_folder
+from featvslearn.measure.contention import is_warm_up
 from featvslearn.results import DatasetInfo, ImageSizing, Results, StageResult
 
 DPI = 110

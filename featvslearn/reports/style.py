@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from featvslearn.variants import ABLATION_VARIANTS
+from featvslearn.learned.variants import ABLATION_VARIANTS
 
 # --------------------------------------------------------------------------- fonts and lines
 FONT_SIZE = 12.0
@@ -192,7 +192,7 @@ class VariantStyle:
 def variant_style(name: str) -> VariantStyle:
     """The colour, line style and marker of ablation variant ``name``, the same in every figure.
 
-    Known variants (``featvslearn.variants.ABLATION_VARIANTS``) are styled from their settings;
+    Known variants (``featvslearn.learned.variants.ABLATION_VARIANTS``) are styled from their settings;
     another name (a results file from another version) from the words in it ("deep", "bn", …).
     """
     variant = ABLATION_VARIANTS.get(name)

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from featvslearn.config import DataOptions
-from featvslearn.contention import is_warm_up
 from featvslearn.datasets import Dataset, Split, load_split, subsample
 from featvslearn.errors import UserError
+from featvslearn.experiments.config import DataOptions
 from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, downsample
+from featvslearn.measure.contention import is_warm_up
 from featvslearn.pipelines import PIPELINES, RunContext, RunSettings, run_order
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import (

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from featvslearn.executors import Executor, LocalExecutor, RunFailure, Task, Work
+from featvslearn.experiments.runlog import RunLog
 from featvslearn.progress import no_progress
-from featvslearn.runlog import RunLog
 
 S = TypeVar("S")
 R = TypeVar("R")

@@ -26,7 +26,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from featvslearn.array_checks import DeviceCacheMixin, check_image_shape, check_images, check_tensor, to_tensor
+from featvslearn.classical.array_checks import (
+    DeviceCacheMixin,
+    check_image_shape,
+    check_images,
+    check_tensor,
+    to_tensor,
+)
 
 # ITU-R BT.601 luma weights: colour images are described by their brightness, as SIFT does.
 _LUMA = (0.299, 0.587, 0.114)

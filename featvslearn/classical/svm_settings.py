@@ -1,9 +1,9 @@
-"""The hand-engineered pipeline: HOG features -> standardisation -> linear SVM.
+"""Which SVM, with which settings: defaults per training-set size, the budget's candidates and
+probes, the grid search, and fitting and predicting with any of them.
 
-``make_hog_features`` builds the featuriser (two HOG scales plus an intensity thumbnail) as a
-scikit-learn ``FeatureUnion``; ``make_svm`` builds the scaler and SVM as a ``Pipeline``.
-``make_pipeline(make_hog_features(...), make_svm(...))`` is the whole pipeline for your own
-scikit-learn code; the experiment runs the two halves as separately measured stages.
+``make_svm`` builds standardisation and the SVM as one scikit-learn ``Pipeline``:
+``make_pipeline(make_hog_features(...), make_svm(...))`` is the whole hand-engineered pipeline
+for your own scikit-learn code; featvslearn runs the halves as separately measured stages.
 """
 
 from __future__ import annotations
@@ -14,70 +14,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_array
 
-from featvslearn.array_checks import to_tensor
+from featvslearn.classical.array_checks import to_tensor
+from featvslearn.classical.standardiser import Standardiser
+from featvslearn.classical.svm import FAST_STEPS_FROM, LinearSVM, NystroemRBF
+from featvslearn.classical.svm_kinds import SVM_KINDS, rbf_landmarks
 from featvslearn.device import svm_precision, synchronize
-from featvslearn.features.hog import HOGTransformer, ThumbnailTransformer, hog_scales_for, thumbnail_side_for
-from featvslearn.svm import FAST_STEPS_FROM, LinearSVM, NystroemRBF
-from featvslearn.svm_kinds import SVM_KINDS, rbf_landmarks
-
-
-@dataclass(frozen=True)
-class HOGSettings:
-    """The HOG featuriser's parameters for one image size (reported with the results)."""
-
-    orientations: int
-    fine_pixels_per_cell: int
-    coarse_pixels_per_cell: int
-    cells_per_block: int
-    block_norm: str
-    thumbnail_side: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def hog_settings_for(image_shape: tuple[int, int, int]) -> HOGSettings:
-    """HOG parameters suited to images of ``image_shape`` (H, W, C)."""
-    height, width = image_shape[:2]
-    fine, coarse = hog_scales_for(height, width)
-    return HOGSettings(
-        orientations=9,
-        fine_pixels_per_cell=fine.pixels_per_cell,
-        coarse_pixels_per_cell=coarse.pixels_per_cell,
-        cells_per_block=fine.cells_per_block,
-        block_norm="L2-Hys",
-        thumbnail_side=thumbnail_side_for(height, width),
-    )
-
-
-def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs: int | None = -1) -> FeatureUnion:
-    """The featuriser: fine HOG, coarse HOG and an intensity thumbnail, side by side.
-
-    HOG runs batched in torch on ``device`` (equal to ``skimage.feature.hog``); with
-    ``device=None`` it loops over ``skimage.feature.hog`` in ``n_jobs`` processes instead.
-    """
-
-    def hog(cell: int) -> HOGTransformer:
-        return HOGTransformer(
-            orientations=settings.orientations,
-            pixels_per_cell=(cell, cell),
-            cells_per_block=(settings.cells_per_block, settings.cells_per_block),
-            block_norm=settings.block_norm,
-            device=device,
-            n_jobs=n_jobs,
-        )
-
-    return FeatureUnion([
-        ("hog_fine", hog(settings.fine_pixels_per_cell)),
-        ("hog_coarse", hog(settings.coarse_pixels_per_cell)),
-        ("thumbnail", ThumbnailTransformer(size=settings.thumbnail_side)),
-    ])
-
 
 LARGE_SET_FROM = 20_000
 """Training images from which the classical pipelines use the settings chosen on a Fashion-MNIST
@@ -325,100 +270,5 @@ def make_svm(n_train: int, device: str = "cpu", kind: str = "linear", n_features
     """
     settings = svm_settings_for(kind, n_train)
     matrices = svm_precision(torch.device(device), precision)
-    return Pipeline([("scale", StandardScaler()),
+    return Pipeline([("scale", Standardiser()),
                      ("svm", make_classifier(settings, n_features, device, seed, matrices))])
-
-
-def images_on(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """Images (N, H, W, C) as a tensor of the same type (uint8 stays uint8) on ``device``, in one copy.
-
-    On the CPU the tensor shares the array's memory. This is the only time a classical pipeline
-    moves images: every later stage takes them, and hands its features on, on this device.
-    """
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
-
-
-def featurise_chunk_size(n_images: int, device: torch.device | str) -> int:
-    """Images per :func:`featurise` call: a twentieth of the set (at least 1,000) on the CPU, so the
-    progress bar moves; 16,384 on an accelerator, whose transformers batch inside (few host syncs)."""
-    return max(1000, n_images // 20) if torch.device(device).type == "cpu" else 16_384
-
-
-def featurise(featuriser: Any, images: torch.Tensor, chunk_size: int, progress: Any = None) -> torch.Tensor:
-    """A fitted featuriser applied to images (N, H, W, C) on a device, chunk by chunk -> (N, D) float32 there.
-
-    ``featuriser`` is a transformer that maps image tensors to feature tensors on their device,
-    or a ``FeatureUnion`` or ``Pipeline`` of such (their parts are run here, since scikit-learn's
-    would join NumPy arrays). The features never leave the device; ``progress(done, total)`` is
-    called after each chunk.
-    """
-    total = len(images)
-    out: torch.Tensor | None = None
-    for start in range(0, total, chunk_size):
-        features = _transform(featuriser, images[start : start + chunk_size])  # (n, D)
-        if out is None:
-            out = torch.empty(total, features.shape[1], dtype=torch.float32, device=features.device)  # (N, D)
-        out[start : start + len(features)] = features
-        if progress is not None:
-            progress(min(start + chunk_size, total), total)
-    if out is None:
-        return torch.zeros(0, 0, device=images.device)
-    return out
-
-
-def _transform(featuriser: Any, x: Any) -> Any:
-    """``featuriser.transform(x)`` with a FeatureUnion's parts joined by torch on their device."""
-    if isinstance(featuriser, FeatureUnion):
-        return torch.cat([_transform(part, x) for _, part in featuriser.transformer_list], dim=1)
-    if isinstance(featuriser, Pipeline):
-        for _, step in featuriser.steps:
-            x = _transform(step, x)
-        return x
-    return featuriser.transform(x)
-
-
-class Standardiser:
-    """Zero mean and unit variance per feature, as scikit-learn's ``StandardScaler``, on a tensor's device.
-
-    ``fit`` takes the training features (N, D); the mean and the population standard deviation
-    are accumulated in float64, chunk by chunk, on their device; a feature that never varies is
-    scaled by 1 (as scikit-learn does). ``transform`` standardises in place (no second copy of a
-    large matrix) and returns the tensor; ``fit_transform`` does both.
-    """
-
-    chunk_rows: int | None = None
-    """Rows a chunk; None: 8,192 on an accelerator, and on the CPU as many as fill about 5 MB of
-    float64 (106 rows of 6,160 sift-svm features), which stay in cache: on a 2-core CPU, 0.25 s to
-    fit 60,000 x 6,160 features against 4.2 s in chunks of 8,192 rows."""
-
-    def _rows(self, x: torch.Tensor) -> int:
-        if self.chunk_rows is not None:
-            return self.chunk_rows
-        return 8192 if x.device.type != "cpu" else max(16, 5_000_000 // (8 * max(x.shape[1], 1)))
-
-    def fit(self, x: torch.Tensor) -> Standardiser:
-        """Learn each feature's mean and scale from ``x`` (N, D); returns self."""
-        rows = self._rows(x)
-        total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)  # (D,)
-        for start in range(0, len(x), rows):
-            total += x[start : start + rows].double().sum(0)
-        mean = total / max(len(x), 1)  # (D,)
-        squares = torch.zeros_like(total)  # (D,): sum of squared deviations, two-pass for accuracy
-        for start in range(0, len(x), rows):
-            squares += (x[start : start + rows].double() - mean).square().sum(0)
-        scale = (squares / max(len(x), 1)).sqrt()  # (D,)
-        tiny = scale < 10 * torch.finfo(torch.float64).eps
-        self.mean_ = mean.float()  # (D,)
-        self.scale_ = torch.where(tiny, torch.ones_like(scale), scale).float()  # (D,)
-        return self
-
-    def transform(self, x: torch.Tensor) -> torch.Tensor:
-        """``(x - mean) / scale`` for features (N, D) on the fitted device, in place; returns ``x``."""
-        rows = self._rows(x)
-        for start in range(0, len(x), rows):
-            x[start : start + rows].sub_(self.mean_).div_(self.scale_)
-        return x
-
-    def fit_transform(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`fit` then :meth:`transform` (in place)."""
-        return self.fit(x).transform(x)

@@ -35,7 +35,7 @@ from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
-from featvslearn.array_checks import DeviceCacheMixin, to_tensor, validate_features
+from featvslearn.classical.array_checks import DeviceCacheMixin, to_tensor, validate_features
 
 ProgressFn = Callable[[int, int], None]
 """Called with (iterations done, iteration budget) while a solver runs."""

@@ -24,20 +24,12 @@ import numpy as np
 import torch
 from pydantic import TypeAdapter
 
-from featvslearn import train
-from featvslearn.config import AblateConfig
-from featvslearn.contention import is_warm_up, machine_busy
 from featvslearn.datasets import Split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
 from featvslearn.executors import Executor, RunFailure, Task
-from featvslearn.measure import environment
-from featvslearn.models import CNN, CNNConfig, lenet_config
-from featvslearn.pipelines import RunContext, RunSettings
-from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
-from featvslearn.progress import Progress, no_progress
-from featvslearn.results import AblateResults, VariantResult
-from featvslearn.run import (
+from featvslearn.experiments.config import AblateConfig
+from featvslearn.experiments.run import (
     dataset_info,
     load_data,
     measured_run,
@@ -48,10 +40,24 @@ from featvslearn.run import (
     usage_fields,
     warm_up,
 )
-from featvslearn.runlog import RunLog, dataset_identity
+from featvslearn.experiments.runlog import RunLog, dataset_identity
+from featvslearn.experiments.sweep import (
+    InProcessCallbacks,
+    executor_settings,
+    failed_runs_setting,
+    failures,
+    run_sweep,
+)
+from featvslearn.learned import train
+from featvslearn.learned.models import CNN, CNNConfig, lenet_config
+from featvslearn.learned.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, SMALL_TRAIN_SIZE, AblationVariant
+from featvslearn.measure import environment
+from featvslearn.measure.contention import is_warm_up, machine_busy
+from featvslearn.pipelines import RunContext, RunSettings
+from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
+from featvslearn.progress import Progress, no_progress
+from featvslearn.results import AblateResults, VariantResult
 from featvslearn.stats import wilson_interval
-from featvslearn.sweep import InProcessCallbacks, executor_settings, failed_runs_setting, failures, run_sweep
-from featvslearn.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, SMALL_TRAIN_SIZE, AblationVariant
 
 LOSS_CURVE_POINTS = 200
 """Most points in a variant's loss curve: enough for a smooth plot, few enough for a small JSON."""
@@ -265,7 +271,7 @@ class AblateShared(InProcessCallbacks):
     ``split``: the images every variant trains and is tested on; ``config``: the validated
     settings; ``device``: the resolved device, as text; ``epochs``: every variant's epochs.
     ``progress`` and ``on_step(task, variant, finished)`` reach the caller only when the runs are
-    carried out in this process (see :class:`~featvslearn.sweep.InProcessCallbacks`).
+    carried out in this process (see :class:`~featvslearn.experiments.sweep.InProcessCallbacks`).
     """
 
     split: Split
@@ -320,7 +326,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress, executo
     ``config`` should come from :meth:`AblateConfig.validated`. Each variant is one run
     (:func:`work`), carried out by ``executor`` (default: one after another in this process). With
     ``log``, each finished run is appended to it at once, and on ``log.resume`` the variants it
-    already holds are reused (see :mod:`featvslearn.runlog`). A variant that fails on the executor
+    already holds are reused (see :mod:`featvslearn.experiments.runlog`). A variant that fails on the executor
     is left out and named in ``settings["failed_runs"]``; a ``UserError`` if every one failed.
     """
     start = time.perf_counter()

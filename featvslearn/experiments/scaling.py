@@ -3,7 +3,7 @@
 The "data" factor of the deep-learning revolution: hand-engineered features tend to lead when
 labelled images are few, and a CNN overtakes them as the training set grows. This module draws
 a stratified, seeded subsample of the training set per (size, seed), trains each pipeline on it
-with :func:`featvslearn.run.run_batch`, tests every run on the same test set, and finds where
+with :func:`featvslearn.experiments.run.run_batch`, tests every run on the same test set, and finds where
 the CNN overtakes each hand-engineered pipeline.
 
 Like ``compare``, it never prints: progress and the plan go to callbacks.
@@ -24,20 +24,26 @@ import numpy as np
 import torch
 from pydantic import TypeAdapter
 
-from featvslearn import train
-from featvslearn.config import ScalingConfig
-from featvslearn.contention import machine_busy
 from featvslearn.datasets import Split, subsample
 from featvslearn.device import autocast_dtype, dtype_name
 from featvslearn.errors import UserError
 from featvslearn.executors import Executor, RunFailure, Task
+from featvslearn.experiments.config import ScalingConfig
+from featvslearn.experiments.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
+from featvslearn.experiments.runlog import RunLog, dataset_identity
+from featvslearn.experiments.sweep import (
+    InProcessCallbacks,
+    executor_settings,
+    failed_runs_setting,
+    failures,
+    run_sweep,
+)
+from featvslearn.learned import train
 from featvslearn.measure import environment
+from featvslearn.measure.contention import machine_busy
 from featvslearn.pipelines import LEARNED_PIPELINES
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import Crossover, PipelineResult, ScalingResults, ScalingRun
-from featvslearn.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
-from featvslearn.runlog import RunLog, dataset_identity
-from featvslearn.sweep import InProcessCallbacks, executor_settings, failed_runs_setting, failures, run_sweep
 
 # ----------------------------------------------------------------------------- sizes
 
@@ -286,7 +292,7 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
 
     Each (size, seed) is one run (:func:`work`), carried out by ``executor`` (default: one after
     another in this process). With ``log``, each finished run is appended to it at once, and on
-    ``log.resume`` the runs it already holds are reused (see :mod:`featvslearn.runlog`). A run that
+    ``log.resume`` the runs it already holds are reused (see :mod:`featvslearn.experiments.runlog`). A run that
     fails on the executor is left out of the results and named in ``settings["failed_runs"]``;
     a ``UserError`` if every run failed.
     """

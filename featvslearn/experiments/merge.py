@@ -203,7 +203,7 @@ def merge_scaling(named: Sequence[tuple[str, ScalingResults]], created: str) -> 
     file's dataset, environment and settings; ``settings["merged_from"]`` lists the files (those a
     merged sweep itself came from, in its place), ``device`` every device used.
     """
-    from featvslearn.scaling import crossovers  # torch and the pipelines: only when merging sweeps
+    from featvslearn.experiments.scaling import crossovers  # torch and the pipelines: only when merging sweeps
 
     first = named[0][1]
     for other in named[1:]:

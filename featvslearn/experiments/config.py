@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from featvslearn.budget import MAX_BUDGET_SECONDS, Budget
+from featvslearn.classical.svm_kinds import MAX_LANDMARKS, SVM_KINDS, known_svm, rbf_landmarks
 from featvslearn.datasets.catalog import check_data_dir, resolve_dataset
 from featvslearn.datasets.core import did_you_mean
 from featvslearn.errors import UserError
 from featvslearn.executors import EXECUTORS, Resources
 from featvslearn.files import check_output_path, check_plots_folder
+from featvslearn.learned.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS, parse_variants
 from featvslearn.pipelines import LEARNED_PIPELINES, PIPELINE_NAMES, RunSettings
-from featvslearn.svm_kinds import MAX_LANDMARKS, SVM_KINDS, known_svm, rbf_landmarks
-from featvslearn.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS, parse_variants
+from featvslearn.pipelines.budget import MAX_BUDGET_SECONDS, Budget
 
 if TYPE_CHECKING:
     import torch
@@ -98,7 +98,7 @@ def parse_pipelines(text: str) -> tuple[str, ...]:
 
 
 def _parse_ablation_variants(text: str) -> tuple[str, ...]:
-    """``--variants``: like :func:`featvslearn.variants.parse_variants`, with close matches for unknown names."""
+    """``--variants``: like :func:`~featvslearn.learned.variants.parse_variants`, close matches for unknown names."""
     choices = (*ABLATION_VARIANTS, "all")
     names = _parse_names(text, choices, "--variants", "variant",
                          f"{', '.join(ABLATION_VARIANTS)} or all (comma separated)")
@@ -252,7 +252,7 @@ class CompareConfig(DataOptions):
     """What ``featvslearn compare`` runs: the shared options, the pipelines and their settings.
 
     ``budget`` is each pipeline's budget in seconds (None: the default for the dataset and device,
-    :func:`featvslearn.budget.default_budget`); ``svm`` None lets the SVM pipelines choose within it.
+    :func:`featvslearn.pipelines.budget.default_budget`); ``svm`` None lets the SVM pipelines choose within it.
     """
 
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES
@@ -292,7 +292,7 @@ class CompareConfig(DataOptions):
 class ScalingConfig(SweepOptions):
     """What ``featvslearn scaling`` runs: every pipeline at each training-set size and seed.
 
-    ``sizes`` of ``None`` picks sizes from the dataset (see :func:`featvslearn.scaling.default_sizes`).
+    ``sizes`` of ``None`` picks sizes from the dataset (see :func:`featvslearn.experiments.scaling.default_sizes`).
     Run ``i`` of each size uses seed ``seed + i`` for its subsample and its training.
     """
 

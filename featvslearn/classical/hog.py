@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
-from featvslearn.array_checks import check_image_shape, check_images, is_tensor
+from featvslearn.classical.array_checks import check_image_shape, check_images, is_tensor
 
 if TYPE_CHECKING:
     import torch

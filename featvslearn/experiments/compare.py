@@ -11,14 +11,14 @@ from datetime import datetime, timezone
 
 import torch
 
-from featvslearn.budget import Budget, default_budget
-from featvslearn.config import CompareConfig
-from featvslearn.contention import machine_busy
 from featvslearn.datasets import Split
+from featvslearn.experiments.config import CompareConfig
+from featvslearn.experiments.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
 from featvslearn.measure import environment
+from featvslearn.measure.contention import machine_busy
+from featvslearn.pipelines.budget import Budget, default_budget
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import CompareResults, PairedTest, PipelineResult, decode_correct
-from featvslearn.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
 from featvslearn.stats import pairwise_tests
 
 
