@@ -1,9 +1,9 @@
 """How sure a comparison is: intervals for accuracies and means, McNemar tests, plain-words verdicts.
 
 Everything here is pure: NumPy arrays and numbers in, numbers and strings out. Accuracies are
-fractions in ``[0, 1]``; the sentences show them as percentages. The only SciPy use is two special
-functions (the binomial CDF and the Student t quantile), imported when first needed so that
-importing this module stays cheap.
+fractions in ``[0, 1]``; the sentences show them as percentages. The intervals and the exact test
+are SciPy's (``scipy.stats.binomtest``: its Wilson interval and its two-sided exact binomial test;
+the Student t quantile), imported when first needed so that importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -48,14 +47,10 @@ def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple
         raise ValueError(f"an accuracy needs at least one test image, got total={total}")
     if not 0 <= correct <= total:
         raise ValueError(f"correct must lie in [0, total={total}], got {correct}")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = correct / total
-    z2_n = z * z / total
-    centre = (p + z2_n / 2) / (1 + z2_n)
-    half_width = z / (1 + z2_n) * math.sqrt(p * (1 - p) / total + z2_n / (4 * total))
-    lower = 0.0 if correct == 0 else max(0.0, centre - half_width)
-    upper = 1.0 if correct == total else min(1.0, centre + half_width)
-    return lower, upper
+    from scipy.stats import binomtest
+
+    interval = binomtest(correct, total).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
@@ -77,12 +72,12 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
         raise ValueError(f"values must be finite numbers, got {data!r}")
     if len(data) < 2:
         return None
-    from scipy.special import stdtrit
+    from scipy.stats import t
 
     n = len(data)
     mean = math.fsum(data) / n
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in data) / (n - 1))
-    half_width = float(stdtrit(n - 1, 0.5 + confidence / 2)) * std / math.sqrt(n)
+    half_width = float(t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return mean - half_width, mean + half_width
 
 
@@ -139,9 +134,9 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult
     if discordant == 0:
         p_value = 1.0
     else:
-        from scipy.special import bdtr
+        from scipy.stats import binomtest
 
-        p_value = min(1.0, 2.0 * float(bdtr(min(a_only, b_only), discordant, 0.5)))
+        p_value = float(binomtest(a_only, discordant, 0.5).pvalue)
     return McNemarResult(b=a_only, c=b_only, n=int(a.shape[0]), p_value=p_value)
 
 
@@ -260,12 +255,3 @@ def smallest_class_count(labels: np.ndarray, num_classes: int) -> int:
     if array.size and (array.min() < 0 or array.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}), got values from {array.min()} to {array.max()}")
     return int(np.bincount(array.astype(np.int64), minlength=num_classes).min())
-
-
-def few_images_per_class(labels: np.ndarray, num_classes: int, minimum: int = 10) -> bool:
-    """Whether some class has fewer than ``minimum`` test images (too few to trust its accuracy).
-
-    In: as :func:`smallest_class_count`, plus the per-class ``minimum``.
-    Out: True when the least represented class has fewer than ``minimum`` images.
-    """
-    return smallest_class_count(labels, num_classes) < minimum

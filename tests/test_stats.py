@@ -17,7 +17,6 @@ from scipy import stats as scipy_stats
 
 from featvslearn.stats import (
     McNemarResult,
-    few_images_per_class,
     format_p_value,
     mcnemar_exact,
     mean_interval,
@@ -374,11 +373,8 @@ def test_verdict_from_real_correctness_names_the_more_accurate_pipeline(data: li
 def test_smallest_class_count_and_warning() -> None:
     labels = np.array([0] * 12 + [1] * 9 + [2] * 30, dtype=np.int64)
     assert smallest_class_count(labels, 3) == 9
-    assert few_images_per_class(labels, 3)
-    assert not few_images_per_class(labels, 3, minimum=9)
     assert smallest_class_count(labels, 4) == 0  # class 3 has no test image
-    assert few_images_per_class(np.array([], dtype=np.int64), 2)
-    assert not few_images_per_class(np.repeat(np.arange(10), 10), 10)
+    assert smallest_class_count(np.repeat(np.arange(10), 10), 10) == 10
 
 
 def test_smallest_class_count_rejects_bad_labels() -> None:
@@ -390,3 +386,44 @@ def test_smallest_class_count_rejects_bad_labels() -> None:
         smallest_class_count(np.array([0.0, 1.0]), 3)
     with pytest.raises(ValueError, match="num_classes"):
         smallest_class_count(np.array([0]), 0)
+
+
+def _wilson_by_hand(correct: int, total: int, confidence: float) -> tuple[float, float]:
+    """The Wilson score interval written out, as featvslearn computed it before it used SciPy's."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = correct / total
+    z2_n = z * z / total
+    centre = (p + z2_n / 2) / (1 + z2_n)
+    half_width = z / (1 + z2_n) * math.sqrt(p * (1 - p) / total + z2_n / (4 * total))
+    lower = 0.0 if correct == 0 else max(0.0, centre - half_width)
+    upper = 1.0 if correct == total else min(1.0, centre + half_width)
+    return lower, upper
+
+
+def _mcnemar_by_hand(a_only: int, b_only: int) -> float:
+    """Two-sided exact McNemar p-value written out: min(1, 2 P[X <= min(b, c)]), X ~ Binomial(b + c, 1/2)."""
+    n = a_only + b_only
+    tail = math.fsum(math.comb(n, k) for k in range(min(a_only, b_only) + 1)) / 2**n
+    return min(1.0, 2 * tail) if n else 1.0
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_wilson_interval_equals_the_formula_to_1e12(confidence: float) -> None:
+    for total in [*range(1, 40), 450, 10_000]:
+        for correct in range(0, total + 1, max(1, total // 40)):
+            lower, upper = wilson_interval(correct, total, confidence)
+            expected = _wilson_by_hand(correct, total, confidence)
+            assert abs(lower - expected[0]) <= 1e-12 and abs(upper - expected[1]) <= 1e-12, (correct, total)
+
+
+def test_mcnemar_equals_the_exact_binomial_formula_to_1e12() -> None:
+    for discordant in range(1, 120):
+        for a_only in range(discordant + 1):
+            b_only = discordant - a_only
+            correct_a = np.array([True] * a_only + [False] * b_only + [True, False])
+            correct_b = np.array([False] * a_only + [True] * b_only + [True, False])
+            result = mcnemar_exact(correct_a, correct_b)
+            assert (result.b, result.c, result.n) == (a_only, b_only, discordant + 2)
+            assert abs(result.p_value - _mcnemar_by_hand(a_only, b_only)) <= 1e-12, (a_only, b_only)
