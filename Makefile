@@ -26,12 +26,13 @@ help:  ## these targets; set-up: make compare, then make test
 
 install: $(STAMP)  ## .venv with featvslearn (TORCH=cpu: no CUDA libraries)
 
-# Reinstall only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# Reinstall only when pyproject.toml or constraints.txt changes. constraints.txt pins the exact torch and
+# torchvision measured with; pyproject.toml states the range featvslearn supports.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(if $(filter cpu,$(TORCH)),$(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) torch==2.14.1 torchvision==0.29.1)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(if $(filter cpu,$(TORCH)),$(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) -c constraints.txt torch torchvision)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 compare: $(STAMP)  ## install if needed, then compare on digits (offline)
