@@ -44,6 +44,14 @@ def assert_user_error(result, *fragments: str) -> None:
         assert fragment in errors[0]
 
 
+def test_no_command_shows_the_help_and_no_error() -> None:
+    for args in ([], ["-h"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "Commands" in result.stdout and "compare" in result.stdout
+        assert "error" not in result.output
+
+
 def test_version() -> None:
     result = invoke("--version")
     assert result.exit_code == 0

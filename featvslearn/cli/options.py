@@ -86,6 +86,8 @@ class HelpGroup(_PlainHelp, TyperGroup):
         except Exception as exc:  # Typer's usage errors: a message, an exit code, the command's context
             if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
                 raise
+            if not exc.format_message().strip():  # no command: the help is already shown, and is the answer
+                sys.exit(0)
             context = getattr(exc, "ctx", None)
             command = context.command_path if context is not None else self.name
             message = " ".join(exc.format_message().split()).rstrip(".")
@@ -181,12 +183,6 @@ Compile = Annotated[bool, typer.Option(
     "--compile", help="torch.compile the CNN; compile time is reported as its own warm-up stage.")]
 EpochAccuracy = Annotated[bool, typer.Option(
     "--epoch-accuracy", help="Also measure test accuracy after each CNN epoch (counted in training time).")]
-ResultsJson = Annotated[Path, typer.Argument(
-    metavar="RESULTS_JSON", show_default=False,
-    help="The results .json that compare, scaling or ablate wrote with --json (not the .md report).")]
-ReportOut = Annotated[Path | None, typer.Option(
-    "--out", metavar="PATH",
-    help="Markdown file to write (default: beside the JSON, with .md); its plots go into <name>-plots/ beside it.")]
 ResultsJsons = Annotated[list[Path], typer.Argument(
     metavar="RESULTS_JSON", show_default=False,
     help="The results .json that compare, scaling or ablate wrote with --json (not the .md report). Several are "
