@@ -167,11 +167,13 @@ def test_the_accelerator_path_equals_skimage_when_the_device_libm_is_off_by_ulps
     monkeypatch: pytest.MonkeyPatch, h: int, w: int, orientations: int, cell: tuple[int, int],
     block: tuple[int, int], up_on_even: bool,
 ) -> None:
-    """With NumPy unavailable, as on a GPU, and arctan2 and hypot 2 ulps off, every bin and channel is skimage's."""
+    """With NumPy unavailable, as on a GPU, and sqrt, arctan2 and hypot 2 ulps off, every bin and channel is
+    skimage's (a sqrt off by one ulp under ``transform_sqrt`` moves gradients off skimage's ties and bin edges)."""
     hog_module = importlib.import_module("featvslearn.classical.hog")
     monkeypatch.setattr(hog_module, "_on_host", lambda *tensors: False)
     monkeypatch.setattr(torch, "atan2", _off_by_ulps(torch.atan2, 2, up_on_even))
     monkeypatch.setattr(torch, "hypot", _off_by_ulps(torch.hypot, 2, up_on_even))
+    monkeypatch.setattr(torch, "sqrt", _off_by_ulps(torch.sqrt, 2, up_on_even))
     for colour in (False, True):
         raw = patches(24, h, w, colour, seed=h * w + orientations)
         for kind in ("uint8", "float64-unit", "float32"):

@@ -138,6 +138,72 @@ def _same_rounding(numpy_fn: object, torch_fn: object, *tensors: torch.Tensor) -
     return torch_fn(*tensors)
 
 
+# A float64 split into halves of 26 bits (Veltkamp), whose products are exact: 2**27 + 1.
+_SPLITTER = 134217729.0
+# Images whose values are at least this far from zero and infinity have squares and split halves that
+# neither overflow nor lose bits to underflow in float64; others take NumPy's sqrt on the host.
+_SQRT_SAFE_MIN, _SQRT_SAFE_MAX = 2.0**-900, 2.0**900
+
+
+def _sqrt(x: torch.Tensor) -> torch.Tensor:
+    """NumPy's (correctly rounded) sqrt of a float32 or float64 tensor, as skimage's ``transform_sqrt``.
+
+    Takes (...,) non-negative values and returns their square roots, (...,) of the same type and
+    device. skimage's gradients are differences of these roots, so one ulp changes its bins and
+    channels on ties; a maths library's sqrt need not be correctly rounded (torch's float64 CPU
+    kernel is not), so off the NumPy path the device's roots are corrected to the nearest float.
+    """
+    import torch
+
+    if _on_host(x):
+        return torch.from_numpy(np.asarray(np.sqrt(x.numpy())))
+    return _correctly_rounded_sqrt(x)
+
+
+def _correctly_rounded_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """sqrt of (...,) float32/float64 values rounded to the nearest float, from the device's own sqrt.
+
+    One Newton step with the exact residual ``x - y * y`` (Dekker's product in float64) moves a root
+    that is a few ulps off onto the nearest float; a second residual then proves each root is within
+    half an ulp of the true one. Roots it cannot prove (values near underflow or overflow, NaN,
+    infinity, or a true root within rounding of a midpoint between two floats) are taken from NumPy on
+    the host. Returns (...,) in the dtype of ``x``; waits for the device once.
+    """
+    import torch
+
+    wide = x.double()  # (...,)
+    y = torch.sqrt(x).double()  # (...,) within a few ulps of the root
+    y = (y + _square_residual(wide, y).div_(2 * y)).to(x.dtype)  # (...,) Newton step, rounded to the type
+    y = torch.where(x == 0, x, y)  # sqrt(+-0) is +-0
+    above = torch.nextafter(y, torch.full_like(y, math.inf)).sub_(y).double()  # (...,) ulp above the root
+    below = y.sub(torch.nextafter(y, torch.zeros_like(y))).double()  # (...,) ulp below it
+    y_wide = y.double()
+    residual = _square_residual(wide, y_wide)  # x - y², about 2 y (root - y)
+    margin = 1 - 1e-6  # the residual's and the "2 y" approximation's error, far below this
+    proven = (residual < above * y_wide * margin) & (residual > -below * y_wide * margin)
+    proven &= (wide >= _SQRT_SAFE_MIN) & (wide <= _SQRT_SAFE_MAX)
+    proven |= x == 0
+
+    def on_host(values: torch.Tensor) -> torch.Tensor:  # (k,) -> (k,)
+        return torch.from_numpy(np.asarray(np.sqrt(values.numpy())))
+
+    return _redo_on_host(y, ~proven, on_host, x)
+
+
+def _square_residual(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x - y * y`` of float64 tensors (...,), exact but for one final rounding where y² is close to x.
+
+    ``y * y`` is ``p + e`` exactly (Dekker: ``y`` split into two halves of 26 bits, whose products
+    are exact); ``x - p`` is exact when ``p`` is within a factor of two of ``x`` (Sterbenz).
+    """
+    p = y * y  # (...,)
+    c = y * _SPLITTER
+    hi = c - (c - y)  # (...,) the top 26 bits of y
+    lo = y - hi  # (...,) the rest
+    e = (hi * hi - p).add_(2 * hi * lo).add_(lo * lo)  # (...,) y * y - p, exactly
+    return (x - p).sub_(e)
+
+
 def _redo_on_host(values: torch.Tensor, near: torch.Tensor, host_fn: object, *inputs: torch.Tensor) -> torch.Tensor:
     """``values`` with the entries where ``near`` is set recomputed on the host, in place.
 
@@ -359,7 +425,7 @@ def _hog_batch(x: torch.Tensor, params: dict, hypot_dtype: torch.dtype, out: tor
     (ch, cw), (bh, bw) = params["pixels_per_cell"], params["cells_per_block"]
     ncr, ncc = h // ch, w // cw  # cells per column and per row; pixels past them are ignored
     if params["transform_sqrt"]:
-        x = _same_rounding(np.sqrt, torch.sqrt, x)  # (n, H, W, C)
+        x = _sqrt(x)  # (n, H, W, C), the roots skimage takes
 
     # Central differences, zero on the border rows/columns (skimage's _hog_channel_gradient).
     if c == 1:
