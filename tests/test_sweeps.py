@@ -100,10 +100,11 @@ def test_the_shared_data_pickles_without_its_callbacks(plain: ScalingResults) ->
     assert shared.on_step is not None  # the original keeps them
     record = scaling.work(Task({"size": 30, "seed": 1}, "size 30, seed 1"), copy)
     assert seen == []  # a worker elsewhere reports nothing
-    assert {name: run.accuracy for name, run in scaling.read_record(record, CONFIG.pipelines).items()} == \
+    assert {name: run.accuracy for name, run in record.items()} == \
         {name: next(r.accuracy for r in runs if (r.train_size, r.seed) == (30, 1))
          for name, runs in plain.pipelines.items()}
-    json.dumps(record, allow_nan=False)  # JSON-ready
+    logged = json.loads(json.dumps(scaling.encode_record(record), allow_nan=False))  # as the run log holds it
+    assert scaling.read_record(logged, CONFIG.pipelines) == record
 
 
 # ------------------------------------------------------------------ the run log

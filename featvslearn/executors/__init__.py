@@ -1,7 +1,7 @@
 """Executors: where the independent runs of a sweep (``scaling``, ``ablate``) are carried out.
 
 A sweep plans its work as a list of :class:`Task` values, each one independent run (a training-set
-size and seed, or an ablation variant) that a plain function turns into a JSON-ready record:
+size and seed, or an ablation variant) that a plain function turns into a typed record:
 ``work(task, shared) -> record``. ``shared`` is what every run needs and no run changes (the loaded
 dataset and the settings): an executor sends it to the workers once, not once per task.
 
@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 from featvslearn.errors import UserError
 
 S = TypeVar("S")
+R = TypeVar("R")
 
 EXECUTORS = ("local", "ray")
 """The ``--executor`` choices."""
@@ -71,12 +72,12 @@ class Resources:
     gpus_per_run: float = 1.0
 
 
-Outcome = tuple[Task, "dict[str, Any] | RunFailure"]
-"""What an executor yields per finished run: the task and its record, or how it failed."""
+Outcome = tuple[Task, Any]
+"""What an executor yields per finished run: the task and its record, or a :class:`RunFailure`."""
 
-Work = Callable[[Task, S], dict[str, Any]]
-"""A run: ``(task, shared) -> record`` (a JSON-ready dict). It must be a module-level function, so
-that it can be sent to other processes."""
+Work = Callable[[Task, S], Any]
+"""A run: ``(task, shared) -> record``, a typed result (picklable, so it can come back from another
+process). It must be a module-level function, so that it can be sent to other processes."""
 
 
 class Executor(Protocol):

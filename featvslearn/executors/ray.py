@@ -38,7 +38,7 @@ RETRIES = 1
 """How many times a failed run is tried again before it is reported as a :class:`RunFailure`."""
 
 
-def _run_task(work: Work[S], task: Task, shared: S, threads: int) -> dict[str, Any]:
+def _run_task(work: Work[S], task: Task, shared: S, threads: int) -> Any:
     """What each Ray task runs: ``work(task, shared)`` with torch using ``threads`` threads."""
     import torch
 
@@ -225,7 +225,7 @@ class RayExecutor:
                 task = pending.pop(ref)
                 self._outstanding.pop(ref, None)
                 try:
-                    outcome: dict[str, Any] | RunFailure = ray.get(ref)
+                    outcome: Any = ray.get(ref)
                 except ray.exceptions.RayError as error:
                     outcome = RunFailure(task, failure_text(error))
                 yield task, outcome

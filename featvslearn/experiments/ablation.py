@@ -287,25 +287,22 @@ def ablate_tasks(variants: Sequence[str], uses_gpu: bool = False) -> list[Task]:
     return [Task(key={"variant": name}, label=name, uses_gpu=uses_gpu) for name in variants]
 
 
-def work(task: Task, shared: AblateShared) -> dict[str, Any]:
-    """One run of an ablation: train and evaluate ``task``'s variant, seeded with the sweep's seed.
-
-    Returns its :class:`VariantResult` as a dict, JSON-ready.
-    """
+def work(task: Task, shared: AblateShared) -> VariantResult:
+    """One run of an ablation: train and evaluate ``task``'s variant, seeded with the sweep's seed."""
     name = str(task.key["variant"])
     if shared.on_step is not None:
         shared.on_step(task, name, False)
     seed_everything(shared.config.seed)
     result = run_variant(ABLATION_VARIANTS[name], shared.split, torch.device(shared.device), shared.epochs,
                          shared.config, shared.progress)
-    return dataclasses.asdict(result)
+    return result
 
 
 _VARIANT = TypeAdapter(VariantResult)
 
 
 def read_record(record: dict[str, Any]) -> VariantResult:
-    """A run's record (from :func:`work` or the run log) back as a :class:`VariantResult`; a ``ValueError``
+    """A run's record from the run log back as a :class:`VariantResult`; a ``ValueError``
     (pydantic's ``ValidationError`` is one) if it is not one."""
     return _VARIANT.validate_json(json.dumps(record))
 
@@ -359,6 +356,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress, executo
     shared = AblateShared(split=split, config=config, device=str(device), epochs=epochs, progress=progress,
                           on_step=on_step)
     outcomes = run_sweep(work, ablate_tasks(config.variants, uses_gpu=device.type == "cuda"), shared, read_record,
+                         dataclasses.asdict,
                          sweep_identity(config, str(device), len(train_set), epochs), executor=executor, log=log,
                          on_start=on_start, on_outcome=on_outcome)
     results = [outcome for _, outcome in outcomes if not isinstance(outcome, RunFailure)]

@@ -233,11 +233,11 @@ def scaling_tasks(sizes: Sequence[int], seeds: Sequence[int], uses_gpu: bool = F
             for size in sizes for seed in seeds]
 
 
-def work(task: Task, shared: ScalingShared) -> dict[str, Any]:
+def work(task: Task, shared: ScalingShared) -> dict[str, ScalingRun]:
     """One run of a scaling sweep: every pipeline on the stratified subsample of ``task``'s size and seed.
 
     The subsample is drawn with the seed, and each pipeline trains with it (learned-svm reuses the
-    CNN trained here). Returns {pipeline name: its :class:`ScalingRun` as a dict}, JSON-ready.
+    CNN trained here). Returns {pipeline name: its :class:`ScalingRun`}.
     """
     size, seed = int(task.key["size"]), int(task.key["seed"])
     config = shared.config
@@ -253,18 +253,22 @@ def work(task: Task, shared: ScalingShared) -> dict[str, Any]:
 
     batch = run_batch(config.pipelines, split, torch.device(shared.device), config.run_settings(seed),
                       shared.progress, size_option="the largest of --sizes", on_start=starting, on_result=finished)
-    return {name: dataclasses.asdict(ScalingRun(train_size=size, seed=seed, accuracy=result.accuracy,
-                                                train_seconds=result.train_seconds,
-                                                other_load_percent_mean=result.other_load_percent_mean,
-                                                machine_busy=machine_busy(result.stages)))
+    return {name: ScalingRun(train_size=size, seed=seed, accuracy=result.accuracy, train_seconds=result.train_seconds,
+                             other_load_percent_mean=result.other_load_percent_mean,
+                             machine_busy=machine_busy(result.stages))
             for name, result in batch.items()}
 
 
 _RUN = TypeAdapter(ScalingRun)
 
 
+def encode_record(record: dict[str, ScalingRun]) -> dict[str, Any]:
+    """A run's record as the run log holds it: {pipeline: its ScalingRun's fields}."""
+    return {name: dataclasses.asdict(run) for name, run in record.items()}
+
+
 def read_record(record: dict[str, Any], pipelines: Sequence[str]) -> dict[str, ScalingRun]:
-    """A run's record (from :func:`work` or the run log) back as {pipeline: ScalingRun}; a ``ValueError``
+    """A run's record from the run log back as {pipeline: ScalingRun}; a ``ValueError``
     (pydantic's ``ValidationError`` is one) if it is not one run of each of ``pipelines``."""
     if not isinstance(record, dict) or sorted(record) != sorted(pipelines):
         raise ValueError(f"a scaling run's record should hold the runs of {', '.join(pipelines)}")
@@ -340,7 +344,7 @@ def run_scaling(config: ScalingConfig, progress: Progress = no_progress,
 
     tasks = scaling_tasks(sizes, config.seed_values, uses_gpu=device.type == "cuda")
     shared = ScalingShared(full=full, config=config, device=str(device), progress=progress, on_step=on_step)
-    outcomes = run_sweep(work, tasks, shared, lambda record: read_record(record, config.pipelines),
+    outcomes = run_sweep(work, tasks, shared, lambda record: read_record(record, config.pipelines), encode_record,
                          sweep_identity(config, str(device)), executor=executor, log=log, on_start=on_start,
                          on_outcome=on_outcome)
     runs: dict[str, list[ScalingRun]] = {name: [] for name in config.pipelines}

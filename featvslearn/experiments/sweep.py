@@ -3,9 +3,10 @@
 ``scaling`` and ``ablate`` plan their work as a list of :class:`~featvslearn.executors.Task` and a
 module-level ``work(task, shared) -> record``; :func:`run_sweep` hands the runs not already in the
 run log to an executor, appends each record to the log the moment it arrives, and returns every
-run's outcome in plan order, whatever order the runs finished in. Records are read back through
-``parse`` (the results' pydantic types), the same way whether they were just made or come from
-the log, so a resumed sweep is assembled exactly as an uninterrupted one.
+run's outcome in plan order, whatever order the runs finished in. Records stay typed results in this
+process; JSON is only the log's: ``encode`` writes a record there and ``parse`` (the results'
+pydantic types) reads a logged one back, so a resumed sweep is assembled from the same types as an
+uninterrupted one.
 
 :class:`InProcessCallbacks` is for a sweep's ``shared`` data: its callbacks (progress bars, a
 run's steps) reach the caller when the executor runs the work in this process, and are left behind
@@ -56,21 +57,21 @@ def executor_settings(executor: Executor | None) -> dict[str, Any]:
 
 
 def run_sweep(work: Work[S], tasks: Sequence[Task], shared: S, parse: Callable[[dict[str, Any]], R],
-              identity: Mapping[str, Any], executor: Executor | None = None, log: RunLog | None = None,
-              on_start: Callable[[int], None] | None = None,
+              encode: Callable[[R], dict[str, Any]], identity: Mapping[str, Any], executor: Executor | None = None,
+              log: RunLog | None = None, on_start: Callable[[int], None] | None = None,
               on_outcome: Callable[[Task, R | RunFailure], None] | None = None,
               ) -> list[tuple[Task, R | RunFailure]]:
-    """Every task's outcome, in plan order: its parsed record, or a :class:`RunFailure`.
+    """Every task's outcome, in plan order: its record (what ``work`` returns), or a :class:`RunFailure`.
 
     With ``log``, it is opened with the sweep's ``identity``: runs it already holds (on
-    ``--resume``) are not run again, and each new record is appended as it arrives. The others go
-    to ``executor`` (default: :class:`LocalExecutor`, in this process, in plan order).
-    ``parse(record)`` reads a record back (a ``ValueError``, pydantic's included, if it cannot); a
-    new record that does not read back is a failure of its run, a logged one is run again.
-    ``on_start(reused)`` is called once the runs reused from the log are known (with their number),
-    before any run starts; ``on_outcome(task, outcome)`` as each run finishes. A failed run is not
-    logged (``--resume`` tries it again), and the others go on; an exception from the executor
-    (Ctrl-C, an error in a local run) leaves the finished runs in the log.
+    ``--resume``) are not run again but read back with ``parse(logged)`` (a ``ValueError``,
+    pydantic's included, if it cannot: that run is done again), and each new record is appended as
+    ``encode(record)`` the moment it arrives. The others go to ``executor`` (default:
+    :class:`LocalExecutor`, in this process, in plan order). ``on_start(reused)`` is called once the
+    runs reused from the log are known (with their number), before any run starts;
+    ``on_outcome(task, outcome)`` as each run finishes. A failed run is not logged (``--resume``
+    tries it again), and the others go on; an exception from the executor (Ctrl-C, an error in a
+    local run) leaves the finished runs in the log.
     """
     by_key = {task.key_text: task for task in tasks}
     if len(by_key) != len(tasks):
@@ -91,10 +92,9 @@ def run_sweep(work: Work[S], tasks: Sequence[Task], shared: S, parse: Callable[[
     if todo:
         finished = (executor or LocalExecutor()).run(work, todo, shared)
         try:
-            for task, record in finished:
-                outcome = _read(task, record, parse)
+            for task, outcome in finished:
                 if not isinstance(outcome, RunFailure) and log is not None:
-                    log.append(task, record)  # type: ignore[arg-type]
+                    log.append(task, encode(outcome))
                 outcomes[task.key_text] = outcome
                 if on_outcome is not None:
                     on_outcome(task, outcome)
@@ -105,15 +105,6 @@ def run_sweep(work: Work[S], tasks: Sequence[Task], shared: S, parse: Callable[[
     missing = "the executor gave no result for this run"
     return [(task, outcomes[task.key_text] if task.key_text in outcomes else RunFailure(task, missing))
             for task in tasks]
-
-
-def _read(task: Task, record: dict[str, Any] | RunFailure, parse: Callable[[dict[str, Any]], R]) -> R | RunFailure:
-    if isinstance(record, RunFailure):
-        return record
-    try:
-        return parse(record)
-    except ValueError as exc:
-        return RunFailure(task, f"its record does not read back: {' '.join(str(exc).split())}")
 
 
 def failures(outcomes: Sequence[tuple[Task, Any]]) -> list[RunFailure]:
