@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py --dry-run: every step of the GPU check runs on the CPU and writes its files.
+"""benchmarks/gpu_check.py: its command line, and its dry run, where every step runs on the CPU and writes its files.
 
 The check runs only when a GPU is at hand; this dry run keeps it from rotting in between.
 """
@@ -19,6 +19,42 @@ STEPS = ["environment", "data", "cuda-tests", "hog-speed", "compare-cuda-linear"
 TARGET_FIGURES = ["cuda_tests_failed", "hog_images_per_second", "hog_max_abs_difference", "compare_cuda_wall_seconds",
                   "cnn_accuracy", "cnn_train_seconds", "cnn_seconds_to_0.93", "hog_svm_rbf_accuracy",
                   "hog_svm_rbf_train_predict_seconds", "cnn_train_gpu_util_percent_mean"]
+
+
+def run_check(*options: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """benchmarks/gpu_check.py run with ``options`` from folder ``cwd``, the source tree on PYTHONPATH."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), *options], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_help_runs_from_any_folder(tmp_path: Path) -> None:
+    done = run_check("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert all(option in done.stdout for option in ("--data-dir", "--out", "--dry-run", "--max-minutes"))
+    assert "GPU check" in done.stdout
+
+
+def test_a_bad_option_exits_2_before_writing_anything(tmp_path: Path) -> None:
+    out = tmp_path / "gpu-check"
+    done = run_check("--max-minutes", "0", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 2 and "--max-minutes must be positive" in done.stderr
+    missing = tmp_path / "no-such-folder"
+    done = run_check("--data-dir", str(missing), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 2 and f"--data-dir {missing} is not a folder" in done.stderr
+    assert not out.exists()
+
+
+def test_without_a_gpu_it_exits_2_and_says_so_in_the_log(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is at hand")
+    out = tmp_path / "gpu-check"
+    done = run_check("--out", str(out), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "sees no CUDA GPU" in done.stdout and "--dry-run" in done.stdout
+    assert (out / "gpu_check.log").read_text(encoding="utf-8") == done.stdout
+    assert not (out / "gpu_check.json").exists()
 
 
 def strict_json(text: str) -> object:
