@@ -169,8 +169,8 @@ def test_the_accelerator_path_equals_skimage_when_the_device_libm_is_off_by_ulps
 ) -> None:
     """With NumPy unavailable, as on a GPU, and sqrt, arctan2 and hypot 2 ulps off, every bin and channel is
     skimage's (a sqrt off by one ulp under ``transform_sqrt`` moves gradients off skimage's ties and bin edges)."""
-    hog_module = importlib.import_module("featvslearn.classical.hog")
-    monkeypatch.setattr(hog_module, "_on_host", lambda *tensors: False)
+    bins_module = importlib.import_module("featvslearn.classical.hog_bins")
+    monkeypatch.setattr(bins_module, "_on_host", lambda *tensors: False)
     monkeypatch.setattr(torch, "atan2", _off_by_ulps(torch.atan2, 2, up_on_even))
     monkeypatch.setattr(torch, "hypot", _off_by_ulps(torch.hypot, 2, up_on_even))
     monkeypatch.setattr(torch, "sqrt", _off_by_ulps(torch.sqrt, 2, up_on_even))

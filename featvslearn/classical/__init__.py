@@ -3,6 +3,7 @@
 Modules, in the order a pipeline uses them:
 
 * :mod:`.hog` — batched HOG in torch (equal to ``skimage.feature.hog``) and an intensity thumbnail;
+* :mod:`.hog_bins` — HOG's orientation bins, strongest channels and square roots, as skimage's on any device;
 * :mod:`.sift` — dense SIFT descriptors and a spatial-pyramid bag of visual words;
 * :mod:`.features` — hog-svm's featuriser and :func:`featurise`, which runs any featuriser on a device;
 * :mod:`.standardiser` — zero mean, unit variance per feature, on the features' device;
