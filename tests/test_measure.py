@@ -43,9 +43,9 @@ from featvslearn.measure.contention import BUSY_MACHINE_THRESHOLD_PERCENT, machi
 
 def test_monitor_times_stages_and_samples_at_twenty_hertz() -> None:
     with Monitor(torch.device("cpu"), interval_s=0.05) as monitor:
-        with monitor.stage("sleep", "cpu") as record:
+        with monitor.stage("sleep", "cpu", role="train") as record:
             time.sleep(0.5)
-        with monitor.stage("work", "cpu"):
+        with monitor.stage("work", "cpu", role="train"):
             sum(i * i for i in range(200_000))
     assert [s.name for s in monitor.stages] == ["sleep", "work"]
     assert record.device == "cpu"
@@ -62,7 +62,7 @@ def test_monitor_times_stages_and_samples_at_twenty_hertz() -> None:
 
 
 def test_a_very_short_stage_still_has_figures() -> None:
-    with Monitor(torch.device("cpu")) as monitor, monitor.stage("instant", "cpu"):
+    with Monitor(torch.device("cpu")) as monitor, monitor.stage("instant", "cpu", role="train"):
         pass
     stage = monitor.stages[0]
     assert stage.stats.peak_rss_bytes > 0 and stage.stats.cpu_util_percent_mean is not None
@@ -99,9 +99,9 @@ def _spin_until(deadline: float) -> None:
 
 def test_cpu_seconds_follow_work_not_wall_time() -> None:
     with Monitor(torch.device("cpu")) as monitor:
-        with monitor.stage("spin", "cpu") as spin:
+        with monitor.stage("spin", "cpu", role="train") as spin:
             _spin(0.3)
-        with monitor.stage("sleep", "cpu") as sleep:
+        with monitor.stage("sleep", "cpu", role="train") as sleep:
             time.sleep(0.3)
     assert 0.28 <= spin.cpu_seconds <= 0.4  # the spinning thread's 0.3 s, and a little of the sampler's
     # One busy thread costs its wall time in CPU, unless other programs filled the machine and took turns on its core
@@ -123,9 +123,9 @@ def test_other_processes_spinning_every_core_make_the_machine_busy() -> None:
     try:
         time.sleep(0.1)  # let every helper start spinning
         with Monitor(torch.device("cpu")) as monitor:
-            with monitor.stage("warm-up", "cpu"):
+            with monitor.stage("warm-up", "cpu", role="untimed"):
                 time.sleep(0.15)
-            with monitor.stage("wait", "cpu") as stage:
+            with monitor.stage("wait", "cpu", role="train") as stage:
                 time.sleep(0.4)
     finally:
         for helper in helpers:
@@ -139,7 +139,7 @@ def test_other_processes_spinning_every_core_make_the_machine_busy() -> None:
 
 def test_a_quiet_machine_is_not_busy() -> None:
     psutil.cpu_percent(interval=None)  # an independent reading of the premise, from here …
-    with Monitor(torch.device("cpu")) as monitor, monitor.stage("sleep", "cpu") as stage:
+    with Monitor(torch.device("cpu")) as monitor, monitor.stage("sleep", "cpu", role="train") as stage:
         time.sleep(0.4)
     machine_percent = psutil.cpu_percent(interval=None)  # … to here
     if machine_percent > 0.8 * BUSY_MACHINE_THRESHOLD_PERCENT:
@@ -149,10 +149,10 @@ def test_a_quiet_machine_is_not_busy() -> None:
 
 
 def test_machine_busy_counts_only_timed_stages_with_a_figure() -> None:
-    stages = [StageMeasurement("warm-up and compile", "cpu", seconds=1.0, other_load_percent=90.0),
-              StageMeasurement("to device", "cpu", seconds=0.01, other_load_percent=None),
-              StageMeasurement("train", "cpu", seconds=3.0, other_load_percent=10.0),
-              StageMeasurement("predict", "cpu", seconds=1.0, other_load_percent=30.0)]
+    stages = [StageMeasurement("warm-up and compile", "cpu", "untimed", seconds=1.0, other_load_percent=90.0),
+              StageMeasurement("to device", "cpu", "train", seconds=0.01, other_load_percent=None),
+              StageMeasurement("train", "cpu", "train", seconds=3.0, other_load_percent=10.0),
+              StageMeasurement("predict", "cpu", "predict", seconds=1.0, other_load_percent=30.0)]
     assert machine_busy(stages) and not machine_busy(stages[:3])
     assert not machine_busy(stages, threshold_percent=50.0)
     assert other_load_percent_mean(stages) == pytest.approx((10.0 * 3 + 30.0 * 1) / 4)
@@ -233,7 +233,7 @@ def test_a_short_stage_gets_its_own_gpu_figure_not_the_previous_stages() -> None
     me, other = os.getpid(), os.getpid() + 1
     with Monitor(torch.device("cpu"), gpu=NvmlGpu.from_nvml(fake, handle="gpu0")) as monitor:
         for name, seconds in (("train", 0.3), ("short", 0.03), ("predict", 0.15)):
-            with monitor.stage(name, "cpu"):
+            with monitor.stage(name, "cpu", role="train"):
                 time.sleep(seconds)
         # What the GPU did, on NVML's clock, a sample every 10 ms and one at each stage's end:
         # training 90 % busy (this process 70 %), the short stage idle, prediction 40 % (another process)
@@ -260,7 +260,8 @@ def test_a_short_stage_gets_its_own_gpu_figure_not_the_previous_stages() -> None
 
 def test_gpu_figures_are_none_with_a_reason_where_nvml_gives_no_samples() -> None:
     fake = FakeNvml(lagged_percent=50, supported=False)
-    with Monitor(torch.device("cpu"), gpu=NvmlGpu.from_nvml(fake, "gpu0")) as monitor, monitor.stage("train", "cpu"):
+    with (Monitor(torch.device("cpu"), gpu=NvmlGpu.from_nvml(fake, "gpu0")) as monitor,
+          monitor.stage("train", "cpu", role="train")):
         time.sleep(0.1)
     stats = monitor.stages[0].stats
     assert (stats.gpu_util_percent_mean, stats.gpu_util_samples, stats.gpu_process_util_percent_mean) == (None, 0, None)
@@ -272,7 +273,7 @@ def test_gpu_figures_are_none_with_a_reason_where_nvml_gives_no_samples() -> Non
 def test_own_gpu_share_is_unknown_when_nvml_never_names_this_process() -> None:
     fake = FakeNvml()
     with Monitor(torch.device("cpu"), gpu=NvmlGpu.from_nvml(fake, "gpu0")) as monitor:
-        with monitor.stage("train", "cpu") as stage:
+        with monitor.stage("train", "cpu", role="train") as stage:
             time.sleep(0.05)
         now_us = round(time.time() * 1e6)
         fake.device_samples = [(now_us - 40_000, 60), (now_us - 20_000, 60), (now_us, 60), (now_us + 20_000, 0)]
@@ -372,3 +373,32 @@ def test_the_cnn_reports_its_training_rate_in_gflops() -> None:
     images = details["train_images_per_second"] * train.seconds
     assert details["train_gflops_per_second"] == pytest.approx(3 * details["flops_per_image"] * images / train.seconds
                                                                / 1e9, rel=1e-6)
+
+
+def test_seconds_count_by_the_role_a_stage_was_opened_with_never_by_its_name() -> None:
+    from featvslearn.experiments.run import stage_result
+    from featvslearn.measure.contention import PREDICT, TRAIN, UNTIMED, is_timed, seconds_in
+
+    with Monitor(torch.device("cpu")) as monitor:
+        with monitor.stage("predict", "cpu", role=TRAIN):  # named like a prediction stage, declared training
+            time.sleep(0.02)
+        with monitor.stage("warm-up, renamed", "cpu", role=PREDICT):
+            time.sleep(0.02)
+        with monitor.stage("compile", "cpu", role=UNTIMED):
+            time.sleep(0.02)
+    stages = [stage_result(stage) for stage in monitor.stages]
+    assert [s.role for s in stages] == [TRAIN, PREDICT, UNTIMED]
+    assert seconds_in(stages, TRAIN) == stages[0].seconds and seconds_in(stages, PREDICT) == stages[1].seconds
+    assert [is_timed(s) for s in stages] == [True, True, False]
+    with pytest.raises(ValueError, match="role"), Monitor(torch.device("cpu")) as other, \
+            other.stage("train", "cpu", role="training"):
+        pass
+
+
+def test_stages_of_files_written_before_roles_take_the_role_their_name_implied() -> None:
+    from featvslearn.measure.contention import PREDICT, TRAIN, UNTIMED, role_of
+    from featvslearn.results import StageResult
+
+    legacy = [StageResult(name=name, device="cpu", seconds=1.0) for name in
+              ("warm-up (small slice)", "warm-up and compile", "features (test)", "evaluate", "predict", "svm fit")]
+    assert [role_of(s) for s in legacy] == [UNTIMED, UNTIMED, PREDICT, PREDICT, PREDICT, TRAIN]

@@ -146,9 +146,9 @@ def test_timeline_keeps_simulated_gpu_readings_and_stage_windows() -> None:
     monitor = Monitor(torch.device("cpu"), interval_s=0.01)
     monitor.gpu = FakeGpu()  # type: ignore[assignment]
     with monitor:
-        with monitor.stage("train", "cpu"):
+        with monitor.stage("train", "cpu", role="train"):
             sum(i * i for i in range(300_000))
-        with monitor.stage("predict", "cpu"):
+        with monitor.stage("predict", "cpu", role="predict"):
             pass
     monitor.samples += [Sample(s.t_seconds + 1e-6 * i, s.gpu_util_percent, s.cpu_util_percent, s.rss_bytes)
                         for i, s in enumerate(monitor.samples * 200)]  # a long run's worth of samples

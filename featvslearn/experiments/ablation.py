@@ -52,7 +52,7 @@ from featvslearn.learned import train
 from featvslearn.learned.models import CNN, CNNConfig, lenet_config
 from featvslearn.learned.variants import ABLATION_TRAIN_SIZE, ABLATION_VARIANTS, SMALL_TRAIN_SIZE, AblationVariant
 from featvslearn.measure import environment
-from featvslearn.measure.contention import is_warm_up, machine_busy
+from featvslearn.measure.contention import PREDICT, TRAIN, UNTIMED, machine_busy, seconds_in
 from featvslearn.pipelines import RunContext, RunSettings
 from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
 from featvslearn.progress import Progress, no_progress
@@ -207,7 +207,7 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
 
     with measured_run(device, variant.name, len(train_set)) as monitor:
         warm_up(monitor, train_and_predict, split, device, run_settings)
-        with monitor.stage(LR_STAGE, device):
+        with monitor.stage(LR_STAGE, device, role=TRAIN):
             progress(f"{variant.name}-lr", f"{variant.name}: choosing the learning rate", 0, None)
             chosen["factor"], trials = choose_lr(cnn_config, train_set, device, epochs, config.seed, dtype)
             progress(f"{variant.name}-lr", f"{variant.name}: choosing the learning rate", 1, 1)
@@ -230,8 +230,8 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
         loss_curve=loss_curve(log.loss_per_step, steps_per_epoch),
         loss_per_epoch=_finite_or_none(log.loss_per_epoch),
         seconds_per_epoch=log.seconds_per_epoch,
-        predict_seconds=sum(s.seconds for s in stages if s.name == "evaluate"),
-        warmup_seconds=sum(s.seconds for s in stages if is_warm_up(s.name)),
+        predict_seconds=seconds_in(stages, PREDICT),
+        warmup_seconds=seconds_in(stages, UNTIMED),
         diverged=not all(math.isfinite(v) for v in log.loss_per_step),
         parameters=details["parameters"],
         flops_per_image=details["flops_per_image"],

@@ -22,7 +22,7 @@ from featvslearn.datasets import Dataset, Split, load_split, subsample
 from featvslearn.errors import UserError
 from featvslearn.experiments.config import DataOptions
 from featvslearn.measure import Monitor, StageMeasurement, Stopwatch, downsample
-from featvslearn.measure.contention import is_warm_up
+from featvslearn.measure.contention import PREDICT, TRAIN, UNTIMED, seconds_in
 from featvslearn.pipelines import PIPELINES, RunContext, RunSettings, run_order
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import (
@@ -136,9 +136,9 @@ class _Unmeasured:
         self.stages: list[StageMeasurement] = []
 
     @contextmanager
-    def stage(self, name: str, device: torch.device | str) -> Iterator[StageMeasurement]:
+    def stage(self, name: str, device: torch.device | str, *, role: str) -> Iterator[StageMeasurement]:
         with Stopwatch(device) as watch:
-            record = StageMeasurement(name=name, device=str(device))
+            record = StageMeasurement(name=name, device=str(device), role=role)
             yield record
         record.seconds = watch.seconds
 
@@ -167,7 +167,7 @@ def warm_up(monitor: Monitor, body: Callable[[RunContext], object], split: Split
     ``settings.seed``, so the run that follows gives the same results as without it.
     """
     quick = dataclasses.replace(settings, epochs=1, compile=False, tune=False, epoch_accuracy=False)
-    with monitor.stage(WARM_UP_STAGE, device):
+    with monitor.stage(WARM_UP_STAGE, device, role=UNTIMED):
         body(RunContext(split=warm_up_split(split, settings.seed), device=device, settings=quick,
                         monitor=_Unmeasured(), progress=no_progress))  # type: ignore[arg-type]
     seed_everything(settings.seed)
@@ -191,8 +191,7 @@ def run_pipeline(name: str, split: Split, device: torch.device, settings: RunSet
         context = RunContext(split=split, device=device, settings=settings, monitor=monitor, progress=progress,
                              products=products if products is not None else {})
         output = pipeline.run(context)
-    return pipeline_result(name, monitor, output.predictions, split, output.predict_stages, output.details,
-                           seed=settings.seed)
+    return pipeline_result(name, monitor, output.predictions, split, output.details, seed=settings.seed)
 
 
 # ------------------------------------------------------------------------- the result
@@ -203,6 +202,7 @@ def stage_result(stage: StageMeasurement) -> StageResult:
         name=stage.name,
         device=stage.device,
         seconds=stage.seconds,
+        role=stage.role,
         gpu_util_percent_mean=stats.gpu_util_percent_mean if stats else None,
         gpu_util_percent_max=stats.gpu_util_percent_max if stats else None,
         cpu_util_percent_mean=stats.cpu_util_percent_mean if stats else None,
@@ -288,20 +288,20 @@ def monitor_timeline(monitor: Monitor, max_points: int = TIMELINE_POINTS) -> Tim
 
 
 def pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, split: Split,
-                    predict_stages: frozenset[str], details: dict[str, Any], seed: int = 0) -> PipelineResult:
+                    details: dict[str, Any], seed: int = 0) -> PipelineResult:
     """Assemble a pipeline's figures from its monitor and its test-set predictions ``(N,)``.
 
-    Stages named in ``predict_stages`` are prediction time; warm-up stages are neither; every
-    other stage is training time. The result keeps some misclassified test images (chosen with
-    ``seed``) so the report can show them.
+    Each stage's seconds count by the role it was opened with: training, prediction, or neither
+    (untimed: warm-up and compilation, reported as ``warmup_seconds``). The result keeps some
+    misclassified test images (chosen with ``seed``) so the report can show them.
     """
     from sklearn.metrics import confusion_matrix
 
     labels, num_classes = split.test.labels, split.train.num_classes
     stages = [stage_result(s) for s in monitor.stages]
-    predict_seconds = sum(s.seconds for s in stages if s.name in predict_stages)
-    warmup_seconds = sum(s.seconds for s in stages if is_warm_up(s.name))
-    train_seconds = sum(s.seconds for s in stages if s.name not in predict_stages) - warmup_seconds
+    predict_seconds = seconds_in(stages, PREDICT)
+    warmup_seconds = seconds_in(stages, UNTIMED)
+    train_seconds = seconds_in(stages, TRAIN)
     matrix = confusion_matrix(labels, predictions, labels=list(range(num_classes)))
     correct = np.asarray(predictions) == np.asarray(labels)  # (N,) bool
     return PipelineResult(

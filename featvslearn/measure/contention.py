@@ -1,6 +1,8 @@
 """Contention and warm-up rules shared by measurement and reports: plain Python, no torch.
 
-A timed stage is any stage not named as a warm-up. Other processes using more than
+Every stage is opened with its role: training, prediction, or untimed (a warm-up pass,
+compilation); the sums, the budget and the reports read the role, never the stage's name. A timed
+stage is one whose role is not untimed. Other processes using more than
 :data:`BUSY_MACHINE_THRESHOLD_PERCENT` of the machine during a timed stage make the results'
 timings suspect, and the results say so (``machine_busy``).
 """
@@ -14,8 +16,17 @@ BUSY_MACHINE_THRESHOLD_PERCENT = 25.0
 """Other processes using more than this share of the machine (%) during a timed stage make its
 timings suspect: :func:`machine_busy` is then true."""
 
-WARM_UP_PREFIX = "warm-up"
-"""Stages named with this prefix (one untimed pass, compilation) are not timed stages."""
+TRAIN = "train"
+"""The role of a stage fitted on the training set: its seconds are training time."""
+PREDICT = "predict"
+"""The role of a stage that handles the test set: its seconds are prediction time."""
+UNTIMED = "untimed"
+"""The role of a warm-up pass or a compilation: reported on its own, in neither training nor prediction."""
+STAGE_ROLES = (TRAIN, PREDICT, UNTIMED)
+
+LEGACY_PREDICT_STAGES = frozenset({"features (test)", "predict", "evaluate"})
+"""Results files written before stages carried their role: the names of their prediction stages
+(and a name starting ``warm-up`` was untimed)."""
 
 GPU_UTIL_MEANING = (
     "kernel-active %: the share of time at least one kernel was running on the GPU (any process); "
@@ -43,9 +54,25 @@ class StageLoad(Protocol):
     def other_load_percent(self) -> float | None: ...
 
 
-def is_warm_up(stage_name: str) -> bool:
-    """Whether a stage is a warm-up (one untimed pass, compilation), not a timed stage."""
-    return stage_name.startswith(WARM_UP_PREFIX)
+def role_of(stage: StageLoad) -> str:
+    """A stage's role (:data:`TRAIN`, :data:`PREDICT` or :data:`UNTIMED`): the one it was opened with,
+    or, for a stage read from a results file older than roles, the one its name implied then."""
+    role = getattr(stage, "role", None)
+    if role:
+        return role
+    if stage.name.startswith("warm-up"):
+        return UNTIMED
+    return PREDICT if stage.name in LEGACY_PREDICT_STAGES else TRAIN
+
+
+def is_timed(stage: StageLoad) -> bool:
+    """Whether a stage's seconds count (training or prediction), rather than an untimed warm-up or compile."""
+    return role_of(stage) != UNTIMED
+
+
+def seconds_in(stages: Iterable[StageLoad], role: str) -> float:
+    """The seconds of the stages of ``role``."""
+    return sum(stage.seconds for stage in stages if role_of(stage) == role)
 
 
 def other_load_percent_mean(stages: Iterable[StageLoad]) -> float | None:
@@ -53,7 +80,7 @@ def other_load_percent_mean(stages: Iterable[StageLoad]) -> float | None:
 
     Warm-up stages and stages without a figure are left out; None when none is left.
     """
-    timed = [s for s in stages if not is_warm_up(s.name) and s.other_load_percent is not None]
+    timed = [s for s in stages if is_timed(s) and s.other_load_percent is not None]
     seconds = sum(s.seconds for s in timed)
     if not timed or seconds <= 0:
         return None
@@ -64,10 +91,9 @@ def machine_busy(stages: Iterable[StageLoad],
                  threshold_percent: float = BUSY_MACHINE_THRESHOLD_PERCENT) -> bool:
     """True when other processes used more than ``threshold_percent`` of the machine in any timed stage.
 
-    Warm-up stages (names starting with :data:`WARM_UP_PREFIX`) and stages without an
-    ``other_load_percent`` do not count.
+    Untimed stages and stages without an ``other_load_percent`` do not count.
     """
     return any(
-        not is_warm_up(s.name) and s.other_load_percent is not None and s.other_load_percent > threshold_percent
+        is_timed(s) and s.other_load_percent is not None and s.other_load_percent > threshold_percent
         for s in stages
     )

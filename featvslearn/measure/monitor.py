@@ -21,7 +21,7 @@ import psutil
 import torch
 
 from featvslearn.device import synchronize
-from featvslearn.measure.contention import other_load_percent_mean
+from featvslearn.measure.contention import STAGE_ROLES, other_load_percent_mean
 from featvslearn.measure.cpu import (
     MIN_LOAD_WINDOW_SECONDS,
     CpuCounters,
@@ -88,17 +88,18 @@ class UtilisationStats:
 
 @dataclass
 class StageMeasurement:
-    """One measured stage of a pipeline: its name, where it ran and what it cost.
+    """One measured stage of a pipeline: its name, its role, where it ran and what it cost.
 
-    ``seconds``: wall time; ``start_seconds``: its start in monitor seconds. ``cpu_seconds``:
-    this process's CPU seconds in the stage (user + system, all threads, children excluded) —
-    equal to ``seconds`` for one busy thread, near 0 for a stage that waits. ``other_load_percent``:
-    the CPU the rest of the machine used during the stage, % of the whole machine; None for a
-    stage shorter than :data:`MIN_LOAD_WINDOW_SECONDS`.
-    """
+    ``role``: what its seconds count as, declared when the stage is opened: ``train``, ``predict`` or
+    ``untimed`` (see :mod:`featvslearn.measure.contention`). ``seconds``: wall time; ``start_seconds``: its
+    start in monitor seconds. ``cpu_seconds``: this process's CPU seconds in the stage (user + system, all
+    threads, children excluded) — equal to ``seconds`` for one busy thread, near 0 for a stage that waits.
+    ``other_load_percent``: the CPU the rest of the machine used during the stage, % of the whole machine;
+    None for a stage shorter than :data:`MIN_LOAD_WINDOW_SECONDS`."""
 
     name: str
     device: str
+    role: str
     seconds: float = 0.0
     start_seconds: float = 0.0
     stats: UtilisationStats | None = None
@@ -112,7 +113,7 @@ class StageMeasurement:
 class Monitor:
     """Samples the machine in a background thread while a pipeline runs.
 
-    Use as a context manager; wrap each stage in ``with monitor.stage(name, device):``. ``gpu``
+    Use as a context manager; wrap each stage in ``with monitor.stage(name, device, role=...):``. ``gpu``
     replaces the :class:`NvmlGpu` read for ``device`` (a simulated NVML in tests). After exit:
     ``seconds`` and ``cpu_seconds`` are the whole run's wall and process CPU seconds;
     ``gpu_readings`` and ``gpu_process_readings`` hold NVML's device-wide and this process's
@@ -268,15 +269,20 @@ class Monitor:
         return notes
 
     @contextmanager
-    def stage(self, name: str, device: torch.device | str) -> Iterator[StageMeasurement]:
+    def stage(self, name: str, device: torch.device | str, *, role: str) -> Iterator[StageMeasurement]:
         """Time a stage that runs on ``device``; CUDA work is synchronised at both ends.
+
+        ``role`` says what its seconds count as: ``train``, ``predict`` or ``untimed`` (a warm-up
+        pass, compilation), as :mod:`featvslearn.measure.contention` names them.
 
         The record's CPU figures are set when the stage ends; its GPU figures then are
         provisional and final once the monitor has exited.
         """
+        if role not in STAGE_ROLES:
+            raise ValueError(f"a stage's role is one of {', '.join(STAGE_ROLES)}, not {role!r}")
         device_name = str(torch.device(device))
         synchronize(device)
-        record = StageMeasurement(name=name, device=device_name)
+        record = StageMeasurement(name=name, device=device_name, role=role)
         start = read_cpu_counters(self._process)
         rss_start = self._process.memory_info().rss
         record.start_seconds = start.wall_seconds - self._t0

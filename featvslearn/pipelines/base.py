@@ -1,12 +1,11 @@
 """The small interface every pipeline implements, and the settings it may read.
 
-A pipeline is a plain function ``run(context) -> PipelineOutput`` plus a description:
-its name, whether its features are learned, and which other pipelines it reuses. The
-function runs its stages inside ``context.monitor`` (one ``with monitor.stage(...)`` per
-stage) and returns its test-set predictions; :mod:`featvslearn.experiments.run` turns those into a
-measured result. This module imports neither torch nor scikit-learn, so the CLI can list
-the pipelines before any heavy import.
-"""
+A pipeline is a plain function ``run(context) -> PipelineOutput`` plus a description: its name, whether its
+features are learned, and which other pipelines it reuses. The function runs its stages inside
+``context.monitor`` (one ``with monitor.stage(name, device, role=...)`` per stage, the role saying whether
+it trains, predicts or is untimed) and returns its test-set predictions; :mod:`featvslearn.experiments.run`
+turns those into a measured result. This module imports neither torch nor scikit-learn, so the CLI can list
+the pipelines before any heavy import."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from featvslearn.measure.contention import is_warm_up
+from featvslearn.measure.contention import is_timed
 from featvslearn.pipelines.budget import Budget
 from featvslearn.progress import Progress, no_progress
 
@@ -68,17 +67,16 @@ class RunContext:
 
     def spent_seconds(self) -> float:
         """The seconds this run's finished timed stages have taken so far (warm-up left out)."""
-        return sum(stage.seconds for stage in self.monitor.stages if not is_warm_up(stage.name))
+        return sum(stage.seconds for stage in self.monitor.stages if is_timed(stage))
 
 
 @dataclass
 class PipelineOutput:
-    """A pipeline's test-set predictions ``(N,)`` int64, its details for the report, and which
-    of its stages handle the test set (their seconds are prediction time, the rest training)."""
+    """A pipeline's test-set predictions ``(N,)`` int64 and its details for the report. Which of
+    its seconds are training and which prediction, its stages say (each opened with its role)."""
 
     predictions: np.ndarray
     details: dict[str, Any]
-    predict_stages: frozenset[str] = frozenset({"features (test)", "predict"})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from featvslearn.measure.contention import PREDICT, TRAIN, UNTIMED
 from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext
 
 if TYPE_CHECKING:
@@ -43,20 +44,19 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     from featvslearn.device import dtype_name
     from featvslearn.learned import train
     from featvslearn.learned.models import CNN, flops_per_image, parameter_count
-    from featvslearn.measure.contention import is_warm_up
     from featvslearn.measure.peak import training_gflops
 
     monitor, device, progress = context.monitor, context.device, context.progress
     train_set, test_set = context.split.train, context.split.test
     torch.manual_seed(settings.seed)
     first_stage = len(monitor.stages)
-    with monitor.stage("to device", device):
+    with monitor.stage("to device", device, role=TRAIN):
         model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
         images = train.images_to_device(train_set.images, device)  # (N, C, H, W) uint8
         labels = torch.as_tensor(train_set.labels, device=device)
         normaliser = train.Normaliser.fit(images)
         whitened = train.whiten_first_layer(model, images, normaliser) if settings.whiten else 0
-    with monitor.stage("warm-up" + (" and compile" if settings.compile else ""), device):
+    with monitor.stage("warm-up" + (" and compile" if settings.compile else ""), device, role=UNTIMED) as warm:
         trainable = train.warm_up(model, images, labels, normaliser, settings)
     total = settings.epochs
     state: dict[str, Any] = {"loss": "", "steps": 1}
@@ -82,7 +82,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
             return float((predictions == test_labels).float().mean())
 
     progress(f"{name}-train", f"{name}: training, epoch 1/{total:,}", 0, None)  # its clock starts here
-    with monitor.stage("train", device) as train_stage:
+    with monitor.stage("train", device, role=TRAIN) as train_stage:
         log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step, on_epoch=on_epoch,
                               trainable=trainable, evaluate=evaluate)
     height, width = train_set.image_shape[:2]
@@ -103,7 +103,9 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     }
     if log.test_accuracy_per_epoch:
         details["test_accuracy_per_epoch"] = log.test_accuracy_per_epoch
-    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if not is_warm_up(s.name))
+    if settings.compile:
+        details["compile_seconds"] = warm.seconds  # the warm-up step that compiles, untimed
+    train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if s.role == TRAIN)
     return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details), log
 
 
@@ -172,7 +174,7 @@ def train_default_network(context: RunContext) -> TrainedCNN:
     if budget is not None and options.epochs is not None:
         choice = budgets.given(budget, "--epochs", budgets.epochs_text(options.epochs))
     elif budget is not None:
-        with context.monitor.stage("choose epochs (budget probe)", device) as stage:
+        with context.monitor.stage("choose epochs (budget probe)", device, role=TRAIN) as stage:
             context.progress("cnn-budget", f"cnn: timing a few steps for the {budget.seconds:,.0f} s budget", 0, None)
             epoch_seconds, predict_seconds = probe_cnn(context, cnn_config, settings)
         epochs, choice = budgets.epochs_within(budget, settings.epochs, epoch_seconds, context.spent_seconds(),
@@ -192,7 +194,7 @@ def predict_test_set(context: RunContext, trained: TrainedCNN) -> Any:
     from featvslearn.learned import train
 
     test_set = context.split.test
-    with context.monitor.stage("evaluate", context.device):
+    with context.monitor.stage("evaluate", context.device, role=PREDICT):
         test_images = train.images_to_device(test_set.images, context.device)
         return train.predict(
             trained.eval_model, test_images, trained.normaliser, trained.settings.autocast_dtype,
@@ -206,7 +208,7 @@ def run(context: RunContext) -> PipelineOutput:
     predictions = predict_test_set(context, trained)
     context.products["cnn"] = trained
     details = {**trained.details, "test_time_augmentation": trained.settings.tta}
-    return PipelineOutput(predictions=predictions, details=details, predict_stages=frozenset({"evaluate"}))
+    return PipelineOutput(predictions=predictions, details=details)
 
 
 PIPELINE = Pipeline(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featvslearn.measure.contention import PREDICT, TRAIN
 from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext
 from featvslearn.pipelines.cnn import TrainedCNN, train_default_network
 from featvslearn.pipelines.svm_stages import fit_svm_stages
@@ -22,17 +23,17 @@ def run(context: RunContext) -> PipelineOutput:
     if trained is None:
         trained = train_default_network(context)
     net, normaliser, dtype = trained.eval_model, trained.normaliser, trained.settings.autocast_dtype
-    with monitor.stage("features (train)", device):
+    with monitor.stage("features (train)", device, role=TRAIN):
         x_train = train.predict(net, train.images_to_device(train_set.images, device), normaliser, dtype,
                                 features=True)  # (N, D) on device
-    with monitor.stage("standardise", device):
+    with monitor.stage("standardise", device, role=TRAIN):
         standardiser = classical.Standardiser(copy=False)
         x_train = standardiser.fit_transform(x_train)
     classifier, svm_details, svm_device = fit_svm_stages(context, "learned-svm", x_train, train_set.labels)
-    with monitor.stage("features (test)", device):
+    with monitor.stage("features (test)", device, role=PREDICT):
         x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
                                features=True)  # (N, D) on device
-    with monitor.stage("predict", svm_device):
+    with monitor.stage("predict", svm_device, role=PREDICT):
         predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
     details = {
         "features": f"penultimate layer of the cnn ({x_test.shape[1]} values per image), standardised",

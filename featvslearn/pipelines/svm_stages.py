@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from featvslearn.measure.contention import PREDICT, TRAIN
 from featvslearn.pipelines.base import PipelineOutput, RunContext
 from featvslearn.progress import bar
 
@@ -66,7 +67,7 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
         ratio = settings.n_components / weaker.n_components if weaker.kind == "rbf" else 0.0
         return (weaker_rest - rest_seconds) * ratio + rest_seconds
 
-    with context.monitor.stage("choose svm (budget probe)", device) as stage:
+    with context.monitor.stage("choose svm (budget probe)", device, role=TRAIN) as stage:
         context.progress(f"{name}-budget", f"{name}: probing the SVMs for the {budget.seconds:,.0f} s budget", 0, None)
         start = time.perf_counter()
         settings, choice = budgets.strongest_within(budget, candidates, classical.svm_name, estimate,
@@ -101,13 +102,13 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
         warnings.warn(f"{name}: --svm rbf-exact on {n_train:,} training images takes many minutes and O(n²) memory; "
                       "--svm rbf approximates it in seconds", UserWarning, stacklevel=2)
     if options.tune:
-        with monitor.stage("tune (validation split)", svm_device):
+        with monitor.stage("tune (validation split)", svm_device, role=TRAIN):
             progress(f"{name}-tune", f"{name}: tuning the SVM", 0, None)
             settings, scores = classical.tune_svm(settings, x_train, labels, svm_device, options.seed,
                                                   bar(progress, f"{name}-tune", f"{name}: tuning the SVM"), precision)
         details["svm_tuning"] = scores
     classifier = classical.make_classifier(settings, x_train.shape[1], svm_device, options.seed, precision)
-    with monitor.stage("svm fit", svm_device):
+    with monitor.stage("svm fit", svm_device, role=TRAIN):
         progress(f"{name}-fit", f"{name}: fitting the SVM", 0, None)
         classical.fit_classifier(classifier, x_train, labels, bar(progress, f"{name}-fit", f"{name}: fitting the SVM"),
                                  kernel)
@@ -139,11 +140,11 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
     monitor, progress, device = context.monitor, context.progress, context.device
     chunk = classical.featurise_chunk_size(len(train_set), device)
     if fit_stage is not None:
-        with monitor.stage(fit_stage, device):
+        with monitor.stage(fit_stage, device, role=TRAIN):
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 0, 1)
             featuriser.fit(classical.images_on(fit_images, device))
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 1, 1)
-    with monitor.stage("features (train)", device) as features_stage:
+    with monitor.stage("features (train)", device, role=TRAIN) as features_stage:
         progress(f"{name}-train", f"{name}: {what}, train set", 0, len(train_set))
         images = classical.images_on(train_set.images, device)  # (N, H, W, C) uint8 on the device
         if fit_stage is None:
@@ -151,17 +152,17 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
         x_train = classical.featurise(featuriser, images, chunk,
                                       bar(progress, f"{name}-train", f"{name}: {what}, train set"))  # (N, D)
         del images
-    with monitor.stage("standardise", device):
+    with monitor.stage("standardise", device, role=TRAIN):
         standardiser = classical.Standardiser(copy=False)
         x_train = standardiser.fit_transform(x_train)
     test_features = features_stage.seconds * len(test_set) / len(train_set)  # estimated, for a budget
     classifier, svm_details, svm_device = fit_svm_stages(context, name, x_train, train_set.labels, test_features,
                                                          rbf_within_budget)
     del x_train
-    with monitor.stage("features (test)", device):
+    with monitor.stage("features (test)", device, role=PREDICT):
         progress(f"{name}-test", f"{name}: {what}, test set", 0, len(test_set))
         x_test = classical.featurise(featuriser, classical.images_on(test_set.images, device), chunk,
                                      bar(progress, f"{name}-test", f"{name}: {what}, test set"))  # (N, D)
-    with monitor.stage("predict", svm_device):
+    with monitor.stage("predict", svm_device, role=PREDICT):
         predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
     return PipelineOutput(predictions=predictions, details=svm_details), int(x_test.shape[1])

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from matplotlib.figure import Figure
 
 from featvslearn.files import atomic_write_bytes, atomic_write_text, make_folder, plots_folder
-from featvslearn.measure.contention import is_warm_up
+from featvslearn.measure.contention import is_timed
 from featvslearn.results import DatasetInfo, ImageSizing, Results, StageResult
 
 DPI = 110
@@ -326,7 +326,7 @@ SAME_SPEED = 1.1
 
 def timed_other_load(stages: Sequence[StageResult]) -> float | None:
     """The most other processes used of the machine (%) during any timed stage, or None."""
-    loads = [s.other_load_percent for s in stages if not is_warm_up(s.name) and s.other_load_percent is not None]
+    loads = [s.other_load_percent for s in stages if is_timed(s) and s.other_load_percent is not None]
     return max(loads) if loads else None
 
 

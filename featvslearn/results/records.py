@@ -62,6 +62,9 @@ class StageResult:
     the whole machine. ``gpu_util_percent_*`` is NVML's kernel-active % (any process) over the
     stage, from its timestamped samples; ``gpu_process_util_percent_mean`` (v2) this process's own
     share where NVML gives per-process figures. Each is None where it was not measured.
+    ``role`` says what the stage's seconds count as (``train``, ``predict``, ``untimed``); None in
+    files written before stages carried it, whose stage names implied it
+    (:func:`featvslearn.measure.contention.role_of`).
     """
 
     name: str
@@ -74,6 +77,7 @@ class StageResult:
     cpu_seconds: float | None = None
     other_load_percent: float | None = None
     gpu_process_util_percent_mean: float | None = None
+    role: Literal["train", "predict", "untimed"] | None = None
 
 
 @with_config(STRICT)
