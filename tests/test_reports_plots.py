@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -12,13 +14,14 @@ from matplotlib.colors import to_rgba
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
+from matplotlib.patches import Polygon, Rectangle
 from matplotlib.transforms import Bbox
 
 from featvslearn.learned.variants import ABLATION_VARIANTS
 from featvslearn.pipelines import PIPELINE_NAMES
 from featvslearn.reports import ablate, compare, plots, scaling, style
 from featvslearn.reports.shared import png_bytes
-from featvslearn.results import ScalingResults
+from featvslearn.results import ScalingResults, Timeline
 from tests.hand_made import CLASSES, ablate_results, compare_results, scaling_results
 
 
@@ -205,9 +208,109 @@ def test_figures_use_projector_sized_fonts_without_changing_matplotlibs_settings
                     assert label.get_fontsize() >= style.FONT_SIZE
 
 
+# --------------------------------------------------------------------------- stage colours
+PACKAGE = Path(plots.__file__).resolve().parents[1]
+
+
+def _module_strings(tree: ast.Module) -> dict[str, str]:
+    """The module-level ``NAME = "text"`` constants of a module."""
+    return {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def _argument(call: ast.Call, function: ast.FunctionDef, parameter: str) -> ast.expr | None:
+    """What ``call`` passes for ``parameter`` of ``function``, or None when it passes nothing."""
+    for keyword in call.keywords:
+        if keyword.arg == parameter:
+            return keyword.value
+    names = [a.arg for a in function.args.args]
+    index = names.index(parameter)
+    return call.args[index] if index < len(call.args) else None
+
+
+def _values(node: ast.expr | None, constants: dict[str, str], scope: ast.FunctionDef | None,
+            trees: dict[Path, ast.Module]) -> set[str]:
+    """Every text ``node`` can hold: a literal, a module constant, ``a + b``, ``a if c else b``, or a
+    parameter of its function, through every call of that function in the package (None: nothing)."""
+    if node is None or (isinstance(node, ast.Constant) and node.value is None):
+        return set()
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return {a + b for a in _values(node.left, constants, scope, trees)
+                for b in _values(node.right, constants, scope, trees)}
+    if isinstance(node, ast.IfExp):
+        return _values(node.body, constants, scope, trees) | _values(node.orelse, constants, scope, trees)
+    if isinstance(node, ast.Name) and node.id in constants:
+        return {constants[node.id]}
+    if isinstance(node, ast.Name) and scope is not None and node.id in [a.arg for a in scope.args.args]:
+        found: set[str] = set()
+        for tree in trees.values():
+            for call in ast.walk(tree):
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                        and call.func.id == scope.name):
+                    found |= _values(_argument(call, scope, node.id), _module_strings(tree), None, trees)
+        return found
+    raise AssertionError(f"a stage name the test cannot follow: {ast.unparse(node)}")
+
+
+def stage_names_in_the_code() -> set[str]:
+    """Every name a ``.stage(name, ...)`` call in the package can give a stage."""
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in sorted(PACKAGE.rglob("*.py"))}
+    names: set[str] = set()
+    for tree in trees.values():
+        constants = _module_strings(tree)
+        for function in [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)]:
+            for call in ast.walk(function):
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "stage"
+                        and (call.args or call.keywords)):
+                    name = call.args[0] if call.args else next(k.value for k in call.keywords if k.arg == "name")
+                    names |= _values(name, constants, function, trees)
+    return names
+
+
+def test_every_stage_the_code_can_run_has_a_colour_of_its_own() -> None:
+    names = stage_names_in_the_code()
+    assert {"warm-up (small slice)", "codebook (k-means)", "warm-up and compile", "choose lr (validation split)",
+            "choose svm (budget probe)", "choose epochs (budget probe)", "svm fit", "train"} <= names
+    colours = {name: style.stage_colour(name) for name in names}
+    assert len(set(colours.values())) == len(names), colours
+    assert set(names) <= set(style.KNOWN_STAGES)
+
+
 def test_each_stage_has_one_colour_whatever_the_other_stages() -> None:
     from featvslearn.reports.style import KNOWN_STAGES, stage_colour
 
     assert len({stage_colour(name) for name in KNOWN_STAGES}) == len(KNOWN_STAGES)
     assert stage_colour("train") == stage_colour("train")
     assert stage_colour("a stage of a new pipeline") == stage_colour("a stage of a new pipeline")
+    assert stage_colour("a stage of a new pipeline") not in {stage_colour(name) for name in KNOWN_STAGES}
+
+
+def test_the_timeline_shades_every_stage_in_its_own_colour_and_names_it_in_the_legend() -> None:
+    names = sorted(stage_names_in_the_code())
+    half = len(names) // 2
+    runs = []
+    for label, chosen in (("first", names[:half]), ("second", names[half:] + names[:2])):
+        t = [float(i) for i in range(len(chosen) + 1)]
+        stages = [{"name": n, "device": "cpu", "start_seconds": float(i), "end_seconds": i + 1.0}
+                  for i, n in enumerate(chosen)]
+        runs.append((label, Timeline(t_seconds=t, gpu_util_percent=None, cpu_util_percent=[150.0] * len(t),
+                                     rss_bytes=[1] * len(t), stages=stages)))
+    figure = plots.timeline_figure(runs)
+    shaded: dict[str, set[tuple[float, ...]]] = {}
+    for ax, (_, timeline) in zip(figure.axes, runs, strict=False):
+        bands = [p for p in ax.patches if isinstance(p, Polygon | Rectangle)]
+        assert len(bands) == len(timeline.stages)
+        for band, stage in zip(bands, timeline.stages, strict=True):
+            shaded.setdefault(stage["name"], set()).add(tuple(band.get_facecolor()))
+        cpu = next(line for line in ax.get_lines() if line.get_color() == style.CPU_COLOUR)
+        assert max(cpu.get_ydata()) <= 100  # a share of the whole machine
+    assert all(len(colours) == 1 for colours in shaded.values())  # the same colour in every panel
+    assert len({next(iter(c)) for c in shaded.values()}) == len(names)  # and no two stages alike
+    legend = figure.legends[0]
+    entries = {text.get_text(): tuple(handle.get_facecolor()) for text, handle in
+               zip(legend.get_texts(), legend.legend_handles, strict=True) if text.get_text() in names}
+    assert set(entries) == set(names) and len(set(entries.values())) == len(names)
+    assert all(entries[name] in shaded[name] for name in names)

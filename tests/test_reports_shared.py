@@ -210,7 +210,8 @@ def test_rendered_reports_hold_no_python_values_and_summarise_long_training() ->
     text = compare.markdown(compared)
     assert not PYTHON_LEAKS.search(text), PYTHON_LEAKS.search(text)
     assert "| memory total | 23.54 GiB |" in text and "| cuda available | no |" in text and "| gpu | – |" in text
-    assert "- training: epochs 40; batch size 84; lr 0.06563; hflip no; whiten yes; widths 32, 64" in text
+    assert ("- training: epochs 40; batch size 84; lr 0.06563; horizontal flips no; patch-whitened first layer yes; "
+            "widths 32, 64") in text
     assert "ema decay" not in text and "loss per epoch" not in text and "seconds per epoch" not in text
     assert ("- training progress: 40 epochs in 76.0 s (1.90 s each on average); training loss 2.400 after epoch 1, "
             "0.840 after epoch 40 (its lowest)") in text
@@ -228,7 +229,7 @@ def test_rendered_reports_hold_no_python_values_and_summarise_long_training() ->
     scaled.settings.update(preset=None, svm=None, cnn_precision=True)
     text = scaling.markdown(scaled)
     assert not PYTHON_LEAKS.search(text), PYTHON_LEAKS.search(text)
-    assert "- preset: –" in text and "- cnn precision: yes" in text
+    assert "preset" not in text.split("## Settings", 1)[1] and "- precision: auto (the CNN's: yes)" in text
 
 
 def test_the_busy_machine_warning_names_a_few_runs_and_counts_the_rest() -> None:

@@ -295,7 +295,8 @@ def markdown(results: AblateResults, links: Mapping[str, str] | None = None) -> 
         f"{s['batch_size']}, {s['steps']:,} optimiser steps{small_note}",
         f"- {s['optimizer']}; {lr_note}",
         f"- weight decay {s['weight_decay']:g} on weights only, label smoothing {s['label_smoothing']:g}, "
-        + (f"random translation by up to {s['translate_pixels']} pixels, " if s["translate_pixels"] else
+        + (f"random translation by up to {s['translate_pixels']} pixel{'s' if s['translate_pixels'] != 1 else ''}, "
+           if s["translate_pixels"] else
            "no random translation, ")
         + ("random horizontal flips" if s["hflip"] else "no flips"),
         f"- initialisation: {s['initialisation']}; seed {results.seed}",

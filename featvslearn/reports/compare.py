@@ -30,6 +30,7 @@ from featvslearn.reports.compare_table import (
     table_rows,
     used_seconds,
 )
+from featvslearn.reports.details import detail_lines
 from featvslearn.reports.plots import (
     confusion_matrix_figure,
     misclassified_figure,
@@ -37,13 +38,13 @@ from featvslearn.reports.plots import (
     timeline_figure,
 )
 from featvslearn.reports.shared import (
+    CPU_NOTE,
     SAME_SPEED,
     byline,
     dataset_lines,
     dataset_warnings,
     environment_lines,
     epoch_summary,
-    fmt_key,
     fmt_names,
     fmt_rate,
     fmt_seconds,
@@ -288,7 +289,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         "Train seconds cover everything fitted on the training set (features and SVM, or CNN training); "
         "predict seconds go from raw test images to labels, so images/s is the end-to-end inference rate. "
         "A warm-up stage (one untimed pass, and compilation with --compile) is listed under Stages and "
-        "counted in neither.",
+        f"counted in neither. {CPU_NOTE}",
     ]
     if len(results.devices) > 1:
         lines += [
@@ -306,11 +307,11 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
             "",
             "### Utilisation over time",
             "",
-            ("GPU kernel-active % (green, from NVML's timestamped samples) and this process's CPU, as a share of "
-             "the whole machine (blue)" if gpu else "This process's CPU, as a share of the whole machine (no run "
-             "had GPU readings)")
+            ("GPU kernel-active % (black line, from NVML's timestamped samples) and this process's CPU as a "
+             "share of the whole machine (grey line)" if gpu else "This process's CPU as a share of the whole "
+             "machine (grey line; no run had GPU readings)")
             + ", sampled at 20 Hz while each run went on and averaged to at most 600 points; the shaded bands "
-            "are its stages.",
+            "are its stages, each stage in its own colour.",
             "",
             image("GPU and CPU utilisation over time, per run", links["timeline"]),
         ]
@@ -347,8 +348,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         lines.append(f"### {label}")
         lines.append("")
         lines += pipeline_settings_lines(p.name, results.settings)
-        lines += [f"- {fmt_key(key)}: {fmt_value(value, key)}" for key, value in p.details.items()
-                  if key not in ("loss_per_epoch", "seconds_per_epoch")]
+        lines += detail_lines(p.details, seed=results.seed)
         if p.details.get("loss_per_epoch"):
             lines.append("- training progress: " + epoch_summary(p.details["loss_per_epoch"],
                                                                  p.details.get("seconds_per_epoch") or []))

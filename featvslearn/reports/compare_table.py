@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from featvslearn.pipelines.budget import seconds_text
 from featvslearn.reports.shared import (
+    CPU_HEADER,
     SAME_SPEED,
     TableContent,
     best_accuracy_cells,
     fmt_bytes,
-    fmt_percent,
+    fmt_cpu_share,
     fmt_rate,
     fmt_seconds,
     fmt_speed_up,
@@ -132,9 +133,10 @@ def first_runs(results: CompareResults) -> list[PipelineResult]:
 
 
 # --------------------------------------------------------------------------- table
-HEADERS = ["pipeline", "device", "accuracy", "train s", "pred s", "img/s", "CPU", "peak RSS"]
+HEADERS = ["pipeline", "device", "accuracy", "train s", "pred s", "img/s", CPU_HEADER, "peak RSS"]
 """The side-by-side table's headers when no run used a GPU: seconds to train and to predict the test
-set, test images labelled per second, mean CPU use and peak resident memory of the process."""
+set, test images labelled per second, the process's mean CPU as a share of the whole machine, and its
+peak resident memory."""
 GPU_HEADERS = ["GPU util mean / max", "peak GPU mem"]
 """The GPU columns, which join :data:`HEADERS` after ``img/s`` when some run used a GPU."""
 GPU_COLUMN = HEADERS.index("img/s") + 1
@@ -192,7 +194,7 @@ def _columns(p: PipelineResult, gpu: bool) -> list[str]:
         fmt_seconds(p.train_seconds),
         fmt_seconds(p.predict_seconds),
         fmt_rate(p.images_per_second),
-        fmt_percent(p.cpu_util_percent_mean),
+        fmt_cpu_share(p.cpu_util_percent_mean),
         fmt_bytes(p.peak_rss_bytes),
     ]
     if gpu:

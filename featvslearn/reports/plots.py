@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, PercentFormatter
 
 from featvslearn.reports import style
+from featvslearn.reports.shared import CPU_HEADER
 from featvslearn.reports.style import CPU_COLOUR, GPU_COLOUR, styled
 from featvslearn.results import MisclassifiedExample, ScalingResults, Timeline, decode_image
 
@@ -145,6 +146,10 @@ def _class_name(class_names: Sequence[str], index: int) -> str:
 
 
 # --------------------------------------------------------------------------- utilisation timelines
+CPU_LABEL = CPU_HEADER
+"""The CPU line's name in a timeline's legend: the same words as the tables' CPU column."""
+
+
 @styled
 def timeline_figure(runs: Sequence[tuple[str, Timeline]],
                     title: str = "Utilisation over time; shaded bands are the stages",
@@ -182,8 +187,9 @@ def timeline_figure(runs: Sequence[tuple[str, Timeline]],
             heading = label
         else:
             heading = f"{label} — no GPU readings: CPU only"
-        (lines["CPU util % (whole machine)"],) = ax.plot(t, timeline.cpu_util_percent, color=CPU_COLOUR,
-                                                         linewidth=1.5)
+        # a share of the whole machine: the counters' 10 ms ticks can put a short sample over 100 %
+        cpu = np.clip(np.asarray(timeline.cpu_util_percent, dtype=float), 0.0, 100.0)
+        (lines[CPU_LABEL],) = ax.plot(t, cpu, color=CPU_COLOUR, linewidth=1.5)
         ax.set_ylim(0, 116)
         ax.set_yticks([0, 50, 100])
         ax.set_ylabel("%")
@@ -195,7 +201,7 @@ def timeline_figure(runs: Sequence[tuple[str, Timeline]],
     axes[0].set_xlim(0, end)
     style.plain_axis(axes[-1].xaxis)
     axes[-1].set_xlabel("seconds since the run started (the same scale in every panel)")
-    names = [name for name in ("GPU util %", "CPU util % (whole machine)") if name in lines]
+    names = [name for name in ("GPU util %", CPU_LABEL) if name in lines]
     handles: list[Line2D | Patch] = [lines[name] for name in names]
     handles += [Patch(color=stage_colours[name]) for name in stage_names]
     if handles:

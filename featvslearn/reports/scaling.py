@@ -15,7 +15,6 @@ from featvslearn.reports.shared import (
     dataset_warnings,
     environment_lines,
     failed_runs_warnings,
-    fmt_key,
     fmt_mean_std,
     fmt_seconds,
     fmt_speed_up,
@@ -244,11 +243,28 @@ def markdown(results: ScalingResults, links: Mapping[str, str] | None = None) ->
     if epochs:
         lines.append("- CNN epochs per size: " + ", ".join(f"{int(s):,}: {e}" for s, e in epochs.items())
                      + (" (--epochs)" if settings.get("epochs") else " (adapted to the size)"))
-    for key in ("preset", "cnn_precision", "precision", "svm", "device_option"):
-        if key in settings:
-            lines.append(f"- {fmt_key(key)}: {fmt_value(settings[key], key)}")
+    lines += option_lines(settings, results.device)
     lines += ["", *environment_lines(results.environment)]
     return "\n".join(lines)
+
+
+def option_lines(settings: Mapping[str, object], device: str) -> list[str]:
+    """The command's options that shaped every run, as Markdown list items, only those set: the CNN's
+    preset, the precision asked for and what it came to for the CNN, the SVM (when one was named) and the
+    device asked for (when it is not the device the byline names)."""
+    shown = {key: fmt_value(settings[key], key) for key in ("preset", "precision", "cnn_precision", "svm",
+                                                             "device_option") if settings.get(key) is not None}
+    lines = [f"- CNN preset: {shown['preset']}"] if "preset" in shown else []
+    precision, cnn_precision = shown.get("precision"), shown.get("cnn_precision")
+    if precision and cnn_precision and precision != cnn_precision:
+        lines.append(f"- precision: {precision} (the CNN's: {cnn_precision})")
+    elif precision or cnn_precision:
+        lines.append(f"- precision: {precision or cnn_precision}")
+    if "svm" in shown:
+        lines.append(f"- svm: {shown['svm']}")
+    if shown.get("device_option", device) != device:
+        lines.append(f"- device asked for: {shown['device_option']}")
+    return lines
 
 
 # --------------------------------------------------------------------------- figures

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from featvslearn.files import atomic_write_bytes, atomic_write_text, make_folder, plots_folder
 from featvslearn.measure.contention import is_timed
+from featvslearn.measure.cpu import MIN_LOAD_WINDOW_SECONDS
 from featvslearn.results import DatasetInfo, ImageSizing, Results, StageResult
 
 DPI = 110
@@ -34,6 +35,29 @@ def fmt_bytes(value: int | None) -> str:
 def fmt_percent(value: float | None) -> str:
     """A utilisation percentage, or a dash when unavailable."""
     return "–" if value is None else f"{value:.0f}%"
+
+
+CPU_HEADER = "CPU % of machine"
+"""The header of every CPU column: this process's CPU as a share of the whole machine (100 % = every
+logical core busy for the whole window), the scale :mod:`featvslearn.measure` records."""
+CPU_NOTE = ("CPU % of machine is this process's CPU time (all its threads) over the wall time of every logical "
+            "core together: 100 % means every core busy for the whole time.")
+"""What :data:`CPU_HEADER` means, in one sentence for under a table."""
+SHORT_STAGE_NOTE = (f"A stage shorter than {MIN_LOAD_WINDOW_SECONDS:g} s shows – for CPU: the CPU counters "
+                    "advance in 10 ms steps, too coarse to measure it.")
+"""Why a short stage has no CPU share."""
+
+
+def fmt_cpu_share(value: float | None, seconds: float | None = None) -> str:
+    """A CPU share of the whole machine (see :data:`CPU_HEADER`) as ``"42%"``, between 0 and 100 %.
+
+    A dash when there is none, or when the window was ``seconds`` long and that is shorter than
+    ``MIN_LOAD_WINDOW_SECONDS`` (the counters tick in 10 ms steps, so one tick too many reads as far
+    over 100 %). The counters' rounding can put a busy window a little over 100 %; it shows as 100 %.
+    """
+    if value is None or not math.isfinite(value) or (seconds is not None and seconds < MIN_LOAD_WINDOW_SECONDS):
+        return "–"
+    return f"{min(max(value, 0.0), 100.0):.0f}%"
 
 
 def fmt_mean_max(mean: float | None, maximum: float | None) -> str:
@@ -158,18 +182,22 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[str]], text_columns
 
 
 def stages_table(label_header: str, runs: Iterable[tuple[str, Sequence[StageResult]]]) -> list[str]:
-    """The Markdown table of every stage of every run; ``runs`` is [(run label, its stages)] and
-    ``label_header`` names the first column (``pipeline``, ``variant``). The GPU column appears only
-    when some stage ran on a GPU or has GPU readings."""
+    """The Markdown table of every stage of every run, and the lines under it that say what its CPU
+    column means; ``runs`` is [(run label, its stages)] and ``label_header`` names the first column
+    (``pipeline``, ``variant``). The GPU column appears only when some stage ran on a GPU or has GPU
+    readings. CPU is a share of the whole machine (:func:`fmt_cpu_share`), a dash for a stage too short
+    to measure."""
     stages = [(label, s) for label, run_stages in runs for s in run_stages]
     gpu = any(s.device.startswith(("cuda", "mps")) or s.gpu_util_percent_mean is not None for _, s in stages)
     rows = [[label, s.name, s.device, fmt_seconds(s.seconds),
              *([fmt_mean_max(s.gpu_util_percent_mean, s.gpu_util_percent_max)] if gpu else []),
-             fmt_percent(s.cpu_util_percent_mean), fmt_bytes(s.peak_rss_bytes)]
+             fmt_cpu_share(s.cpu_util_percent_mean, s.seconds), fmt_bytes(s.peak_rss_bytes)]
             for label, s in stages]
-    headers = [label_header, "stage", "device", "seconds", *(["GPU util mean / max"] if gpu else []), "CPU util",
+    headers = [label_header, "stage", "device", "seconds", *(["GPU util mean / max"] if gpu else []), CPU_HEADER,
                "peak RSS"]
-    return md_table(headers, rows, text_columns=3)
+    short = any(s.seconds < MIN_LOAD_WINDOW_SECONDS for _, s in stages)
+    note = CPU_NOTE + (" " + SHORT_STAGE_NOTE if short else "")
+    return [*md_table(headers, rows, text_columns=3), "", note]
 
 
 # --------------------------------------------------------------------------- common sections

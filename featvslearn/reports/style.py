@@ -111,20 +111,26 @@ CPU_COLOUR = "#6E6E6E"
 CHANCE_COLOUR = "#555555"
 """Reference lines: chance level, crossovers."""
 STAGE_COLOURS: tuple[str, ...] = ("#fdd9b5", "#cfe3f5", "#dcd0ee", "#cdeed8", "#faf0b4", "#f7c6c7", "#d9d9d9",
-                                  "#c4ece9", "#eadbc8", "#e7f3c0", "#f4d0ec", "#e0e0b0")
-"""Pale backgrounds for the stages of a timeline (12 before any repeats)."""
+                                  "#c4ece9", "#eadbc8", "#e7f3c0", "#f4d0ec", "#e0e0b0", "#a3c9fe", "#78d3f0",
+                                  "#7fd6c5", "#a7d2a2")
+"""Light backgrounds for the stages of a timeline, one per name of :data:`KNOWN_STAGES`, no two alike."""
 KNOWN_STAGES: tuple[str, ...] = (
     "warm-up (small slice)", "features (train)", "standardise", "svm fit", "features (test)", "predict",
-    "codebook (k-means)", "to device", "warm-up", "train", "evaluate", "tune (validation split)")
-"""The stages the pipelines run, each with its own colour of :data:`STAGE_COLOURS`, in that order."""
+    "codebook (k-means)", "to device", "warm-up", "train", "evaluate", "tune (validation split)",
+    "choose svm (budget probe)", "choose epochs (budget probe)", "choose lr (validation split)",
+    "warm-up and compile")
+"""Every stage the pipelines and experiments run, in the order of their colours in :data:`STAGE_COLOURS`."""
+SPARE_STAGE_COLOURS: tuple[str, ...] = ("#cbbff7", "#f7b89d", "#f8b3d1", "#8bedef")
+"""Backgrounds for stage names :data:`KNOWN_STAGES` lacks (a results file from another version): none is
+the colour of a known stage."""
 
 
 def stage_colour(name: str) -> str:
-    """The background colour of stage ``name``, the same in every timeline; an unknown stage gets one by a
-    stable checksum of its name."""
+    """The background colour of stage ``name``, the same in every timeline: its own for a known stage; for
+    another name, a spare colour chosen by a stable checksum of the name."""
     if name in KNOWN_STAGES:
-        return STAGE_COLOURS[KNOWN_STAGES.index(name) % len(STAGE_COLOURS)]
-    return STAGE_COLOURS[zlib.crc32(name.encode()) % len(STAGE_COLOURS)]
+        return STAGE_COLOURS[KNOWN_STAGES.index(name)]
+    return SPARE_STAGE_COLOURS[zlib.crc32(name.encode()) % len(SPARE_STAGE_COLOURS)]
 
 
 def _spare_colour(name: str) -> str:
