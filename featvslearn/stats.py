@@ -165,6 +165,28 @@ def pairwise_tests(correct: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     return tests
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of ``p_values`` for testing them together (family-wise error rate).
+
+    In: raw p-values in ``[0, 1]``, in any order. Out: the adjusted p-values in the same order: the
+    ``k``-th smallest is multiplied by ``m - k + 1`` (``m`` tests, ``k`` from 1), made no smaller
+    than the one before it, and capped at 1. One test is left as it is; none gives ``[]``. Reading
+    each adjusted p-value against the significance level keeps the chance of any false finding
+    among the ``m`` at most that level.
+    """
+    values = [float(p) for p in p_values]
+    for value in values:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"p-values must lie in [0, 1], got {value!r}")
+    m = len(values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(sorted(range(m), key=values.__getitem__)):
+        running = max(running, min(1.0, (m - rank) * values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
 # ---------------------------------------------------------------------------------------------
 # Verdicts in words
 # ---------------------------------------------------------------------------------------------

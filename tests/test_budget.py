@@ -14,7 +14,7 @@ from featvslearn.errors import UserError
 from featvslearn.experiments.compare import run_comparison
 from featvslearn.experiments.config import CompareConfig
 from featvslearn.learned.train import default_epochs
-from featvslearn.pipelines.budget import Budget, default_budget, epochs_within, strongest_within
+from featvslearn.pipelines.budget import Budget, epochs_within, strongest_within
 from featvslearn.reports import lessons
 from featvslearn.reports.compare import markdown
 from featvslearn.reports.compare_table import table
@@ -22,17 +22,68 @@ from featvslearn.reports.compare_table import table
 SMALL = CompareConfig(dataset="digits", device="cpu", train_size=600, test_size=200, seed=1)
 
 
-# ----------------------------------------------------------------------------- the default
-@pytest.mark.parametrize(("n", "shape", "device", "seconds"), [
-    (60_000, (28, 28, 1), "cpu", 240.0),  # Fashion-MNIST on a CPU
-    (60_000, (28, 28, 1), "cuda", 120.0),
-    (50_000, (32, 32, 3), "cpu", 770.0),  # CIFAR-10: 153.6 million values
-    (1_437, (8, 8, 1), "cpu", 30.0),  # digits: the smallest CPU budget
-    (1_437, (8, 8, 1), "mps", 20.0),
-])
-def test_the_default_budget_grows_with_the_training_data_and_is_smaller_on_an_accelerator(
-        n: int, shape: tuple[int, int, int], device: str, seconds: float) -> None:
-    assert default_budget(n, shape, device) == seconds
+# ----------------------------------------------------------------------------- no budget: fixed recipes
+def _spin(stop) -> None:  # a process that keeps one core busy
+    while not stop.is_set():
+        pass
+
+
+def test_without_a_budget_the_recipes_and_results_are_the_same_on_a_busy_machine(monkeypatch) -> None:
+    """Every choice is a fixed function of the data, device type and options: two processes spinning on
+    the cores change the timings, never the SVM, the epochs or an accuracy."""
+    import multiprocessing
+
+    monkeypatch.setattr(svm_settings, "LARGE_SET_FROM", 100)
+    monkeypatch.setattr(svm_settings, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))
+    config = dataclasses.replace(SMALL, pipelines=("hog-svm", "cnn"), train_size=900, epochs=None).validated()
+    quiet = run_comparison(config)
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    spinners = [context.Process(target=_spin, args=(stop,), daemon=True) for _ in range(2)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        busy = run_comparison(config)
+    finally:
+        stop.set()
+        for spinner in spinners:
+            spinner.join(timeout=10)
+    for a, b in zip(quiet.pipelines, busy.pipelines, strict=True):
+        assert "budget" not in a.details and "budget" not in b.details
+        assert a.accuracy == b.accuracy and a.correct == b.correct
+    hog, cnn = quiet.pipelines
+    assert hog.details["svm_settings"]["kind"] == "rbf" and hog.details["svm_settings"]["n_components"] == 100
+    assert hog.details["svm_choice"].startswith("the standard SVM for 900 training images")
+    assert cnn.details["training"]["epochs"] == default_epochs(900, "cpu") == cnn.details["epochs_trained"]
+    assert not {"choose epochs (budget probe)", "choose svm (budget probe)"} & {
+        s.name for p in quiet.pipelines for s in p.stages}
+
+
+def test_learned_svm_fits_exactly_the_svm_hog_svm_chose_within_a_budget(monkeypatch) -> None:
+    monkeypatch.setattr(svm_settings, "LARGE_SET_FROM", 100)
+    monkeypatch.setattr(svm_settings, "RBF_LANDMARKS_WITHIN_BUDGET", (100, 30))
+    config = dataclasses.replace(SMALL, pipelines=("learned-svm", "hog-svm"), train_size=900, epochs=2, budget=600.0)
+    learned, hog = run_comparison(config.validated()).pipelines
+    assert hog.details["budget"]["chosen"] == "rbf-100"
+    assert learned.details["svm_settings"] == hog.details["svm_settings"]
+    assert learned.details["svm_precision"] == hog.details["svm_precision"]
+    assert learned.details["same_svm_as"].startswith("hog-svm: the SVM it chose in this run")
+    alone = run_comparison(dataclasses.replace(config, pipelines=("learned-svm",)).validated()).pipelines[0]
+    assert alone.details["svm_settings"]["kind"] == "rbf"  # hog-svm's rule, with its own probes
+    assert alone.details["same_svm_as"].startswith("hog-svm's rule")
+
+
+def test_within_a_budget_the_cnn_stops_after_the_epoch_that_runs_past_it(monkeypatch) -> None:
+    from featvslearn.pipelines import cnn as cnn_pipeline
+
+    monkeypatch.setattr(cnn_pipeline, "probe_cnn", lambda *args: (1e-6, 0.0))  # a probe far too hopeful
+    config = dataclasses.replace(SMALL, pipelines=("cnn",), budget=0.05)
+    cnn = run_comparison(config.validated()).pipelines[0]
+    planned, trained = cnn.details["training"]["epochs"], cnn.details["epochs_trained"]
+    assert planned == default_epochs(600, "cpu") and 1 <= trained < planned
+    assert len(cnn.details["loss_per_epoch"]) == trained
+    assert cnn.details["budget"]["chosen"] == (f"{trained} epochs" if trained > 1 else "1 epoch")
+    assert f"stopped after {cnn.details['budget']['chosen']} of {planned}" in cnn.details["budget"]["reason"]
 
 
 # ----------------------------------------------------------------------------- choosing
@@ -154,6 +205,8 @@ def test_with_several_svms_to_choose_from_a_probe_stage_picks_the_rbf_svm_when_i
     tiny = run_comparison(dataclasses.replace(config, budget=0.001).validated()).pipelines[0]
     assert tiny.details["budget"]["chosen"] == "linear"
     assert list(tiny.details["budget"]["estimates"]) == ["linear"]  # nothing stronger probed once it is over
+    assert tiny.details["svm_settings"]["max_iter"] == 10  # no fit estimated past the budget: fewer iterations
+    assert "fitted with 10 of its 150 L-BFGS iterations" in tiny.details["budget"]["reason"]
 
 
 def test_a_budget_choice_is_reproduced_by_naming_it_with_svm(monkeypatch) -> None:

@@ -427,3 +427,27 @@ def test_mcnemar_equals_the_exact_binomial_formula_to_1e12() -> None:
             result = mcnemar_exact(correct_a, correct_b)
             assert (result.b, result.c, result.n) == (a_only, b_only, discordant + 2)
             assert abs(result.p_value - _mcnemar_by_hand(a_only, b_only)) <= 1e-12, (a_only, b_only)
+
+
+def test_holm_adjusts_as_the_step_down_procedure_does() -> None:
+    from featvslearn.stats import holm
+
+    assert holm([]) == [] and holm([0.03]) == [0.03]
+    # sorted 0.01, 0.02, 0.04 times 3, 2, 1 -> 0.03, 0.04, 0.04 (kept no smaller than the one before)
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
+    assert holm([0.001, 0.001]) == pytest.approx([0.002, 0.002])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm([1.5])
+
+
+def test_holm_equals_scipy_free_reference_on_random_families() -> None:
+    from featvslearn.stats import holm
+
+    rng = np.random.default_rng(0)
+    for m in range(1, 9):
+        p = rng.uniform(0, 0.2, m)
+        order = np.argsort(p)
+        expected = np.empty(m)
+        expected[order] = np.minimum(1, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+        assert holm(p.tolist()) == pytest.approx(expected.tolist(), abs=1e-15)

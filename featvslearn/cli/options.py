@@ -149,14 +149,16 @@ Svm = Annotated[str, typer.Option(
          "above 20k images.")]
 CompareSvm = Annotated[str | None, typer.Option(
     "--svm", metavar="NAME", show_default=False,
-    help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. Default: the strongest that fits the "
-         "budget (hog-svm: the Nystroem RBF SVM with as many landmarks as fit, from 20,000 training images; else "
-         "linear). A budget's choice, e.g. rbf-6000, can be named here to repeat it.")]
+    help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. Default: each pipeline's standard SVM "
+         "(hog-svm from 20,000 training images: the Nystroem RBF SVM with up to 6,000 landmarks; else linear), or "
+         "with --budget the strongest that fits. learned-svm fits the SVM hog-svm chose. A budget's choice, e.g. "
+         "rbf-4000, can be named here to repeat it.")]
 Budget = Annotated[float | None, typer.Option(
     metavar="SECONDS", show_default=False,
-    help="Seconds each pipeline may spend after its warm-up (features, probes, training, prediction); each uses its "
-         "strongest configuration that fits. Default: 5 s per million training-image values on a CPU (240 s for "
-         "Fashion-MNIST), half that on a GPU; at least 30 s (CPU) or 20 s. --svm and --epochs still win.")]
+    help="Seconds each pipeline may spend after its warm-up (features, probes, training, prediction): each takes "
+         "its strongest configuration estimated to fit, timed on this machine now, and stops at the next safe point "
+         "past it (the CNN after that epoch). Default: no budget; every pipeline follows its standard recipe, the "
+         "same on a quiet or a busy machine. --svm and --epochs still win.")]
 Preset = Annotated[str, typer.Option(
     metavar="NAME",
     help=f"CNN size and schedule: {', '.join(PRESETS)} (half width and epochs, no TTA / defaults, flip TTA / double "

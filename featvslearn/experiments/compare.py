@@ -11,12 +11,11 @@ from datetime import datetime, timezone
 
 import torch
 
-from featvslearn.datasets import Split
 from featvslearn.experiments.config import CompareConfig
 from featvslearn.experiments.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
 from featvslearn.measure import environment
 from featvslearn.measure.contention import machine_busy
-from featvslearn.pipelines.budget import Budget, default_budget
+from featvslearn.pipelines.budget import Budget
 from featvslearn.progress import Progress, no_progress
 from featvslearn.results import CompareResults, PairedTest, PipelineResult, decode_correct
 from featvslearn.stats import pairwise_tests
@@ -30,14 +29,10 @@ def _on_device(progress: Progress, device: torch.device, index: int, several: bo
         f"{key}@{index}", f"[{device}] {description}", completed, total)
 
 
-def budget_for(config: CompareConfig, split: Split, device: torch.device) -> Budget:
-    """Each pipeline's budget on ``device``: ``--budget``, else the default for the training data and device."""
-    if config.budget is not None:
-        return Budget(config.budget, "--budget")
-    train_set = split.train
-    return Budget(default_budget(len(train_set), train_set.image_shape, device.type),
-                  f"default for {len(train_set):,} training images of {'×'.join(map(str, train_set.image_shape))} "
-                  f"on {device.type}")
+def budget_for(config: CompareConfig) -> Budget | None:
+    """Each pipeline's budget: ``--budget``, or None: every pipeline then follows its standard recipe,
+    a fixed function of the dataset, the device type and the options, whatever the machine's load."""
+    return None if config.budget is None else Budget(config.budget, "--budget")
 
 
 def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> CompareResults:
@@ -49,14 +44,14 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     ``config`` should come from :meth:`CompareConfig.validated`. ``tests`` compares every pair of
     pipelines on the first device with an exact McNemar test on the same test images;
     ``machine_busy`` says whether other processes loaded the machine during any timed stage.
-    Each pipeline runs within the budget of :func:`budget_for`, on each device.
+    With ``--budget`` each pipeline runs within it, on each device (:func:`budget_for`).
     """
     start = time.perf_counter()
     devices = config.torch_devices()
     seed_everything(config.seed)
     split, load_seconds = load_data(config, progress, train_size=config.train_size)
     by_device: list[dict[str, PipelineResult]] = [
-        run_batch(config.pipelines, split, device, config.run_settings(budget_for(config, split, device)),
+        run_batch(config.pipelines, split, device, config.run_settings(budget_for(config)),
                   _on_device(progress, device, index, len(devices) > 1))
         for index, device in enumerate(devices)
     ]

@@ -251,8 +251,8 @@ def _check_train_size(problems: Problems, train_size: int | None) -> None:
 class CompareConfig(DataOptions):
     """What ``featvslearn compare`` runs: the shared options, the pipelines and their settings.
 
-    ``budget`` is each pipeline's budget in seconds (None: the default for the dataset and device,
-    :func:`featvslearn.pipelines.budget.default_budget`); ``svm`` None lets the SVM pipelines choose within it.
+    ``budget`` is each pipeline's budget in seconds (None: no budget, every pipeline follows its
+    standard recipe); ``svm`` None lets the SVM pipelines choose: their standard SVM, or within the budget.
     """
 
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES

@@ -246,13 +246,15 @@ class TrainLog:
     test_accuracy_per_epoch: list[float] = field(default_factory=list)
     images_seen: int = 0
     ema_model: nn.Module | None = None
+    stopped_early: bool = False
 
 
 def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normaliser: Normaliser,
               settings: TrainSettings, on_step: StepFn | None = None,
               on_epoch: Callable[[int, float, float | None], None] | None = None,
               trainable: nn.Module | None = None,
-              evaluate: Callable[[nn.Module], float] | None = None) -> TrainLog:
+              evaluate: Callable[[nn.Module], float] | None = None,
+              stop_after: Callable[[int, float], bool] | None = None) -> TrainLog:
     """Train ``model`` in place on uint8 ``images`` (N, C, H, W) and ``labels`` (N,).
 
     Nesterov SGD with a linear warm-up to ``settings.lr`` then linear decay to zero, label
@@ -260,7 +262,9 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
     ``settings.autocast_dtype`` (batch norm stays in fp32), and an exponential moving
     average of the weights when ``settings.ema_decay`` is set (returned as ``log.ema_model``).
     ``trainable`` is the module to call (``warm_up``'s compiled model); ``evaluate(model)``,
-    if given, returns test accuracy after each epoch. Epoch seconds are wall-clock seconds that end
+    if given, returns test accuracy after each epoch. ``stop_after(epochs done, seconds so far)``, if
+    given, is asked after each epoch whether to stop there (a time budget spent): the network then
+    keeps the weights of that epoch, and ``log.stopped_early`` is set. Epoch seconds are wall-clock seconds that end
     once the device's work for the epoch has finished (reading the epoch's loss waits for it), on
     every device. Returns the log: loss and seconds per epoch, and the
     training loss of every optimiser step (read from the device once per epoch).
@@ -328,6 +332,9 @@ def train_cnn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norm
             model.train()
         if on_epoch is not None:
             on_epoch(epoch + 1, mean_loss, accuracy)
+        if stop_after is not None and epoch + 1 < settings.epochs and stop_after(epoch + 1, sum(log.seconds_per_epoch)):
+            log.stopped_early = True
+            break
     log.ema_model = ema.module if ema is not None else None
     return log
 

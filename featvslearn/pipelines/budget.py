@@ -1,13 +1,16 @@
 """Each pipeline's strongest configuration within a stated time budget, chosen from measured probes.
 
-``compare`` gives every pipeline the same budget in seconds for everything it does after its
-warm-up (features, probes, fitting or training, and prediction). A pipeline lists its
+``compare --budget S`` gives every pipeline the same budget of S seconds for everything it does
+after its warm-up (features, probes, fitting or training, and prediction): the lesson "each side
+at its best within S seconds on this machine, now". Without ``--budget`` there is none, and every
+choice is the pipeline's standard recipe, the same on a quiet and on a busy machine. A pipeline lists its
 configurations strongest first (hog-svm: the RBF SVM with the most landmarks, fewer landmarks,
 then the linear SVM; the CNN: its standard epochs, then fewer) and takes the strongest whose
 estimated seconds fit in what is left. Estimates come from the dataset's size and a quick probe
 timed on this device, never from test accuracy, and the probes count in the training time.
 Options the user gave (``--svm``, ``--epochs``) are kept as given; the budget is then only
-reported. This module is plain Python: the probes themselves live with the pipelines.
+reported. The budget is a limit: no SVM fit starts that is estimated past it, and the CNN stops
+after the epoch in which it runs out. This module is plain Python: the probes themselves live with the pipelines.
 """
 
 from __future__ import annotations
@@ -19,26 +22,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-SECONDS_PER_MILLION_VALUES = {"cpu": 5.0, "accelerator": 2.5}
-"""The default budget per million training-image values (pixels x channels): 240 s per pipeline
-for Fashion-MNIST's 60,000 training images (47 million values) on a CPU, where the CNN's standard
-schedule took 99-111 s and hog-svm's largest RBF SVM 93 s; half that on a GPU (120 s), generous on
-purpose: on an H200 the GPU's standard schedule (about 1,000,000 image passes, against the CPU's
-240,000) took 10 s."""
-MIN_BUDGET_SECONDS = {"cpu": 30.0, "accelerator": 20.0}
-"""The smallest default budget, so small datasets still get every configuration."""
 MAX_BUDGET_SECONDS = 86_400.0
 """The largest budget ``--budget`` accepts: a day."""
-
-
-def default_budget(n_train: int, image_shape: Sequence[int], device_type: str) -> float:
-    """The default budget in seconds per pipeline for ``n_train`` images of ``image_shape`` (H, W, C)
-    on a device of ``device_type`` (``cpu``, ``cuda``, ``mps``): proportional to the training data's
-    size, at least :data:`MIN_BUDGET_SECONDS`, rounded up to whole tens of seconds."""
-    kind = "cpu" if device_type == "cpu" else "accelerator"
-    values = n_train * math.prod(image_shape) / 1e6
-    seconds = max(MIN_BUDGET_SECONDS[kind], values * SECONDS_PER_MILLION_VALUES[kind])
-    return float(math.ceil(seconds / 10) * 10)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ which trains its variants with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +33,15 @@ class TrainedCNN:
 
 
 def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.TrainSettings, name: str = "cnn",
-                  epoch_accuracy: bool = False) -> tuple[TrainedCNN, train.TrainLog]:
+                  epoch_accuracy: bool = False, stop_after: Callable[[int, float], bool] | None = None,
+                  ) -> tuple[TrainedCNN, train.TrainLog]:
     """Build ``cnn_config`` and train it with ``settings``: stages to device, warm-up and train.
 
     The network is initialised from ``settings.seed``; progress goes to the ``<name>-train``
     task. With ``epoch_accuracy`` the test accuracy after each epoch is measured (and counted
-    in training time). Returns the trained network with its details, and the training log.
+    in training time). ``stop_after(epochs done, train seconds so far)`` may end training after an
+    epoch (see :func:`featvslearn.learned.train.train_cnn`). Returns the trained network with its
+    details, and the training log.
     """
     import torch
 
@@ -84,7 +88,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     progress(f"{name}-train", f"{name}: training, epoch 1/{total:,}", 0, None)  # its clock starts here
     with monitor.stage("train", device, role=TRAIN) as train_stage:
         log = train.train_cnn(model, images, labels, normaliser, settings, on_step=on_step, on_epoch=on_epoch,
-                              trainable=trainable, evaluate=evaluate)
+                              trainable=trainable, evaluate=evaluate, stop_after=stop_after)
     height, width = train_set.image_shape[:2]
     flops = flops_per_image(cnn_config, height, width)
     details: dict[str, Any] = {
@@ -96,6 +100,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
         "whitened_first_layer_filters": whitened,
         "training": settings.as_dict(),
         "precision": dtype_name(settings.autocast_dtype),
+        "epochs_trained": len(log.loss_per_epoch),
         "loss_per_epoch": log.loss_per_epoch,
         "seconds_per_epoch": log.seconds_per_epoch,
         # one clock: the images actually processed over the wall seconds of the train stage
@@ -149,8 +154,11 @@ def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainS
 def train_default_network(context: RunContext) -> TrainedCNN:
     """Train compare's CNN for the dataset, device and the context's settings (preset, epochs, precision).
 
-    With a budget and no ``--epochs``, a measured ``choose epochs (budget probe)`` stage first
-    estimates an epoch's seconds, and the CNN trains for its standard epochs or as many as fit.
+    Without a budget the CNN trains for its standard epochs (a fixed function of the training-set
+    size and the device type) or ``--epochs``. With a budget and no ``--epochs``, a measured
+    ``choose epochs (budget probe)`` stage first estimates an epoch's seconds, the CNN trains for its
+    standard epochs or as many as fit, and stops after the epoch in which the budget runs out (less
+    the test set's estimated prediction), should the machine run slower than its probe.
     """
     from featvslearn.device import autocast_dtype
     from featvslearn.learned import train
@@ -171,6 +179,7 @@ def train_default_network(context: RunContext) -> TrainedCNN:
 
     settings = settings_for(options.epochs)
     choice = None
+    stop_after = None
     if budget is not None and options.epochs is not None:
         choice = budgets.given(budget, "--epochs", budgets.epochs_text(options.epochs))
     elif budget is not None:
@@ -182,7 +191,17 @@ def train_default_network(context: RunContext) -> TrainedCNN:
         choice.probe_seconds = stage.seconds
         context.progress("cnn-budget", f"cnn: chose {choice.chosen} for the budget", 1, 1)
         settings = settings_for(epochs)
-    trained, _ = train_network(context, cnn_config, settings, epoch_accuracy=options.epoch_accuracy)
+
+        def stop_after(epochs_done: int, train_seconds: float) -> bool:
+            return context.spent_seconds() + train_seconds + predict_seconds > budget.seconds
+
+    trained, log = train_network(context, cnn_config, settings, epoch_accuracy=options.epoch_accuracy,
+                                 stop_after=stop_after)
+    if choice is not None and log.stopped_early:
+        done = len(log.loss_per_epoch)
+        choice.chosen = budgets.epochs_text(done)
+        choice.reason += (f"; it stopped after {budgets.epochs_text(done)} of {settings.epochs}, when the budget "
+                          "was spent: this machine ran slower than its probe")
     trained.details = {"preset": options.preset, **trained.details}
     if choice is not None:
         trained.details["budget"] = choice.as_dict()

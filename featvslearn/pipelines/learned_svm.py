@@ -1,11 +1,18 @@
-"""learned-svm: the CNN's penultimate features -> the same standardisation and SVM as hog-svm."""
+"""learned-svm: the CNN's penultimate features -> the same standardisation and SVM as hog-svm.
+
+The SVM is hog-svm's, exactly: when hog-svm runs in the same run (it then runs first), the SVM it
+chose is handed over (kind, C, gamma scale, landmarks, iterations; the precision follows from the
+same device and ``--precision``); otherwise learned-svm chooses by hog-svm's rule with the same
+options and budget. With the classifier held fixed, the gap between the two is the gap between
+the representations.
+"""
 
 from __future__ import annotations
 
 from featvslearn.measure.contention import PREDICT, TRAIN
 from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext
 from featvslearn.pipelines.cnn import TrainedCNN, train_default_network
-from featvslearn.pipelines.svm_stages import fit_svm_stages
+from featvslearn.pipelines.svm_stages import HANDED_OVER, fit_svm_stages
 
 
 def run(context: RunContext) -> PipelineOutput:
@@ -29,7 +36,9 @@ def run(context: RunContext) -> PipelineOutput:
     with monitor.stage("standardise", device, role=TRAIN):
         standardiser = classical.Standardiser(copy=False)
         x_train = standardiser.fit_transform(x_train)
-    classifier, svm_details, svm_device = fit_svm_stages(context, "learned-svm", x_train, train_set.labels)
+    handed_over = context.products.get(HANDED_OVER)
+    classifier, svm_details, svm_device = fit_svm_stages(context, "learned-svm", x_train, train_set.labels,
+                                                         rbf_within_budget=True, handed_over=handed_over)
     with monitor.stage("features (test)", device, role=PREDICT):
         x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
                                features=True)  # (N, D) on device
@@ -40,7 +49,8 @@ def run(context: RunContext) -> PipelineOutput:
         "cnn": ("reuses the cnn trained in this run" + f" ({trained.train_seconds:.1f} s of training, not counted "
                 "here)") if reused else "trains its own cnn (counted in train seconds)",
         **svm_details,
-        "same_svm_as": "hog-svm (same --svm settings)",
+        "same_svm_as": ("hog-svm: the SVM it chose in this run" if handed_over is not None else
+                        "hog-svm's rule (hog-svm not in this run): the SVM it would choose with these options"),
     }
     return PipelineOutput(predictions=predictions, details=details)
 
@@ -50,6 +60,6 @@ PIPELINE = Pipeline(
     summary="the same SVM as hog-svm on the CNN's penultimate features (reuses this run's cnn)",
     learned=True,
     run=run,
-    needs=("cnn",),
+    needs=("cnn", "hog-svm"),
     options=("svm", "tune", "precision", "epochs", "preset", "compile", "seed"),
 )

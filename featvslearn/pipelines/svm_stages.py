@@ -23,20 +23,44 @@ SVM_DESCRIPTIONS = {
 }
 
 
-def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float,
-               rbf_within_budget: bool = False) -> tuple[Any, Any | None, Any | None]:
-    """Which SVM to fit: ``--svm`` when given; else, with a budget, the strongest that fits (probed in
-    a measured ``choose svm (budget probe)`` stage when there is more than one); else the linear SVM.
+def standard_svm(n_train: int, rbf_within_budget: bool) -> tuple[Any, str]:
+    """The SVM a pipeline fits without ``--svm`` and without ``--budget``, and why: a fixed function of
+    the training-set size, so the same command gives the same SVM on a quiet and on a busy machine.
 
-    The RBF SVM is a choice only with ``rbf_within_budget`` (hog-svm, where it was measured the
-    stronger: see :data:`featvslearn.classical.RBF_LANDMARKS_WITHIN_BUDGET`; sift-svm's visual words
-    scored lower with it on Fashion-MNIST, 0.8877 against 0.8953) and from
-    :data:`featvslearn.classical.LARGE_SET_FROM` training images.
+    It is the strongest of :func:`featvslearn.classical.svm_candidates`: for hog-svm from
+    :data:`featvslearn.classical.LARGE_SET_FROM` training images the RBF SVM with the most landmarks
+    it allows (6,000 on Fashion-MNIST, which fits a few minutes on two cores), else the linear SVM.
+    """
+    from featvslearn import classical
+
+    settings = classical.svm_candidates(n_train, rbf_within_budget)[0]
+    if settings.kind == "rbf":
+        why = (f"the standard SVM for {n_train:,} training images: the RBF SVM with the most landmarks "
+               f"({settings.n_components:,}), the strongest on the Fashion-MNIST validation split")
+    elif rbf_within_budget:
+        why = (f"the standard SVM for {n_train:,} training images (the RBF SVM is the standard from "
+               f"{classical.LARGE_SET_FROM:,})")
+    else:
+        why = "the standard SVM of this pipeline (the RBF SVM scored lower on its features)"
+    return settings, why
+
+
+def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float,
+               rbf_within_budget: bool = False) -> tuple[Any, Any | None, Any | None, str]:
+    """Which SVM to fit: ``--svm`` when given; else, with ``--budget``, the strongest that fits (probed
+    in a measured ``choose svm (budget probe)`` stage when there is more than one); else the
+    :func:`standard_svm`.
+
+    The RBF SVM is a choice only with ``rbf_within_budget`` (hog-svm's rule: on its features it was
+    measured the stronger, see docs/benchmarks.md) and from :data:`featvslearn.classical.LARGE_SET_FROM`
+    training images. Within a budget no fit starts that is estimated past it: when even the quickest
+    SVM is, it is fitted with fewer L-BFGS iterations, as many as the time left allows (at least 10).
 
     ``rest_seconds`` estimates what the pipeline will spend on the test set besides the SVM (its
-    features). Returns the settings, the :class:`featvslearn.pipelines.budget.Choice` (None without a budget),
-    and the chosen RBF SVM's kernel map when its probe fitted it (None otherwise).
+    features). Returns the settings, the :class:`featvslearn.pipelines.budget.Choice` (None without a
+    budget), the chosen RBF SVM's kernel map when its probe fitted it (None otherwise), and why.
     """
+    import dataclasses
     import time
 
     from featvslearn import classical
@@ -44,15 +68,19 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
     from featvslearn.pipelines import budget as budgets
 
     options, budget, n_train = context.settings, context.settings.budget, len(labels)
-    if options.svm is not None or budget is None:
-        settings = classical.svm_settings_for(options.svm or "linear", n_train)
-        return settings, None if budget is None else budgets.given(budget, "--svm", options.svm or "linear"), None
+    if options.svm is not None:
+        settings = classical.svm_settings_for(options.svm, n_train)
+        return (settings, None if budget is None else budgets.given(budget, "--svm", options.svm), None,
+                "given by --svm")
+    if budget is None:
+        settings, why = standard_svm(n_train, rbf_within_budget)
+        return settings, None, None, why
     candidates = classical.svm_candidates(n_train, rbf_within_budget)
     if len(candidates) == 1:
         why = (f"the only SVM for {n_train:,} training images (the RBF SVM is a choice from "
                f"{classical.LARGE_SET_FROM:,})" if rbf_within_budget else
                f"the only SVM {name} chooses (the RBF SVM was measured stronger for hog-svm only)")
-        return candidates[0], budgets.only(budget, classical.svm_name(candidates[0]), why), None
+        return candidates[0], budgets.only(budget, classical.svm_name(candidates[0]), why), None, why
     device, n_test, before = str(context.device), len(context.split.test), context.spent_seconds()
     precision = svm_precision(context.device, options.precision)  # every probed SVM runs on the context's device
     kernels: dict[Any, Any] = {}
@@ -77,15 +105,31 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
     kernel = None if options.tune else kernels.get(settings)
     if kernel is not None:
         choice.reason += "; the fit takes the kernel map its probe fitted"
-    return settings, choice, kernel
+    estimated = choice.estimates.get(choice.chosen)
+    if estimated is not None and estimated > budget.seconds:
+        fit_rest = max(estimated - before - stage.seconds - rest_seconds, 1e-9)  # the SVM's own estimated seconds
+        left = budget.seconds - context.spent_seconds() - rest_seconds
+        iterations = max(10, min(settings.max_iter, int(settings.max_iter * left / fit_rest)))
+        if iterations < settings.max_iter:
+            choice.reason += (f"; fitted with {iterations} of its {settings.max_iter} L-BFGS iterations, so as not "
+                              "to start a fit estimated past the budget")
+            settings = dataclasses.replace(settings, max_iter=iterations)
+    return settings, choice, kernel, choice.reason
+
+
+HANDED_OVER = "hog-svm svm"
+"""Where hog-svm leaves the SVM it chose (its settings after any tuning) in a run's products, for
+learned-svm to fit the same SVM on the CNN's features."""
 
 
 def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndarray, rest_seconds: float = 0.0,
-                   rbf_within_budget: bool = False) -> tuple[Any, dict[str, Any], str]:
-    """The SVM's choice within the budget (see :func:`choose_svm`), optional tuning, then its fit, as
-    measured stages; ``x_train`` is standardised (N, D).
+                   rbf_within_budget: bool = False, handed_over: Any | None = None) -> tuple[Any, dict[str, Any], str]:
+    """The SVM's choice (see :func:`choose_svm`), optional tuning, then its fit, as measured stages;
+    ``x_train`` is standardised (N, D). ``handed_over``: settings to fit as they are (learned-svm
+    fitting the SVM hog-svm chose), with no choice and no tuning.
 
-    Returns the fitted classifier, its details for the report, and the device it runs on.
+    Returns the fitted classifier, its details for the report, and the device it runs on. The SVM
+    fitted by hog-svm is left in ``context.products[HANDED_OVER]``.
     """
     import torch
 
@@ -94,14 +138,17 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
 
     options, monitor, progress = context.settings, context.monitor, context.progress
     n_train = len(labels)
-    settings, choice, kernel = choose_svm(context, name, x_train, labels, rest_seconds, rbf_within_budget)
+    if handed_over is not None:
+        settings, choice, kernel, why = handed_over, None, None, "the SVM hog-svm fitted in this run, handed over"
+    else:
+        settings, choice, kernel, why = choose_svm(context, name, x_train, labels, rest_seconds, rbf_within_budget)
     svm_device = classical.classifier_device(settings, str(context.device))
     precision = svm_precision(torch.device(svm_device), options.precision)
     details: dict[str, Any] = {}
     if options.svm == "rbf-exact" and n_train > classical.EXACT_SVC_SLOW_ABOVE:
         warnings.warn(f"{name}: --svm rbf-exact on {n_train:,} training images takes many minutes and O(n²) memory; "
                       "--svm rbf approximates it in seconds", UserWarning, stacklevel=2)
-    if options.tune:
+    if options.tune and handed_over is None:
         with monitor.stage("tune (validation split)", svm_device, role=TRAIN):
             progress(f"{name}-tune", f"{name}: tuning the SVM", 0, None)
             settings, scores = classical.tune_svm(settings, x_train, labels, svm_device, options.seed,
@@ -114,8 +161,11 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
                                  kernel)
         progress(f"{name}-fit", f"{name}: fitting the SVM", 1, 1)
     details["svm"] = SVM_DESCRIPTIONS[settings.kind]
+    details["svm_choice"] = why
     details["svm_settings"] = settings.as_dict()
     details["svm_precision"] = "fp64" if settings.kind == "rbf-exact" else precision
+    if name == "hog-svm":
+        context.products[HANDED_OVER] = settings
     if choice is not None:
         details["budget"] = choice.as_dict()
     return classifier, details, svm_device
