@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import platform
+import subprocess
+import sys
+import textwrap
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,3 +285,46 @@ def test_transformer_on_a_device_equals_the_skimage_path(colour: bool) -> None:
     assert batched.get_params()["device"] == "cpu" and clone(batched).get_params() == batched.get_params()
     assert_matches(batched.fit_transform(images), reference.astype(np.float64))
     assert batched.n_features_out_ == reference.shape[1]
+
+
+def _in_a_fresh_process(code: str) -> str:
+    """stdout of ``code`` run by a new Python interpreter (fresh torch, warnings and allocator state)."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_read_only_images_are_used_without_a_warning_or_a_change() -> None:
+    """Images straight from a file's bytes (np.frombuffer, read-only) give no warning and the usual features."""
+    out = _in_a_fresh_process("""
+        import warnings
+        import numpy as np
+        from featvslearn.classical.hog import hog
+        warnings.simplefilter("error")
+        raw = np.random.default_rng(0).integers(0, 256, 20 * 28 * 28, dtype=np.uint8).tobytes()
+        for dtype in (np.uint8, np.float32):
+            images = np.frombuffer(raw, np.uint8).reshape(20, 28, 28).astype(dtype)
+            images.flags.writeable = False
+            params = {"pixels_per_cell": (4, 4), "cells_per_block": (2, 2)}
+            assert np.array_equal(hog(images, **params), hog(images.copy(), **params))
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the page reuse checked is glibc malloc's")
+def test_repeated_calls_in_a_fresh_process_reuse_their_memory() -> None:
+    """Calls after the first page in (almost) no new memory, as in a process that has loaded a dataset."""
+    out = _in_a_fresh_process("""
+        import resource
+        import numpy as np
+        from featvslearn.classical.hog import hog
+        images = np.random.default_rng(0).integers(0, 256, (10_000, 28, 28), dtype=np.uint8)
+        hog(images)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(3):
+            hog(images)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 3)
+    """)
+    assert int(out) < 200, f"{out.strip()} pages faulted in a call (a call's 9 MB are about 2,300 pages)"

@@ -14,6 +14,7 @@ colour channel, square roots) are made in :mod:`featvslearn.classical.hog_bins`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -103,6 +104,22 @@ def _hog_chunk(images: np.ndarray, params: dict) -> np.ndarray:
 _CHUNK_BYTES = 64 * 2**20  # CPU: rough bound on the intermediates of one chunk of images
 _CHUNK_IMAGES = 256  # CPU: at most this many images a chunk: small chunks stay in cache and reuse memory
 _DEVICE_CHUNK_BYTES = 2**30  # GPU: large chunks, so each kernel launch does plenty of work
+
+
+@functools.cache
+def _keep_working_memory() -> None:
+    """Let the C allocator keep one call's working memory for the next call, instead of unmapping it.
+
+    glibc's malloc gives the free top of its heap back to the kernel once it exceeds twice the
+    largest mmap-served block freed so far. In a fresh process that is a few megabytes, less than
+    one call's memory (about 9 MB for 10,000 28x28 images: the descriptors and a chunk's
+    intermediates), so every call would page its memory in again, zeroed by the kernel, one page
+    fault per 4 kB. Freeing one 16 MB block (never written, so never paged in) raises the limit to
+    32 MB, as loading a dataset does in passing. Elsewhere it is one malloc and free.
+    """
+    import torch
+
+    torch.empty(16 * 2**20, dtype=torch.uint8)  # freed at once
 
 
 def _hog_float_dtype(dtype: object) -> torch.dtype:
@@ -258,7 +275,7 @@ def hog_tensor(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixe
         float_dtype = _hog_float_dtype(array.dtype)
         if array.dtype != np.uint8:  # uint8 travels as is; other types as the float type skimage uses
             array = array.astype(np.float32 if float_dtype == torch.float32 else np.float64, copy=False)
-        x = torch.from_numpy(np.ascontiguousarray(array))
+        x = _host_tensor(np.ascontiguousarray(array))  # (N, H, W, C), sharing the array's memory
     n, h, w, c = x.shape
     params = check_hog_params((h, w), orientations, pixels_per_cell, cells_per_block, block_norm, transform_sqrt)
     n_features = hog_n_features((h, w), params)
@@ -272,6 +289,7 @@ def hog_tensor(images: np.ndarray | torch.Tensor, *, orientations: int = 9, pixe
     work_dtype = torch.float32 if small_ints else float_dtype
     per_image = 4 * h * w * (6 * c + 12) + 16 * n_features  # bytes of intermediates, roughly
     if device.type == "cpu":
+        _keep_working_memory()
         chunk = max(1, min(_CHUNK_BYTES // per_image, _CHUNK_IMAGES))
     else:
         chunk = max(1, _DEVICE_CHUNK_BYTES // per_image)
@@ -364,6 +382,23 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         return _image_transformer_tags(super().__sklearn_tags__())
 
 
+def _host_tensor(array: np.ndarray) -> torch.Tensor:
+    """A CPU tensor sharing the memory of a host ``array``, of its shape and type.
+
+    A read-only array (``np.frombuffer`` of a file's bytes) is shared through DLPack, which carries
+    the read-only flag, rather than ``torch.from_numpy``, which warns that the tensor could write
+    to it (nothing here writes to the images); it is copied where DLPack cannot share it.
+    """
+    import torch
+
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    try:
+        return torch.from_dlpack(array)
+    except (BufferError, RuntimeError, TypeError):
+        return torch.from_numpy(array.copy())
+
+
 def _like_input(features: np.ndarray, images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Host ``features`` as the caller gave the images: an array, or a tensor on their device."""
     import torch
@@ -410,13 +445,12 @@ class ThumbnailTransformer(TransformerMixin, BaseEstimator):
 
         An array comes back as an array; a tensor as a tensor on its own device.
         """
-        import torch
         import torch.nn.functional as F
 
         check_is_fitted(self)
         images = check_images(X, self, min_samples=0)
         check_image_shape(images, self)
-        x = images if is_tensor(images) else torch.from_numpy(np.ascontiguousarray(images))  # (N, H, W, C)
+        x = images if is_tensor(images) else _host_tensor(np.ascontiguousarray(images))  # (N, H, W, C)
         x = x.permute(0, 3, 1, 2).float() / 255.0  # (N, C, H, W) in [0, 1] for uint8
         small = F.adaptive_avg_pool2d(x, int(self.size))  # (N, C, size, size)
         thumbnails = small.reshape(len(images), self.n_features_out_)  # (N, size * size * C)
