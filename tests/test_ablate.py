@@ -22,7 +22,8 @@ from featvslearn.experiments.config import AblateConfig
 from featvslearn.learned import train
 from featvslearn.learned.models import CNN, cnn_config_for, parameter_count
 from featvslearn.learned.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
-from featvslearn.results import AblateResults
+from featvslearn.reports.ablate import compared_pairs
+from featvslearn.results import AblateResults, decode_correct
 from tests.test_cli import assert_user_error
 
 runner = CliRunner()
@@ -43,7 +44,8 @@ def ablate_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     result = runner.invoke(app, ["ablate", *TINY, "--json", str(results), "--report", str(report)])
     assert result.exit_code == 0, result.output
     assert "sigmoid-deep-plain" in result.stdout and "accuracy" in result.stdout
-    assert "- Shallow networks (4 weight layers) learn with every activation" in result.stdout  # the lessons
+    assert ("- Shallow networks (4 weight layers), each with the initialisation and learning rate chosen for its "
+            "activation:") in " ".join(result.stdout.split())  # the lessons
     return results, report
 
 
@@ -76,6 +78,16 @@ def test_json_has_the_documented_fields_and_types(ablate_run: tuple[Path, Path])
         assert v["lr"] == pytest.approx(factor * train.train_settings_for(120, 8, "cpu", False, 0, epochs=2).lr)
         assert v["lr_selection_seconds"] > 0 and ablation.LR_STAGE in {s["name"] for s in v["stages"]}
         assert v["train_images"] == 120  # the small-data variants' 1,000 are more than this run has
+    # per test image, whether each variant got it right: the McNemar tests of the reading read it
+    results = AblateResults.from_dict(data)
+    for v in results.variants:
+        assert v.correct is not None and v.correct.length == 60
+        assert decode_correct(v.correct).mean() == pytest.approx(v.accuracy)
+    tests = settings["tests"]
+    assert tests and {tuple(t["variants"]) for t in tests} == set(compared_pairs(results))
+    for t in tests:
+        assert set(t) == {"variants", "test", "p_value", "p_value_holm", "a_only", "b_only", "n"}
+        assert t["test"] == "mcnemar-exact" and t["n"] == 60 and t["p_value"] <= t["p_value_holm"] <= 1
     depth = {v["name"]: v["depth"] for v in data["variants"]}
     # digits (8x8): one stage of 1 (or 4) 5x5 convolutions, then the 120- and 84-unit layers and the classifier
     assert depth["relu-bn"] == 4 and depth["sigmoid-deep-plain"] == 7

@@ -24,25 +24,80 @@ def test_markdown_reads_the_smallest_and_largest_size() -> None:
 
 
 def test_reading_names_the_leaders_the_crossover_and_the_spread() -> None:
-    text = reading(scaling_results())
+    text = reading(scaling_results())  # each seed's runs 1 point either side of the mean, in both pipelines
     assert text.startswith("At 30 training images (10 per class) **hog-svm leads**: 80.0% ± 1.4% against "
-                           "70.0% ± 1.4% for cnn, 10.0 points ahead.")
+                           "70.0% ± 1.4% for cnn, 10.0 points ahead, beyond the spread across seeds.")
     assert "At 90 training images (30 per class, the whole training set) **cnn leads**" in text
-    assert "**The CNN overtakes hog-svm from 60 training images on**; the curves cross near 56 images" in text
+    assert ("**The CNN overtakes hog-svm from 60 training images on**, beyond the spread across seeds at every size "
+            "from there; the curves cross near 56 images, between 30 and 60 (interpolated in log size).") in text
     assert "means ± sample standard deviation over 2 seeds" in text and "same 30 images" in text
-    one_seed = reading(scaling_results(seeds=(0,)))
-    assert "80.0% against 70.0%" in one_seed and "from one seed (0)" in one_seed
+    assert ("a lead counts as beyond the spread across seeds where the 95 % intervals of the two means do not "
+            "overlap or a paired t-test over the seeds finds it (p < 0.05)") in text
+
+
+def test_reading_of_one_seed_claims_no_lead_and_no_crossover() -> None:
+    text = reading(scaling_results(seeds=(0,)))
+    assert text.startswith("At 30 training images (10 per class) hog-svm scored higher: 80.0% against 70.0% for "
+                           "cnn, 10.0 points apart, from one seed, so no spread across seeds is known. ")
+    assert ("The CNN's accuracy is above hog-svm's from 60 training images on; the curves cross near 56 images, "
+            "between 30 and 60 (interpolated in log size); but with one seed no spread across seeds is known, so "
+            "the crossover is not established.") in text
+    assert "leads" not in text and "overtakes" not in text and "from one seed (0)" in text
+
+
+def _set_seeds(results: ScalingResults, name: str, size_index: int, accuracies: list[float]) -> None:
+    """Give ``name``'s runs at ``results.sizes[size_index]`` these accuracies, one per seed in order."""
+    size = results.sizes[size_index]
+    runs = sorted((r for r in results.pipelines[name] if r.train_size == size), key=lambda r: r.seed)
+    for run, accuracy in zip(runs, accuracies, strict=True):
+        run.accuracy = accuracy
+
+
+def test_reading_of_a_lead_within_the_spread_across_seeds() -> None:
+    results = scaling_results()
+    _set_seeds(results, "cnn", 0, [0.80, 0.70])  # against hog-svm's 0.79 and 0.81: the seeds disagree
+    assert reading(results).startswith(
+        "At 30 training images (10 per class) hog-svm's mean is higher: 80.0% ± 1.4% against 75.0% ± 7.1% for cnn, "
+        "5.0 points apart, within the spread across seeds. ")
+
+
+def test_reading_of_a_crossover_within_the_spread_is_not_established() -> None:
+    results = scaling_results()
+    _set_seeds(results, "cnn", 1, [0.90, 0.82])  # mean 0.86 against 0.85, but the second seed is behind
+    text = reading(results)
+    assert ("The CNN's mean is above hog-svm's from 60 training images on; the curves cross near 56 images, between "
+            "30 and 60 (interpolated in log size); but at 60 images the two are within the spread across seeds, so "
+            "the crossover is not established.") in text
+    assert "overtakes" not in text
 
 
 def test_reading_when_the_cnn_is_ahead_everywhere_or_absent() -> None:
     results = scaling_results()
+    _set_seeds(results, "cnn", 0, [0.89, 0.91])  # ahead of hog-svm by 10 points in each seed
     ahead = dataclasses.replace(results, crossover={"hog-svm": Crossover(None, None, None,
                                                                          "the CNN is ahead at every size")})
-    assert "the CNN is ahead at every size, already at 30 images" in reading(ahead)
+    assert ("Against hog-svm there is no crossover in this range: the CNN is ahead at every size, beyond the spread "
+            "across seeds, already at 30 images; smaller sizes would be needed to find it.") in reading(ahead)
+    _set_seeds(results, "cnn", 0, [0.90, 0.90])  # ahead by 11 and by 9 points: within the spread with 2 seeds
+    assert ("Against hog-svm there is no crossover in this range: the CNN's mean is above at every size, but at 30 "
+            "images the two are within the spread across seeds.") in reading(ahead)
     alone = dataclasses.replace(results, pipelines={"hog-svm": results.pipelines["hog-svm"]}, crossover={})
     assert "At 30 training images (10 per class) hog-svm reached 80.0%." in reading(alone)
     assert "The CNN was not run" in reading(alone)
     assert "No crossover to find" in markdown(alone)
+
+
+def test_reading_when_the_cnn_never_overtakes() -> None:
+    results = scaling_results()
+    for index in range(3):
+        _set_seeds(results, "cnn", index, [0.60, 0.62])
+    never = dataclasses.replace(results, crossover={"hog-svm": Crossover(None, None, None,
+                                                                         "the CNN never overtakes in this range")})
+    assert ("Against hog-svm there is no crossover between 30 and 90 training images: the CNN never overtakes in "
+            "this range.") in reading(never)
+    _set_seeds(results, "cnn", 2, [0.80, 0.90])  # mean 0.85 against 0.87: behind, within the spread
+    assert ("Against hog-svm there is no crossover between 30 and 90 training images: the CNN never overtakes in "
+            "this range; at 90 images the two are within the spread across seeds.") in reading(never)
 
 
 def test_table_marks_the_best_accuracy_of_each_size() -> None:

@@ -319,3 +319,30 @@ def test_crossover_refuses_inconsistent_curves() -> None:
         find_crossover([300, 100], [0.5, 0.6], [0.5, 0.6])
     with pytest.raises(ValueError):
         find_crossover([], [], [])
+
+
+def test_crossover_reason_says_whether_the_lead_is_beyond_the_spread_across_seeds() -> None:
+    sizes, cnn, other = [100, 300, 1000], [0.6, 0.85, 0.95], [0.7, 0.8, 0.9]
+    beyond = find_crossover(sizes, cnn, other, ["beyond", "beyond", "beyond"])
+    assert beyond.size == 300
+    assert beyond.reason.startswith("the CNN is ahead from 300 training images on, beyond the spread across seeds; "
+                                    "the curves cross near")
+    within = find_crossover(sizes, cnn, other, ["beyond", "within", "beyond"])
+    assert within.size == 300  # the size is the means'; the reason says the lead is not beyond the spread there
+    assert within.reason.startswith("the CNN is ahead from 300 training images on, but within the spread across "
+                                    "seeds at 300 images; the curves cross near")
+    one_seed = find_crossover(sizes, cnn, other, ["unknown"] * 3)
+    assert one_seed.reason.startswith("the CNN is ahead from 300 training images on (one seed: no spread across "
+                                      "seeds is known); the curves cross near")
+
+
+def test_crossover_reason_without_a_crossover_qualifies_the_lead_or_the_last_size() -> None:
+    ahead = find_crossover([100, 300], [0.8, 0.9], [0.7, 0.8], ["within", "beyond"])
+    assert ahead.reason == "the CNN is ahead at every size, but within the spread across seeds at 100 images"
+    assert find_crossover([100, 300], [0.8, 0.9], [0.7, 0.8], ["beyond", "beyond"]).reason == (
+        "the CNN is ahead at every size, beyond the spread across seeds")
+    never = find_crossover([100, 300], [0.6, 0.7], [0.7, 0.8], ["beyond", "within"])
+    assert never.reason == ("the CNN never overtakes in this range; at 300 images the two are within the spread "
+                            "across seeds")
+    with pytest.raises(ValueError, match="one verdict per size"):
+        find_crossover([100, 300], [0.6, 0.7], [0.7, 0.8], ["beyond"])

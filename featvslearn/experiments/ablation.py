@@ -56,7 +56,8 @@ from featvslearn.measure.contention import PREDICT, TRAIN, UNTIMED, machine_busy
 from featvslearn.pipelines import RunContext, RunSettings
 from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
 from featvslearn.progress import Progress, no_progress
-from featvslearn.results import AblateResults, VariantResult
+from featvslearn.reports.ablate import significance_setting
+from featvslearn.results import AblateResults, VariantResult, encode_correct
 from featvslearn.stats import wilson_interval
 
 LOSS_CURVE_POINTS = 200
@@ -226,6 +227,7 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
         depth=cnn_config.depth(),
         accuracy=float(np.mean(predictions == labels)),
         accuracy_interval=wilson_interval(int(np.sum(predictions == labels)), len(labels)),
+        correct=encode_correct(predictions == labels),
         train_seconds=trained.train_seconds,
         loss_curve=loss_curve(log.loss_per_step, steps_per_epoch),
         loss_per_epoch=_finite_or_none(log.loss_per_epoch),
@@ -397,7 +399,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress, executo
     }
     if failures(outcomes):
         settings["failed_runs"] = failed_runs_setting(outcomes)
-    return AblateResults(
+    ablation = AblateResults(
         machine_busy=any(machine_busy(v.stages) for v in results),
         dataset=dataset_info(split, load_seconds),
         device=str(device),
@@ -408,3 +410,7 @@ def run_ablation(config: AblateConfig, progress: Progress = no_progress, executo
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         total_seconds=time.perf_counter() - start,
     )
+    # the McNemar tests the reading makes, raw and Holm-adjusted p-values (the report reads them from `correct`)
+    ablation.settings["tests"] = significance_setting(ablation)
+    ablation.total_seconds = time.perf_counter() - start
+    return ablation

@@ -43,6 +43,7 @@ from featvslearn.measure import environment
 from featvslearn.measure.contention import machine_busy
 from featvslearn.pipelines import LEARNED_PIPELINES
 from featvslearn.progress import Progress, no_progress
+from featvslearn.reports.scaling import Spread, spread
 from featvslearn.results import Crossover, PipelineResult, ScalingResults, ScalingRun
 
 # ----------------------------------------------------------------------------- sizes
@@ -94,29 +95,56 @@ def check_sizes(sizes: Sequence[int], n_train: int, num_classes: int) -> None:
 # ------------------------------------------------------------------------- crossover
 
 
-def find_crossover(sizes: Sequence[int], cnn_means: Sequence[float], other_means: Sequence[float]) -> Crossover:
+def _qualifier(verdicts: Sequence[str], sizes: Sequence[int]) -> str:
+    """How a lead over ``sizes`` stands against the spread across seeds, for a crossover's reason: ", beyond the
+    spread across seeds", ", but within the spread across seeds at 300 images", or " (one seed: no spread across
+    seeds is known)"."""
+    if "unknown" in verdicts:
+        return " (one seed: no spread across seeds is known)"
+    within = [f"{size:,}" for size, verdict in zip(sizes, verdicts, strict=True) if verdict == "within"]
+    if within:
+        shown = within[0] if len(within) == 1 else f"{', '.join(within[:-1])} and {within[-1]}"
+        return f", but within the spread across seeds at {shown} images"
+    return ", beyond the spread across seeds"
+
+
+def find_crossover(sizes: Sequence[int], cnn_means: Sequence[float], other_means: Sequence[float],
+                   spreads: Sequence[Spread] | None = None) -> Crossover:
     """Where the CNN's mean accuracy overtakes another pipeline's, along ascending ``sizes``.
 
     The crossover size is the smallest size from which the CNN's mean is above the other
     pipeline's at that size and at every larger size. Between it and the size below, the
     difference of the means (CNN minus other) is interpolated linearly in log size to
-    estimate where it crosses zero. A pure function of the means.
+    estimate where it crosses zero. The size and estimate are a pure function of the means.
 
     Returns a :class:`Crossover`; without a crossover in the range, its size, estimate and
     between are None and its reason is "the CNN is ahead at every size", "the CNN never
     overtakes in this range" (never above), or "the CNN does not stay ahead up to the
-    largest size" (above somewhere, but not at the largest size).
+    largest size" (above somewhere, but not at the largest size). ``spreads`` (optional, one per
+    size, from :func:`featvslearn.reports.scaling.spread`) says how the two compare with the
+    spread across seeds at each size; with it, the reason says whether the CNN's lead is beyond
+    that spread where it is claimed ("…, beyond the spread across seeds", "…, but within the spread
+    across seeds at 300 images", or "(one seed: no spread across seeds is known)").
     """
     if not sizes or not len(sizes) == len(cnn_means) == len(other_means):
         raise ValueError("sizes, cnn_means and other_means must be non-empty and equally long")
+    if spreads is not None and len(spreads) != len(sizes):
+        raise ValueError("spreads must hold one verdict per size")
     if list(sizes) != sorted(set(sizes)):
         raise ValueError("sizes must be ascending without repeats")
+
+    def qualified(start: int) -> str:
+        return "" if spreads is None else _qualifier(spreads[start:], sizes[start:])
+
     ahead = [c > o for c, o in zip(cnn_means, other_means, strict=True)]
     if all(ahead):
-        return Crossover(None, None, None, "the CNN is ahead at every size")
+        return Crossover(None, None, None, "the CNN is ahead at every size" + qualified(0))
     if not ahead[-1]:
         reason = ("the CNN does not stay ahead up to the largest size" if any(ahead)
                   else "the CNN never overtakes in this range")
+        if spreads is not None and spreads[-1] != "beyond":
+            reason += (f"; at {sizes[-1]:,} images the two are within the spread across seeds"
+                       if spreads[-1] == "within" else " (one seed: no spread across seeds is known)")
         return Crossover(None, None, None, reason)
     first = len(ahead) - 1
     while ahead[first - 1]:
@@ -130,18 +158,24 @@ def find_crossover(sizes: Sequence[int], cnn_means: Sequence[float], other_means
         size=int(high),
         estimate=estimate,
         between=[int(low), int(high)],
-        reason=f"the CNN is ahead from {high:,} training images on; the curves cross near {estimate:,.0f} "
-               f"(between {low:,} and {high:,})",
+        reason=f"the CNN is ahead from {high:,} training images on{qualified(first)}; the curves cross near "
+               f"{estimate:,.0f} (between {low:,} and {high:,})",
     )
 
 
 def crossovers(results: ScalingResults) -> dict[str, Crossover]:
-    """The crossover of the CNN over each hand-engineered pipeline of ``results`` (none without a CNN)."""
+    """The crossover of the CNN over each hand-engineered pipeline of ``results`` (none without a CNN), each
+    reason saying how the CNN's lead compares with the spread across seeds."""
     if "cnn" not in results.pipelines:
         return {}
     cnn = [s.accuracy_mean for s in results.summary("cnn")]
+
+    def runs(name: str, size: int) -> list[ScalingRun]:
+        return [r for r in results.pipelines[name] if r.train_size == size]
+
     return {
-        name: find_crossover(results.sizes, cnn, [s.accuracy_mean for s in results.summary(name)])
+        name: find_crossover(results.sizes, cnn, [s.accuracy_mean for s in results.summary(name)],
+                             [spread(runs("cnn", size), runs(name, size)) for size in results.sizes])
         for name in results.pipelines if name not in LEARNED_PIPELINES
     }
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from matplotlib.figure import Figure
 
@@ -16,6 +17,7 @@ from featvslearn.reports.shared import (
     environment_lines,
     failed_runs_warnings,
     fmt_mean_std,
+    fmt_names,
     fmt_seconds,
     fmt_speed_up,
     fmt_value,
@@ -24,7 +26,7 @@ from featvslearn.reports.shared import (
     md_table,
     report_opening,
 )
-from featvslearn.results import ScalingResults, SizeSummary
+from featvslearn.results import Crossover, ScalingResults, ScalingRun, SizeSummary
 from featvslearn.stats import mean_interval
 
 LEVEL_POINTS = 0.002
@@ -40,9 +42,42 @@ def _summaries(results: ScalingResults) -> dict[str, list[SizeSummary]]:
     return {name: results.summary(name) for name in results.pipelines}
 
 
+# --------------------------------------------------------------------------- spread across seeds
+Spread = Literal["beyond", "within", "unknown"]
+"""How two pipelines' accuracies at one size compare with the spread across seeds: apart beyond it,
+within it, or unknown (one seed)."""
+
+
+def spread(a: Sequence[ScalingRun], b: Sequence[ScalingRun]) -> Spread:
+    """Whether the mean accuracies of runs ``a`` and ``b`` (one size, one run per seed) are apart beyond the
+    spread across seeds: "beyond" where the 95 % t-intervals of the two means do not overlap, or the
+    95 % t-interval of the per-seed differences (a paired t-test; each seed draws one subsample for
+    both) leaves out zero; "unknown" with a single seed on either side; "within" otherwise."""
+    interval_a = mean_interval([r.accuracy for r in a]) if a else None
+    interval_b = mean_interval([r.accuracy for r in b]) if b else None
+    if interval_a is None or interval_b is None:
+        return "unknown"
+    if interval_a[1] < interval_b[0] or interval_b[1] < interval_a[0]:
+        return "beyond"
+    by_seed = {r.seed: r.accuracy for r in b}
+    differences = [r.accuracy - by_seed[r.seed] for r in a if r.seed in by_seed]
+    paired = mean_interval(differences) if differences else None
+    return "beyond" if paired is not None and (paired[0] > 0 or paired[1] < 0) else "within"
+
+
+def _runs_at(results: ScalingResults, name: str, size: int) -> list[ScalingRun]:
+    return [r for r in results.pipelines[name] if r.train_size == size]
+
+
+def _sizes_text(sizes: Sequence[int]) -> str:
+    return fmt_names([f"{s:,}" for s in sizes]) + " images"
+
+
 # --------------------------------------------------------------------------- reading
 def _leader_sentence(results: ScalingResults, summaries: dict[str, list[SizeSummary]], index: int) -> str:
-    """Who leads at one size: "At 100 training images (10 per class) **hog-svm leads**: …"."""
+    """Who leads at one size: "At 100 training images (10 per class) **hog-svm leads**: …", said only where
+    the lead is beyond the spread across seeds; otherwise which mean is higher, within the spread or with
+    no spread known (one seed)."""
     size = results.sizes[index]
     where = (f"At {size:,} training images ({_per_class(size, results.dataset.num_classes)} per class"
              + (", the whole training set)" if size == results.dataset.train_size else ")"))
@@ -53,49 +88,89 @@ def _leader_sentence(results: ScalingResults, summaries: dict[str, list[SizeSumm
         return f"{where} {best_name} reached {best.accuracy_mean:.1%}."
     runner, runner_name = rest[0]
     gap = best.accuracy_mean - runner.accuracy_mean
-    spread = max(best.accuracy_std, runner.accuracy_std)
     both = f"{best.accuracy_mean:.1%} ± {best.accuracy_std:.1%}" if best.runs > 1 else f"{best.accuracy_mean:.1%}"
     other = (f"{runner.accuracy_mean:.1%} ± {runner.accuracy_std:.1%}" if runner.runs > 1
              else f"{runner.accuracy_mean:.1%}")
     if gap == 0:
-        spread = (f" (± {best.accuracy_std:.1%} and ± {runner.accuracy_std:.1%} over the seeds)"
-                  if best.runs > 1 or runner.runs > 1 else "")
-        return f"{where} {best_name} and {runner_name} are level at {best.accuracy_mean:.1%}{spread}."
+        spread_text = (f" (± {best.accuracy_std:.1%} and ± {runner.accuracy_std:.1%} over the seeds)"
+                       if best.runs > 1 or runner.runs > 1 else "")
+        return f"{where} {best_name} and {runner_name} are level at {best.accuracy_mean:.1%}{spread_text}."
     if gap < LEVEL_POINTS:
         return (f"{where} {best_name} and {runner_name} are level: {both} and {other}, less than "
                 f"{LEVEL_POINTS * 100:.1f} points apart.")
-    text = (f"{where} **{best_name} leads**: {both} against {other} for {runner_name}, "
-            f"{gap * 100:.1f} points ahead")
-    if best.runs > 1 and gap <= spread:
-        text += ", within the spread over seeds"
-    return text + "."
+    verdict = spread(_runs_at(results, best_name, size), _runs_at(results, runner_name, size))
+    if verdict == "beyond":
+        return (f"{where} **{best_name} leads**: {both} against {other} for {runner_name}, {gap * 100:.1f} points "
+                "ahead, beyond the spread across seeds.")
+    if verdict == "within":
+        return (f"{where} {best_name}'s mean is higher: {both} against {other} for {runner_name}, "
+                f"{gap * 100:.1f} points apart, within the spread across seeds.")
+    return (f"{where} {best_name} scored higher: {both} against {other} for {runner_name}, {gap * 100:.1f} points "
+            "apart, from one seed, so no spread across seeds is known.")
+
+
+def _crossover_sentence(results: ScalingResults, summaries: dict[str, list[SizeSummary]], name: str,
+                        crossover: Crossover) -> str:
+    """Where the CNN overtakes ``name``, said as established only where the CNN's lead from there on is beyond
+    the spread across seeds at every size."""
+    sizes = results.sizes
+    low, high = sizes[0], sizes[-1]
+    verdicts = [spread(_runs_at(results, "cnn", size), _runs_at(results, name, size)) for size in sizes]
+    cnn, other = summaries["cnn"], summaries[name]
+    if crossover.size is not None and crossover.size in sizes:
+        first = sizes.index(crossover.size)
+        cross = (f"; the curves cross near {crossover.estimate:,.0f} images, between {crossover.between[0]:,} and "
+                 f"{crossover.between[1]:,} (interpolated in log size)" if crossover.estimate is not None
+                 and crossover.between is not None else "")
+        after = verdicts[first:]
+        if all(v == "beyond" for v in after):
+            return (f"**The CNN overtakes {name} from {crossover.size:,} training images on**, beyond the spread "
+                    f"across seeds at every size from there{cross}.")
+        if "unknown" in after:
+            return (f"The CNN's accuracy is above {name}'s from {crossover.size:,} training images on{cross}; but "
+                    "with one seed no spread across seeds is known, so the crossover is not established.")
+        within = [size for size, v in zip(sizes[first:], after, strict=True) if v == "within"]
+        return (f"The CNN's mean is above {name}'s from {crossover.size:,} training images on{cross}; but at "
+                f"{_sizes_text(within)} the two are within the spread across seeds, so the crossover is not "
+                "established.")
+    if all(c.accuracy_mean > o.accuracy_mean for c, o in zip(cnn, other, strict=True)):
+        if all(v == "beyond" for v in verdicts):
+            return (f"Against {name} there is no crossover in this range: the CNN is ahead at every size, beyond "
+                    f"the spread across seeds, already at {low:,} images; smaller sizes would be needed to find it.")
+        if "unknown" in verdicts:
+            return (f"Against {name} there is no crossover in this range: the CNN's accuracy is above at every "
+                    f"size, already at {low:,} images, from one seed (no spread across seeds is known).")
+        within = [size for size, v in zip(sizes, verdicts, strict=True) if v == "within"]
+        return (f"Against {name} there is no crossover in this range: the CNN's mean is above at every size, but "
+                f"at {_sizes_text(within)} the two are within the spread across seeds.")
+    last = {"within": f"; at {high:,} images the two are within the spread across seeds",
+            "unknown": " (one seed: no spread across seeds is known)"}.get(verdicts[-1], "")
+    reason = ("the CNN does not stay ahead up to the largest size"
+              if any(c.accuracy_mean > o.accuracy_mean for c, o in zip(cnn, other, strict=True))
+              else "the CNN never overtakes in this range")
+    return f"Against {name} there is no crossover between {low:,} and {high:,} training images: {reason}{last}."
 
 
 def reading(results: ScalingResults) -> str:
-    """A short plain-language reading: who leads at the smallest and largest size, and the crossovers."""
+    """A short plain-language reading: who leads at the smallest and largest size, and the crossovers, each
+    judged against the spread across seeds."""
     summaries = _summaries(results)
     lines = [_leader_sentence(results, summaries, 0)]
     if len(results.sizes) > 1:
         lines.append(_leader_sentence(results, summaries, -1))
-    low, high = results.sizes[0], results.sizes[-1]
     for name, crossover in results.crossover.items():
-        if crossover.size is not None:
-            lines.append(f"**The CNN overtakes {name} from {crossover.size:,} training images on**; the curves "
-                         f"cross near {crossover.estimate:,.0f} images (between {crossover.between[0]:,} and "
-                         f"{crossover.between[1]:,}, interpolated in log size).")
-        elif crossover.reason == "the CNN is ahead at every size":
-            lines.append(f"Against {name} there is no crossover in this range: the CNN is ahead at every size, "
-                         f"already at {low:,} images; smaller sizes would be needed to find it.")
-        else:
-            lines.append(f"Against {name} there is no crossover between {low:,} and {high:,} training images: "
-                         f"{crossover.reason}.")
+        if name in summaries and "cnn" in summaries:
+            lines.append(_crossover_sentence(results, summaries, name, crossover))
     if "cnn" not in results.pipelines:
         lines.append("The CNN was not run, so there is no crossover to find.")
-    lines.append(_time_sentence(high, {name: rows[-1].train_seconds_mean for name, rows in summaries.items()}))
+    lines.append(_time_sentence(results.sizes[-1],
+                                {name: rows[-1].train_seconds_mean for name, rows in summaries.items()}))
     seeds = len(results.seeds)
     if seeds > 1:
         lines.append(f"Accuracies are means ± sample standard deviation over {seeds} seeds, each drawing its own "
-                     "stratified subsample and initialisation;")
+                     "stratified subsample and initialisation; a lead counts as beyond the spread across seeds "
+                     "where the 95 % intervals of the two means do not overlap or a paired t-test over the seeds "
+                     "finds it (p < 0.05);")
     else:
         lines.append(f"Accuracies come from one seed ({results.seeds[0]}), so there is no spread to judge them by;")
     lines.append(f"every run is tested on the same {results.dataset.test_size:,} images.")

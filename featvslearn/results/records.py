@@ -366,7 +366,9 @@ class VariantResult:
     run's for a small-data variant); ``lr_candidates``: each learning rate tried on a validation
     split of those images, ``{"lr", "validation_accuracy", "final_loss"}``, and
     ``lr_selection_seconds`` the time that took, apart from ``train_seconds`` (absent from files
-    written before the rate was chosen per run).
+    written before the rate was chosen per run). ``correct``: per test image, whether the variant
+    labelled it right (as :class:`PipelineResult`'s; the paired McNemar tests between variants read
+    it), None in files written before it was kept.
     """
 
     name: str
@@ -402,4 +404,5 @@ class VariantResult:
     train_images: int | None = None
     lr_candidates: list[dict[str, Any]] = field(default_factory=list)
     lr_selection_seconds: float | None = None
+    correct: PackedBits | None = None
 
