@@ -51,7 +51,7 @@ demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (9 s)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset digits --device $(DEVICE) --report $(RESULTS)/digits.md --json $(RESULTS)/digits.json
 
-fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (3.5 min on 2 cores)
+fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (3.4 min on 2 cores)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
 
@@ -73,15 +73,15 @@ compute: $(STAMP)  ## the compute factor: CPU against GPU (needs CUDA)
 		{ echo "make compute: no CUDA GPU here; make compute DEVICES=cpu,cpu runs every pipeline twice on the CPU"; exit 2; };; esac
 	FEATVSLEARN_MAKE_VARIABLES="--device=DEVICES" $(BIN)/featvslearn compare --dataset fashion-mnist --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
 
-scaling: $(STAMP)  ## the data factor: accuracy against size (88 min)
+scaling: $(STAMP)  ## the data factor: accuracy against size (87.7 min)
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/scaling.md --json $(RESULTS)/scaling.json
 
-scaling-short: $(STAMP)  ## the data factor in workshop time (2 min)
+scaling-short: $(STAMP)  ## the data factor in workshop time (2.1 min)
 	mkdir -p $(RESULTS)
 	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --sizes 100,1000,10000 --seeds 1 --test-size 2000 --report $(RESULTS)/scaling-short.md --json $(RESULTS)/scaling-short.json
 
-ablate: $(STAMP)  ## the algorithms factor: LeNet-5-shaped variants (4 min)
+ablate: $(STAMP)  ## the algorithms factor: LeNet-5-shaped variants (4.1 min)
 	mkdir -p $(RESULTS)
 	$(FVL) ablate --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
 
