@@ -115,3 +115,18 @@ def _write_then_rename(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def default_cache_dir() -> Path:
+    """featvslearn's cache: where downloads and extractions go, and the machine's calibration.
+
+    ``$FEATVSLEARN_CACHE`` if set, else ``$XDG_CACHE_HOME/featvslearn``, else
+    ``~/.cache/featvslearn``. The directory is not created.
+    """
+    env = os.environ.get("FEATVSLEARN_CACHE")
+    if env:
+        return expand_user(env, "FEATVSLEARN_CACHE")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return expand_user(xdg, "XDG_CACHE_HOME") / "featvslearn"
+    return Path.home() / ".cache" / "featvslearn"

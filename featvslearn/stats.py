@@ -146,7 +146,8 @@ def pairwise_tests(correct: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     In: pipeline name -> boolean ``(N,)`` correctness vector, all over the same ``N`` images.
     Out: one dict per pair ``(A, B)``, A before B in the mapping's order and pairs in that order
     too: ``{"pipelines": [A, B], "test": "mcnemar-exact", "p_value": float, "a_only": int,
-    "b_only": int, "n": int}``. Fewer than two pipelines give an empty list.
+    "b_only": int, "n": int, "p_value_holm": float}``, the last Holm-adjusted over all the pairs
+    (:func:`holm`). Fewer than two pipelines give an empty list.
     Raises ``ValueError`` as :func:`mcnemar_exact` does.
     """
     tests = []
@@ -162,6 +163,8 @@ def pairwise_tests(correct: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
                 "n": result.n,
             }
         )
+    for test, adjusted in zip(tests, holm([test["p_value"] for test in tests]), strict=True):
+        test["p_value_holm"] = adjusted
     return tests
 
 

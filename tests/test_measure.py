@@ -402,3 +402,16 @@ def test_stages_of_files_written_before_roles_take_the_role_their_name_implied()
     legacy = [StageResult(name=name, device="cpu", seconds=1.0) for name in
               ("warm-up (small slice)", "warm-up and compile", "features (test)", "evaluate", "predict", "svm fit")]
     assert [role_of(s) for s in legacy] == [UNTIMED, UNTIMED, PREDICT, PREDICT, PREDICT, TRAIN]
+
+
+def test_the_slowdown_is_measured_against_this_machine_s_quickest_calibration(tmp_path) -> None:
+    from featvslearn.measure.calibration import kernel_seconds, slowdown
+
+    path = tmp_path / "calibration.json"
+    assert slowdown(0.02, path) is None  # no reference yet: unknown, never a guess
+    assert slowdown(0.08, path) == pytest.approx(4.0)
+    assert slowdown(0.01, path) == pytest.approx(0.5)  # quicker than ever: the new reference
+    assert slowdown(0.03, path) == pytest.approx(3.0)
+    path.write_text("not json")
+    assert slowdown(0.02, path) is None and slowdown(0.02, path) == pytest.approx(1.0)
+    assert 0 < kernel_seconds(repeats=2) < 5

@@ -364,3 +364,61 @@ def test_gpu_columns_are_named_for_what_nvml_measures() -> None:
     assert "This process's own kernel-active time: hog-svm on cuda:0 12%." in text
     assert "Missing GPU figures, hog-svm on cuda:0: NVML unavailable: no driver." in text
     assert "GPU util is NVML" not in compare.markdown(compare_results(("cpu",)))
+
+
+def _three(p_raw: dict[tuple[str, str], float]) -> CompareResults:
+    """hog-svm 90 %, cnn 95 % and a third pipeline (sift-svm 80 %) with the pairwise p-values given."""
+    from featvslearn.stats import holm
+
+    results = _pair(0.9, 0.95, None)
+    third = dataclasses.replace(results.pipelines[0], name="sift-svm", accuracy=0.8)
+    results.pipelines.append(third)
+    pairs = list(p_raw)
+    adjusted = holm([p_raw[pair] for pair in pairs])
+    results.tests = [PairedTest(pipelines=list(pair), test="mcnemar-exact", p_value=p_raw[pair], p_value_holm=adj)
+                     for pair, adj in zip(pairs, adjusted, strict=True)]
+    for p in results.pipelines:
+        p.accuracy_interval = (p.accuracy - 0.05, min(1.0, p.accuracy + 0.05))
+    return results
+
+
+def test_with_several_pairs_the_reading_uses_holm_adjusted_p_values_and_says_so() -> None:
+    # raw 0.03 between the two best would count; Holm over three pairs (the second smallest: times 2) makes it
+    # 0.06, which does not
+    results = _three({("hog-svm", "cnn"): 0.03, ("hog-svm", "sift-svm"): 0.3, ("cnn", "sift-svm"): 0.001})
+    text = reading(results)
+    assert text.startswith("No significant difference between cnn and hog-svm on 30 test images (95.0 % against "
+                           "90.0 %, McNemar p = 0.06). The p-values are Holm-adjusted over the 3 pairs of pipelines "
+                           "tested, so that together they keep the chance of any false difference below 0.05.")
+    lines = compare.uncertainty_lines(results)[0]
+    assert "a difference counts when the Holm-adjusted p-value < 0.05" in lines
+    assert "hog-svm vs cnn p = 0.03 (Holm-adjusted = 0.06)" in lines
+    # a difference that survives the adjustment is still called one
+    strong = reading(_three({("hog-svm", "cnn"): 0.001, ("hog-svm", "sift-svm"): 0.2, ("cnn", "sift-svm"): 0.001}))
+    assert strong.startswith("**cnn beat** hog-svm: 95.0 % against 90.0 % on 30 test images (McNemar p = 0.003)")
+    # one pair: nothing to adjust, and nothing said about it
+    assert "Holm" not in reading(_pair(0.9, 0.95, 0.01))
+
+
+def test_on_a_busy_machine_the_reading_compares_no_times_and_says_why() -> None:
+    quiet = _pair(0.9, 0.95, 0.01, hog_seconds=10.0)
+    assert "trained" in reading(quiet) and "Timings are not compared" not in reading(quiet)
+    slow = _pair(0.9, 0.95, 0.01, hog_seconds=10.0)
+    slow.slowdown = 4.2
+    text = reading(slow)
+    assert " trained " not in text.split("Timings are not compared")[0] and "At inference" not in text
+    assert "faster (" not in text
+    assert ("Timings are not compared here: the machine was busy (a calibration kernel ran 4.2× slower than on this "
+            "machine when quiet, so every timing here is likely about that much too long and by uneven amounts), "
+            "so which pipeline trained or predicted faster cannot be read from this run; re-run on a quiet machine "
+            "to compare times.") in text
+    assert compare.warnings(slow) == [
+        "timings about 4.2× slower than on this machine when quiet: a fixed calibration kernel, timed at the start "
+        "and after each pipeline, took that many times its quickest time here; re-run on a quiet machine before "
+        "quoting times"]
+    loaded = _pair(0.9, 0.95, 0.01, hog_seconds=10.0)
+    loaded.machine_busy = True
+    assert "(other processes loaded the CPU during the timed stages)" in reading(loaded)
+    barely = _pair(0.9, 0.95, 0.01, hog_seconds=10.0)
+    barely.slowdown = 1.2  # within what a quiet machine varies by: times are compared
+    assert "trained" in reading(barely) and compare.warnings(barely) == []

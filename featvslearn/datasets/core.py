@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from featvslearn.errors import UserError
-from featvslearn.files import expand_user
+from featvslearn.files import default_cache_dir
 
 
 @dataclass(frozen=True)
@@ -133,21 +132,6 @@ class Availability:
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def default_cache_dir() -> Path:
-    """Where downloads and extractions go.
-
-    ``$FEATVSLEARN_CACHE`` if set, else ``$XDG_CACHE_HOME/featvslearn``, else
-    ``~/.cache/featvslearn``. The directory is not created.
-    """
-    env = os.environ.get("FEATVSLEARN_CACHE")
-    if env:
-        return expand_user(env, "FEATVSLEARN_CACHE")
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return expand_user(xdg, "XDG_CACHE_HOME") / "featvslearn"
-    return Path.home() / ".cache" / "featvslearn"
 
 
 def search_bases(data_dir: Path | None) -> list[Path]:

@@ -13,7 +13,7 @@ import torch
 
 from featvslearn.experiments.config import CompareConfig
 from featvslearn.experiments.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
-from featvslearn.measure import environment
+from featvslearn.measure import environment, measure_slowdown
 from featvslearn.measure.contention import machine_busy
 from featvslearn.pipelines.budget import Budget
 from featvslearn.progress import Progress, no_progress
@@ -43,18 +43,23 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     grouped by pipeline in the user's order and, within a pipeline, in device order.
     ``config`` should come from :meth:`CompareConfig.validated`. ``tests`` compares every pair of
     pipelines on the first device with an exact McNemar test on the same test images;
-    ``machine_busy`` says whether other processes loaded the machine during any timed stage.
+    ``machine_busy`` says whether other processes loaded the machine during any timed stage, and
+    ``slowdown`` how much slower than its quickest a calibration kernel ran, timed at the start and
+    after each pipeline (see :mod:`featvslearn.measure.calibration`).
     With ``--budget`` each pipeline runs within it, on each device (:func:`budget_for`).
     """
     start = time.perf_counter()
     devices = config.torch_devices()
+    slowdowns = [measure_slowdown()]
     seed_everything(config.seed)
     split, load_seconds = load_data(config, progress, train_size=config.train_size)
     by_device: list[dict[str, PipelineResult]] = [
         run_batch(config.pipelines, split, device, config.run_settings(budget_for(config)),
-                  _on_device(progress, device, index, len(devices) > 1))
+                  _on_device(progress, device, index, len(devices) > 1),
+                  on_result=lambda name, result: slowdowns.append(measure_slowdown()))
         for index, device in enumerate(devices)
     ]
+    known = [factor for factor in slowdowns if factor is not None]
     results = [runs[name] for name in config.pipelines for runs in by_device]
     correct = {name: decode_correct(runs[name].correct) for name in config.pipelines
                for runs in by_device[:1] if runs[name].correct is not None}
@@ -66,6 +71,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
         environment=environment(gpu_device),
         pipelines=results,
         machine_busy=machine_busy(stage for result in results for stage in result.stages),
+        slowdown=max(known) if known else None,
         tests=[PairedTest(**test) for test in pairwise_tests(correct)],
         settings={
             "pipelines": list(config.pipelines),

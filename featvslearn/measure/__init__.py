@@ -31,6 +31,7 @@ Names are imported on first use, so ``import featvslearn.measure`` loads no torc
 from featvslearn.lazy import lazy_exports
 
 EXPORTS: dict[str, str] = {
+    "measure_slowdown": "calibration", "SLOW_FROM": "contention",
     "MIN_LOAD_WINDOW_SECONDS": "cpu", "CpuCounters": "cpu", "cpu_shares": "cpu", "logical_core_count": "cpu",
     "machine_busy_cpu_seconds": "cpu", "read_cpu_counters": "cpu", "cpu_model": "envinfo", "environment": "envinfo",
     "Monitor": "monitor", "Sample": "monitor", "StageMeasurement": "monitor", "Stopwatch": "monitor",

@@ -24,6 +24,10 @@ UNTIMED = "untimed"
 """The role of a warm-up pass or a compilation: reported on its own, in neither training nor prediction."""
 STAGE_ROLES = (TRAIN, PREDICT, UNTIMED)
 
+SLOW_FROM = 1.5
+"""A calibration kernel this many times slower than its quickest on this machine makes the machine busy
+for a reading (see :mod:`featvslearn.measure.calibration`): time ratios are then not findings."""
+
 LEGACY_PREDICT_STAGES = frozenset({"features (test)", "predict", "evaluate"})
 """Results files written before stages carried their role: the names of their prediction stages
 (and a name starting ``warm-up`` was untimed)."""

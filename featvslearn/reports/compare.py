@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from featvslearn.measure.contention import GPU_UTIL_MEANING, machine_busy
+from featvslearn.measure.contention import GPU_UTIL_MEANING, SLOW_FROM, machine_busy
 from featvslearn.pipelines import PIPELINES
 from featvslearn.pipelines.budget import seconds_text
 from featvslearn.reports.compare_table import (
@@ -70,11 +70,38 @@ PER_CLASS_FIGURE_UP_TO = 40  # classes; above this grouped bars are unreadable
 
 # --------------------------------------------------------------------------- reading
 def _p_value(results: CompareResults, a: str, b: str) -> float | None:
-    """The McNemar p-value of pipelines ``a`` and ``b`` in ``results.tests``, or None (a v1 file)."""
+    """The McNemar p-value of pipelines ``a`` and ``b`` in ``results.tests`` the reading compares with the
+    significance level: Holm-adjusted over every pair tested (raw in files older than the adjustment),
+    or None (a v1 file)."""
     for test in results.tests:
         if set(test.pipelines) == {a, b}:
-            return test.p_value
+            return test.p_value if test.p_value_holm is None else test.p_value_holm
     return None
+
+
+def _holm_sentence(results: CompareResults) -> str:
+    """That the p-values a reading quotes are Holm-adjusted, and over how many pairs (empty for one pair)."""
+    adjusted = [test for test in results.tests if test.p_value_holm is not None]
+    if len(adjusted) < 2:
+        return ""
+    return (f"The p-values are Holm-adjusted over the {len(adjusted)} pairs of pipelines tested, so that "
+            f"together they keep the chance of any false difference below {SIGNIFICANCE}.")
+
+
+def is_busy(results: CompareResults) -> bool:
+    """Whether this run's timings cannot be read as findings: other processes loaded the machine, or a
+    calibration kernel ran :data:`~featvslearn.measure.calibration.SLOW_FROM` times its quiet time or slower."""
+    return bool(results.machine_busy) or (results.slowdown is not None and results.slowdown >= SLOW_FROM)
+
+
+def _busy_sentence(results: CompareResults) -> str:
+    """Why the reading states no time ratios on a busy machine."""
+    slower = (f"a calibration kernel ran {results.slowdown:.1f}× slower than on this machine when quiet, so "
+              f"every timing here is likely about that much too long and by uneven amounts"
+              if results.slowdown is not None and results.slowdown > 1 else
+              "other processes loaded the CPU during the timed stages")
+    return (f"Timings are not compared here: the machine was busy ({slower}), so which pipeline trained or "
+            "predicted faster cannot be read from this run; re-run on a quiet machine to compare times.")
 
 
 def _outcome(best: PipelineResult, runner: PipelineResult, p_value: float | None) -> str:
@@ -152,9 +179,11 @@ def reading(results: CompareResults) -> str:
     """A short plain-language reading: which pipeline won (only if significantly), at what cost.
 
     The two most accurate pipelines are compared with the exact McNemar test on the same test
-    images: "A beat B" only when p < 0.05, "equally accurate" when their accuracies are equal,
-    otherwise "no significant difference". Training times and inference rates within
-    :data:`SAME_SPEED` of each other read as about the same. With several devices the comparison
+    images, its p-value Holm-adjusted over every pair tested: "A beat B" only when p < 0.05,
+    "equally accurate" when their accuracies are equal, otherwise "no significant difference".
+    Training times and inference rates within :data:`SAME_SPEED` of each other read as about the
+    same; on a busy machine (:func:`is_busy`) times are not compared at all, and the reading says why.
+    With several devices the comparison
     of pipelines uses the first device's runs, and a sentence names the biggest speed-up over that
     device.
     """
@@ -173,9 +202,13 @@ def reading(results: CompareResults) -> str:
         runner = pipelines[1]
         p_value = _p_value(results, best.name, runner.name)
         lines.append(_accuracy_sentence(pipelines, p_value, n))
-        lines.append(_speed_sentence(best, runner, _outcome(best, runner, p_value)))
-        lines.append(_inference_sentence(best, runner))
-    speed = speed_up_sentence(results)
+        lines.append(_holm_sentence(results))
+        if is_busy(results):
+            lines.append(_busy_sentence(results))
+        else:
+            lines.append(_speed_sentence(best, runner, _outcome(best, runner, p_value)))
+            lines.append(_inference_sentence(best, runner))
+    speed = "" if is_busy(results) else speed_up_sentence(results)
     if speed:
         lines.append(speed)
     gpu = [(label, p) for label, p in zip(run_labels(results), results.pipelines, strict=True)
@@ -192,6 +225,10 @@ def warnings(results: CompareResults) -> list[str]:
     busy = [(label, timed_other_load(p.stages)) for label, p in zip(run_labels(results), results.pipelines,
                                                                     strict=True) if machine_busy(p.stages)]
     found = load_warnings(results.machine_busy, busy)
+    if results.slowdown is not None and results.slowdown >= SLOW_FROM:
+        found.append(f"timings about {results.slowdown:.1f}× slower than on this machine when quiet: a fixed "
+                     "calibration kernel, timed at the start and after each pipeline, took that many times its "
+                     "quickest time here; re-run on a quiet machine before quoting times")
     return found + dataset_warnings(results.dataset, smallest_test_class(results))
 
 
@@ -220,9 +257,14 @@ def uncertainty_lines(results: CompareResults) -> list[str]:
     lines = [f"Test accuracy with its 95 % Wilson interval on {results.dataset.test_size:,} test images: "
              + "; ".join(intervals) + "."]
     if results.tests:
-        pairs = "; ".join(f"{' vs '.join(t.pipelines)} {format_p_value(t.p_value)}" for t in results.tests)
-        lines.append(f"Exact McNemar tests on the same test images (a difference counts when p < "
-                     f"{SIGNIFICANCE}): {pairs}.")
+        def shown(t: Any) -> str:
+            raw = f"{' vs '.join(t.pipelines)} {format_p_value(t.p_value)}"
+            return raw if t.p_value_holm is None or len(results.tests) < 2 else \
+                f"{raw} (Holm-adjusted {format_p_value(t.p_value_holm).removeprefix('p ')})"
+        adjusted = len(results.tests) > 1 and all(t.p_value_holm is not None for t in results.tests)
+        counts = "the Holm-adjusted p-value" if adjusted else "p"
+        lines.append(f"Exact McNemar tests on the same test images (a difference counts when {counts} < "
+                     f"{SIGNIFICANCE}): {'; '.join(shown(t) for t in results.tests)}.")
     return [" ".join(lines), ""]
 
 
@@ -237,7 +279,9 @@ def budget_lines(results: CompareResults) -> list[str]:
                       for _, _, choice in runs})
     lines = [f"Each pipeline had {' or '.join(sources)} for everything after its warm-up: features, probes, "
              "training and prediction; each took its strongest configuration estimated to fit, from probes timed "
-             "on this device (counted in its training time), never from test accuracy."]
+             "on this device (counted in its training time), never from test accuracy. These choices depend on "
+             "this machine's speed and load at that moment: another machine, or this one busier, may choose "
+             "otherwise; without --budget every pipeline follows its standard recipe instead."]
     for label, p, choice in runs:
         used = used_seconds(p)
         over = used - choice["budget_seconds"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import with_config
+from pydantic import Field, with_config
 
 from featvslearn.results.records import (
     STRICT,
@@ -52,7 +52,10 @@ class CompareResults(_ResultsFile):
     """Everything ``featvslearn compare`` measured, ready for the table, Markdown and JSON.
 
     ``machine_busy`` (v2): whether other processes loaded the machine enough to disturb the
-    timings (None: not judged). ``tests`` (v2): paired significance tests between pipelines.
+    timings (None: not judged). ``slowdown``: how many times slower than its quickest a fixed
+    calibration kernel ran during the command, the worst of its timings (None: not measured, or no
+    quiet reference on this machine yet; see :mod:`featvslearn.measure.calibration`). ``tests``
+    (v2): paired significance tests between pipelines, each with its Holm-adjusted p-value.
     ``null_reasons`` (v2): why each value written as null is missing, by its path.
     """
 
@@ -69,6 +72,7 @@ class CompareResults(_ResultsFile):
     machine_busy: bool | None = None
     tests: list[PairedTest] = field(default_factory=list)
     null_reasons: dict[str, str] = field(default_factory=dict)
+    slowdown: Annotated[float, Field(gt=0)] | None = None
 
     @property
     def devices(self) -> list[str]:

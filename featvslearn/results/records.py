@@ -287,7 +287,9 @@ class PairedTest:
     ``pipelines`` names the two, A and B (as in the results' ``pipelines``); ``test`` is the
     test's name (``"mcnemar-exact"``: McNemar's exact binomial test on the images exactly one of
     them got right); ``p_value`` is its two-sided p-value. Optional counts: ``a_only`` (images
-    only A got right), ``b_only`` (only B) and ``n`` (test images).
+    only A got right), ``b_only`` (only B) and ``n`` (test images). ``p_value_holm``: the p-value
+    Holm-adjusted over every pair tested in the same results (equal to ``p_value`` for one pair;
+    None in files written before it), the one a reading compares with the significance level.
     """
 
     pipelines: Annotated[list[str], Field(min_length=2, max_length=2)]
@@ -296,6 +298,7 @@ class PairedTest:
     a_only: Annotated[int, Field(ge=0)] | None = None
     b_only: Annotated[int, Field(ge=0)] | None = None
     n: Annotated[int, Field(ge=0)] | None = None
+    p_value_holm: Fraction | None = None
 
 
 
