@@ -216,7 +216,10 @@ def test_pairwise_tests_cover_every_pair_in_mapping_order() -> None:
     correct = {"cnn": truth_a, "hog-svm": truth_b, "sift-svm": truth_c}
     tests = pairwise_tests(correct)
     assert [t["pipelines"] for t in tests] == [["cnn", "hog-svm"], ["cnn", "sift-svm"], ["hog-svm", "sift-svm"]]
-    first = tests[0]
+    from featvslearn.stats import holm
+
+    first = dict(tests[0])
+    assert first.pop("p_value_holm") == pytest.approx(holm([t["p_value"] for t in tests])[0])
     assert first == {
         "pipelines": ["cnn", "hog-svm"],
         "test": "mcnemar-exact",
