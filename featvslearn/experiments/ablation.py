@@ -30,6 +30,7 @@ from featvslearn.errors import UserError
 from featvslearn.executors import Executor, RunFailure, Task
 from featvslearn.experiments.config import AblateConfig
 from featvslearn.experiments.run import (
+    accuracy_fields,
     dataset_info,
     load_data,
     measured_run,
@@ -57,8 +58,7 @@ from featvslearn.pipelines import RunContext, RunSettings
 from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
 from featvslearn.progress import Progress, no_progress
 from featvslearn.reports.ablate import significance_setting
-from featvslearn.results import AblateResults, VariantResult, encode_correct
-from featvslearn.stats import wilson_interval
+from featvslearn.results import AblateResults, VariantResult
 
 LOSS_CURVE_POINTS = 200
 """Most points in a variant's loss curve: enough for a smooth plot, few enough for a small JSON."""
@@ -225,9 +225,7 @@ def run_variant(variant: AblationVariant, split: Split, device: torch.device, ep
         batch_norm=variant.batch_norm,
         dropout=variant.dropout,
         depth=cnn_config.depth(),
-        accuracy=float(np.mean(predictions == labels)),
-        accuracy_interval=wilson_interval(int(np.sum(predictions == labels)), len(labels)),
-        correct=encode_correct(predictions == labels),
+        **accuracy_fields(predictions, labels),
         train_seconds=trained.train_seconds,
         loss_curve=loss_curve(log.loss_per_step, steps_per_epoch),
         loss_per_epoch=_finite_or_none(log.loss_per_epoch),

@@ -287,6 +287,15 @@ def monitor_timeline(monitor: Monitor, max_points: int = TIMELINE_POINTS) -> Tim
     )
 
 
+def accuracy_fields(predictions: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Predictions ``(N,)`` against labels ``(N,)``: the accuracy, its 95 % Wilson interval and the packed
+    per-image correctness, as keyword arguments of :class:`PipelineResult` and :class:`VariantResult`."""
+    correct = np.asarray(predictions) == np.asarray(labels)  # (N,) bool
+    return {"accuracy": float(np.mean(correct)),
+            "accuracy_interval": wilson_interval(int(correct.sum()), len(correct)),
+            "correct": encode_correct(correct)}
+
+
 def pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, split: Split,
                     details: dict[str, Any], seed: int = 0) -> PipelineResult:
     """Assemble a pipeline's figures from its monitor and its test-set predictions ``(N,)``.
@@ -303,12 +312,9 @@ def pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, split:
     warmup_seconds = seconds_in(stages, UNTIMED)
     train_seconds = seconds_in(stages, TRAIN)
     matrix = confusion_matrix(labels, predictions, labels=list(range(num_classes)))
-    correct = np.asarray(predictions) == np.asarray(labels)  # (N,) bool
     return PipelineResult(
         name=name,
-        accuracy=float(np.mean(correct)),
-        accuracy_interval=wilson_interval(int(correct.sum()), len(correct)),
-        correct=encode_correct(correct),
+        **accuracy_fields(predictions, labels),
         train_seconds=train_seconds,
         predict_seconds=predict_seconds,
         images_per_second=len(labels) / predict_seconds if predict_seconds > 0 else None,
