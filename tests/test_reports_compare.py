@@ -414,8 +414,8 @@ def test_on_a_busy_machine_the_reading_compares_no_times_and_says_why() -> None:
             "to compare times.") in text
     assert compare.warnings(slow) == [
         "timings about 4.2× slower than on this machine when quiet: a fixed calibration kernel, timed at the start "
-        "and after each pipeline, took that many times its quickest time here; re-run on a quiet machine before "
-        "quoting times"]
+        "and after each pipeline, took at least that many times its quickest time here; re-run on a quiet machine "
+        "before quoting times"]
     loaded = _pair(0.9, 0.95, 0.01, hog_seconds=10.0)
     loaded.machine_busy = True
     assert "(other processes loaded the CPU during the timed stages)" in reading(loaded)

@@ -44,8 +44,8 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     ``config`` should come from :meth:`CompareConfig.validated`. ``tests`` compares every pair of
     pipelines on the first device with an exact McNemar test on the same test images;
     ``machine_busy`` says whether other processes loaded the machine during any timed stage, and
-    ``slowdown`` how much slower than its quickest a calibration kernel ran, timed at the start and
-    after each pipeline (see :mod:`featvslearn.measure.calibration`).
+    ``slowdown`` how much slower than its quickest a calibration kernel ran at least, timed at the start
+    and after each pipeline (see :mod:`featvslearn.measure.calibration`).
     With ``--budget`` each pipeline runs within it, on each device (:func:`budget_for`).
     """
     start = time.perf_counter()
@@ -71,7 +71,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
         environment=environment(gpu_device),
         pipelines=results,
         machine_busy=machine_busy(stage for result in results for stage in result.stages),
-        slowdown=max(known) if known else None,
+        slowdown=min(known) if known else None,
         tests=[PairedTest(**test) for test in pairwise_tests(correct)],
         settings={
             "pipelines": list(config.pipelines),

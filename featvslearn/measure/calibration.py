@@ -6,8 +6,10 @@ core taken by another process can make a run several times slower while the load
 half. Here the slow-down itself is measured: the same small CPU workload (matrix products and
 element-wise work, on the run's torch thread count) is timed at the start of a command and after
 every pipeline, and compared with the quickest time it has ever taken on this machine (CPU model,
-thread count and torch version), kept in featvslearn's cache. The first calibration on a machine
-has no reference, so no slow-down can be stated yet.
+thread count and torch version), kept in featvslearn's cache. A command's slow-down is its
+quickest calibration's: a process that has just trained a network runs the kernel up to a third
+slower even on a quiet machine, so only a slow-down that lasts the whole command is stated. The
+first calibration on a machine has no reference, so no slow-down can be stated yet.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ REPEATS = 5
 MAX_SECONDS = 0.5
 """A calibration stops repeating once it has taken this long (at least two timed repeats): on a busy
 machine one repeat can take a hundred times its quiet 2 ms."""
-SIZE = 192
-"""Side of the matrices the kernel multiplies."""
+SIZE = 384
+"""Side of the matrices the kernel multiplies: about 4 ms on a quiet 2-core CPU, long enough that timer
+and scheduler noise stay a few per cent of it."""
 
 
 def kernel_seconds(repeats: int = REPEATS) -> float:
@@ -52,8 +55,8 @@ def kernel_seconds(repeats: int = REPEATS) -> float:
 
 
 def machine_key() -> str:
-    """What a calibration is valid for: the CPU, torch's thread count and torch's version."""
-    return f"{cpu_model_name()} | {torch.get_num_threads()} threads | torch {torch.__version__}"
+    """What a calibration is valid for: the CPU, torch's thread count and version, and the kernel's size."""
+    return f"{cpu_model_name()} | {torch.get_num_threads()} threads | torch {torch.__version__} | {SIZE}²"
 
 
 def calibration_path() -> Path:

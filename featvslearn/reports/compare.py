@@ -227,8 +227,8 @@ def warnings(results: CompareResults) -> list[str]:
     found = load_warnings(results.machine_busy, busy)
     if results.slowdown is not None and results.slowdown >= SLOW_FROM:
         found.append(f"timings about {results.slowdown:.1f}× slower than on this machine when quiet: a fixed "
-                     "calibration kernel, timed at the start and after each pipeline, took that many times its "
-                     "quickest time here; re-run on a quiet machine before quoting times")
+                     "calibration kernel, timed at the start and after each pipeline, took at least that many times "
+                     "its quickest time here; re-run on a quiet machine before quoting times")
     return found + dataset_warnings(results.dataset, smallest_test_class(results))
 
 

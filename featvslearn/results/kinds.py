@@ -53,7 +53,7 @@ class CompareResults(_ResultsFile):
 
     ``machine_busy`` (v2): whether other processes loaded the machine enough to disturb the
     timings (None: not judged). ``slowdown``: how many times slower than its quickest a fixed
-    calibration kernel ran during the command, the worst of its timings (None: not measured, or no
+    calibration kernel ran during the command, the least of its timings (None: not measured, or no
     quiet reference on this machine yet; see :mod:`featvslearn.measure.calibration`). ``tests``
     (v2): paired significance tests between pipelines, each with its Holm-adjusted p-value.
     ``null_reasons`` (v2): why each value written as null is missing, by its path.
