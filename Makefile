@@ -47,7 +47,7 @@ lint: $(STAMP)  ## ruff over the code, tests and benchmarks
 datasets: $(STAMP)  ## which datasets are available offline here
 	$(FVL) datasets
 
-demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (9 s)
+demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (8 s)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset digits --device $(DEVICE) --report $(RESULTS)/digits.md --json $(RESULTS)/digits.json
 
