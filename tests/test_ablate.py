@@ -22,7 +22,7 @@ from featvslearn.experiments.config import AblateConfig
 from featvslearn.learned import train
 from featvslearn.learned.models import CNN, cnn_config_for, parameter_count
 from featvslearn.learned.variants import ABLATION_VARIANTS, DEFAULT_ABLATION_VARIANTS
-from featvslearn.reports.ablate import compared_pairs
+from featvslearn.reports.ablate_reading import compared_pairs
 from featvslearn.results import AblateResults, decode_correct
 from tests.test_cli import assert_user_error
 

@@ -5,17 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from featvslearn.reports import ablate
-from featvslearn.reports.ablate import (
-    HEADERS,
-    REPORT_HEADERS,
-    effects,
-    factors,
-    figures,
-    markdown,
-    reading,
-    significance_setting,
-    table,
-)
+from featvslearn.reports.ablate import HEADERS, REPORT_HEADERS, figures, markdown, table
+from featvslearn.reports.ablate_reading import effects, factors, reading, significance_setting
 from featvslearn.results import AblateResults, VariantResult, encode_correct
 from tests.hand_made import _variant as hand_made_variant
 from tests.hand_made import ablate_results

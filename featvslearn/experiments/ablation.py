@@ -57,7 +57,7 @@ from featvslearn.measure.contention import PREDICT, TRAIN, UNTIMED, machine_busy
 from featvslearn.pipelines import RunContext, RunSettings
 from featvslearn.pipelines.cnn import TrainedCNN, predict_test_set, train_network
 from featvslearn.progress import Progress, no_progress
-from featvslearn.reports.ablate import significance_setting
+from featvslearn.reports.ablate_reading import significance_setting
 from featvslearn.results import AblateResults, VariantResult
 
 LOSS_CURVE_POINTS = 200

@@ -16,7 +16,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from featvslearn.reports import ablate, compare, merged, scaling
+from featvslearn.reports import ablate, ablate_reading, compare, merged, scaling
 from featvslearn.reports.shared import TableContent, write_report
 from featvslearn.results import Results
 
@@ -46,8 +46,8 @@ KINDS: Mapping[str, ReportKind] = MappingProxyType({
     "compare": ReportKind(compare.figures, compare.markdown, compare.table, compare.reading, compare.warnings,
                           compare.budget_lines),
     "scaling": ReportKind(scaling.figures, scaling.markdown, scaling.table, scaling.reading, scaling.warnings),
-    "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate.reading, ablate.warnings,
-                         ablate.effects),
+    "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate_reading.reading, ablate.warnings,
+                         ablate_reading.effects),
     "merged-compare": ReportKind(merged.figures, merged.markdown, merged.table, merged.reading, merged.warnings),
 })
 """Every kind of results (the ``kind`` field of its JSON) and its report's writers."""
