@@ -103,3 +103,15 @@ def test_a_bad_import_is_found(tmp_path: Path, module: str, line: str, part: str
     table = rules(ARCHITECTURE.read_text(encoding="utf-8"))
     found = violations(copy, table)
     assert len(found) == 1 and part in found[0], found
+
+
+LONGEST = 500
+"""No module of the package, its benchmarks or examples is longer than this many lines (docs/architecture.md)."""
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    too_long = [f"{path.relative_to(ROOT)}: {lines} lines"
+                for folder in ("featvslearn", "benchmarks", "examples")
+                for path in sorted((ROOT / folder).rglob("*.py"))
+                if (lines := len(path.read_text(encoding="utf-8").splitlines())) > LONGEST]
+    assert not too_long, f"split these modules (at most {LONGEST} lines each): {too_long}"
