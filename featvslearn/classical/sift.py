@@ -58,10 +58,8 @@ def sift_settings_for(image_shape: tuple[int, ...], n_words: int = 128) -> SIFTS
 
     A descriptor's 4×4 cells of ``spatial_bin_size`` pixels span about half the shorter
     side (16 px on 28×28 images); descriptors are sampled every half cell. Each descriptor is
-    soft-assigned to its 5 nearest words with ``sigma`` 0.2: on a Fashion-MNIST validation split
-    (50,000 fit / 10,000 held out of the training set, seed 0; 256 words, the linear SVM) sigma 0.1 /
-    0.15 / 0.2 / 0.3 / 0.45 scored 0.9030 / 0.9084 / 0.9077 / 0.9055 / 0.9052 (0.2 is within 0.002 of
-    the best and the smoother); 3 or 10 neighbours at 0.2 or 0.3 scored no higher (0.9032, 0.9057).
+    soft-assigned to its 5 nearest words with ``sigma`` 0.2, chosen on a Fashion-MNIST validation
+    split (docs/benchmarks.md).
     """
     side = min(image_shape[:2])
     bin_size = max(2, round(side / 7))

@@ -36,9 +36,8 @@ def default_svm_c(n_train: int) -> float:
     """Regularisation of the linear SVM suited to the training-set size: stronger for small sets.
 
     The C for 20,000 images or more (0.0003) is chosen on a Fashion-MNIST validation split by
-    benchmarks/choose_defaults.py (validation accuracy 0.9081, against 0.9025 at the 0.003 used
-    before; the script tries only that branch). Smaller sets keep their hand-set values, 0.03 from
-    2,000 images and 0.3 below.
+    benchmarks/choose_defaults.py (figures in docs/benchmarks.md). Smaller sets keep hand-set
+    values, 0.03 from 2,000 images and 0.3 below.
     """
     return 0.0003 if n_train >= LARGE_SET_FROM else 0.03 if n_train >= 2_000 else 0.3
 
@@ -85,9 +84,8 @@ def svm_settings_for(kind: str, n_train: int) -> SVMSettings:
 
 
 RBF_LANDMARKS_WITHIN_BUDGET: tuple[int, ...] = (6000, 4000, 2000)
-"""The RBF SVM's landmark counts a budget chooses from, most first. On a Fashion-MNIST validation
-split (50,000 fit / 10,000 held out, HOG features, C 3, gamma scale 0.5, 300 iterations) they
-scored 0.9167, 0.9143 and 0.9114, the linear SVM 0.9048 (1,000 landmarks: 0.9055, no better)."""
+"""The RBF SVM's landmark counts a budget chooses from, most first: each stronger than the next on a
+Fashion-MNIST validation split, fewer no stronger than the linear SVM (docs/benchmarks.md)."""
 PROBE_ROWS = 8192
 """Training rows a budget probe fits on (more for a large kernel map), scaled to the whole set."""
 
@@ -95,8 +93,8 @@ PROBE_ROWS = 8192
 def svm_candidates(n_train: int, rbf: bool = True) -> list[SVMSettings]:
     """The SVMs a budget chooses from, strongest first: with ``rbf``, the RBF SVM with fewer and fewer
     landmarks (from :data:`LARGE_SET_FROM` images, at most one landmark per 8 images); then the linear
-    SVM. Below that many the linear SVM is the stronger (digits, validation split: linear 0.974, RBF
-    0.900-0.959 at 100-1,000 landmarks), so it is the only configuration."""
+    SVM. Below that many the linear SVM is the stronger (on a digits validation split; docs/benchmarks.md),
+    so it is the only configuration."""
     linear = svm_settings_for("linear", n_train)
     if not rbf or n_train < LARGE_SET_FROM:
         return [linear]

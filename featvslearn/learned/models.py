@@ -108,14 +108,8 @@ def cnn_config_for(image_shape: tuple[int, int, int], num_classes: int, device_t
     while side // 2**stages >= 6:  # another halving leaves at least 3 pixels
         stages += 1
     stages = min(max(stages, 2), 4, max(1, side.bit_length() - 1))  # a 2x2 or 3x3 image pools once
-    # The shape was chosen on a Fashion-MNIST validation split (50,000 fit / 10,000 held out,
-    # CPU, bf16, 5 epochs): with its 32/64/64/128/128 channels and the whitening layer fixed
-    # it reached 0.938 in 100 s, where the earlier two stages of two convolutions (32/32,
-    # 64/64) reached 0.926 in 109 s. Most of the gain is the 7x7 stage of 128 channels; the
-    # first layer's filter gradient, slow for one input channel, is not computed at all.
-    # The CPU base width (32 for the standard preset's multiplier 1 against the quick
-    # preset's 0.5) is chosen on a Fashion-MNIST validation split by
-    # benchmarks/choose_defaults.py; the GPU base is not tried there.
+    # The shape and the CPU base width were chosen on a Fashion-MNIST validation split
+    # (docs/benchmarks.md); the GPU base is not chosen there.
     base = max(8, round((64 if device_type == "cuda" else 32) * width_multiplier))
     widths = tuple(base * 2**i for i in range(stages))
     return CNNConfig(in_channels=channels, num_classes=num_classes, widths=widths,

@@ -77,7 +77,7 @@ def default_epochs(n_train: int, device_type: str) -> int:
     About 240k image passes on a CPU (4 epochs of 60k) and 1M on a GPU, within 4-40 and
     10-100 epochs respectively, so small datasets still get enough optimiser steps.
     The CPU figure is chosen on a Fashion-MNIST validation split by
-    benchmarks/choose_defaults.py (standard preset, seed 0); the GPU figure is not tried there.
+    benchmarks/choose_defaults.py (docs/benchmarks.md); the GPU figure is not chosen there.
     """
     if device_type == "cuda":
         return int(np.clip(math.ceil(1_000_000 / max(n_train, 1)), 10, 100))
@@ -92,8 +92,8 @@ def train_settings_for(n_train: int, image_side: int, device_type: str, hflip_ok
     batch_size = int(np.clip(n_train // 16, 32, 512 if device_type == "cuda" else 256))
     if epochs is None:
         epochs = max(1, round(default_epochs(n_train, device_type) * chosen.epoch_multiplier))
-    # Translation helps long schedules but costs accuracy in short ones (Fashion-MNIST, 5
-    # epochs: 0.907 with 2-pixel shifts, 0.923 without), so it starts at 10 epochs.
+    # Translation helps long schedules but costs accuracy in short ones (docs/benchmarks.md),
+    # so it starts at 10 epochs.
     translate = 0 if epochs < 10 else 1 if image_side < 16 else 2
     return TrainSettings(
         epochs=epochs,
@@ -202,8 +202,8 @@ def whiten_first_layer(model: nn.Module, images: torch.Tensor, normaliser: Norma
     whitening directions fill the first output channels, the rest keep their random start.
     The layer's weights are then no longer trained (``requires_grad`` off): the whitening
     already spans the patches' strongest directions (every direction of a grey 3x3 patch), and
-    the filter gradient of a convolution with few input channels is slow to compute (on
-    Fashion-MNIST, CPU, 5 epochs: 0.935 with the layer fixed in 102 s, 0.934 trained in 118 s).
+    the filter gradient of a convolution with few input channels is slow to compute (fixed is as
+    accurate and quicker on Fashion-MNIST; docs/benchmarks.md).
     """
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     filters = whitening_filters(images, normaliser, kernel=conv.kernel_size[0])

@@ -13,10 +13,8 @@ from featvslearn.pipelines.svm_stages import run_classical
 SIFT_CODEBOOK_IMAGES = 10_000
 """Training images whose descriptors the sift-svm codebook is learned from (a seeded sample of them)."""
 LARGE_SET_WORDS = 256
-"""Visual words from ``classical.LARGE_SET_FROM`` (20,000) training images on (128 below). On a
-Fashion-MNIST validation split (50,000 fit / 10,000 held out of the training set, seed 0, the linear
-SVM) 256 words scored 0.9059 against 0.9018 for 128, for about 10 s more (C 0.0003 stays: 0.001 gave
-0.9023, 0.0001 0.9042)."""
+"""Visual words from ``classical.LARGE_SET_FROM`` (20,000) training images on (128 below), chosen on a
+Fashion-MNIST validation split (docs/benchmarks.md)."""
 
 
 def run(context: RunContext) -> PipelineOutput:
@@ -39,8 +37,8 @@ def run(context: RunContext) -> PipelineOutput:
     rows, cols = DenseSIFT(settings.spatial_bin_size, settings.stride).fit(train_set.images[:1]).grid_shape_
     # A codebook needs several descriptors per word: small sets of small images get fewer words.
     settings = dataclasses.replace(settings, n_words=min(settings.n_words, max(2, codebook_images * rows * cols // 4)))
-    # SIFT describes gradients only; the thumbnail adds the coarse intensity it drops, as in hog-svm (on a
-    # Fashion-MNIST validation split: 0.8995 against 0.8829 without it).
+    # SIFT describes gradients only; the thumbnail adds the coarse intensity it drops, as in hog-svm (the
+    # stronger on a Fashion-MNIST validation split; docs/benchmarks.md).
     featuriser = FeatureUnion([("sift", make_sift_features(settings, device=str(context.device), seed=seed)),
                                ("thumbnail", ThumbnailTransformer(size=thumbnail_side))])
     chosen = np.sort(np.random.default_rng(seed).permutation(len(train_set))[:codebook_images])
