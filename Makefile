@@ -51,7 +51,7 @@ demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (8 s)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset digits --device $(DEVICE) --report $(RESULTS)/digits.md --json $(RESULTS)/digits.json
 
-fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (3.4 min on 2 cores)
+fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (2.1 min on 2 cores)
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
 

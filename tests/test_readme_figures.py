@@ -142,17 +142,14 @@ def total(name: str) -> float:
     return r(name)["total_seconds"]
 
 
-def budget(name: str) -> float:
-    """The budget each pipeline of a compare run had, in seconds."""
-    return pipeline(r(name), "cnn")["details"]["budget"]["budget_seconds"]
-
-
 README_FIGURES: list[tuple[str, str, Compute]] = [
     # README text ({} is the figure), its source, and how the figure is computed from the source
     ("[docs/results/digits.md](docs/results/digits.md) ({}, 2-core CPU)", DIGITS, lambda: date(r(DIGITS))),
     ("(torch {}, bf16;", FASHION, lambda: torch_version(r(FASHION))),
-    ("bf16; {}), each pipeline had", FASHION, lambda: date(r(FASHION))),
-    ("default budget of {};", FASHION, lambda: whole_secs(budget(FASHION))),
+    ("bf16; {}), each pipeline followed", FASHION, lambda: date(r(FASHION))),
+    ("with {} landmarks;", FASHION,
+     lambda: count(pipeline(r(FASHION), "hog-svm")["details"]["svm_settings"]["n_components"])),
+    ("cnn: {} epochs)", FASHION, lambda: str(pipeline(r(FASHION), "cnn")["details"]["epochs_trained"])),
     # the lessons table
     ("| the whole experiment on digits | {} |", DIGITS, lambda: min_sec(total(DIGITS))),
     ("| the same on all of Fashion-MNIST | {} |", FASHION, lambda: min_sec(total(FASHION))),
