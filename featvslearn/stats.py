@@ -150,19 +150,29 @@ def pairwise_tests(correct: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     (:func:`holm`). Fewer than two pipelines give an empty list.
     Raises ``ValueError`` as :func:`mcnemar_exact` does.
     """
+    return _adjusted(_raw_tests(correct))
+
+
+def pairwise_tests_over_seeds(correct: Mapping[int, Mapping[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """:func:`pairwise_tests` for the runs of each training seed, every pair on every seed, with
+    ``"seed"`` in each dict; the Holm adjustment is over all of them together (pairs × seeds).
+
+    In: seed -> (pipeline name -> boolean ``(N,)`` correctness vector), all over the same ``N`` images.
+    Out: seeds in the mapping's order, within a seed the pairs as in :func:`pairwise_tests`.
+    """
+    return _adjusted([{**test, "seed": seed} for seed, runs in correct.items() for test in _raw_tests(runs)])
+
+
+def _raw_tests(correct: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     tests = []
     for name_a, name_b in combinations(correct, 2):
         result = mcnemar_exact(correct[name_a], correct[name_b])
-        tests.append(
-            {
-                "pipelines": [name_a, name_b],
-                "test": "mcnemar-exact",
-                "p_value": result.p_value,
-                "a_only": result.b,
-                "b_only": result.c,
-                "n": result.n,
-            }
-        )
+        tests.append({"pipelines": [name_a, name_b], "test": "mcnemar-exact", "p_value": result.p_value,
+                      "a_only": result.b, "b_only": result.c, "n": result.n})
+    return tests
+
+
+def _adjusted(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for test, adjusted in zip(tests, holm([test["p_value"] for test in tests]), strict=True):
         test["p_value_holm"] = adjusted
     return tests

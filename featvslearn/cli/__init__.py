@@ -93,10 +93,12 @@ def _warn_skipped(settings: dict[str, Any]) -> None:
 
 def _show(results: Results) -> None:
     """The results' table, their plain-language reading, and any warning a reader must see."""
-    from featvslearn.cli.tables import results_table
-    from featvslearn.reports import lessons, reading, warnings
+    from featvslearn.cli.tables import FittedTable, results_table
+    from featvslearn.reports import lessons, more_tables, reading, warnings
 
     out.print(results_table(results))
+    for table in more_tables(results):
+        out.print(FittedTable(table))
     out.print(reading(results).replace("**", ""), highlight=False)
     for lesson in lessons(results):
         out.print(f"- {escape(lesson)}", highlight=False)
@@ -154,6 +156,7 @@ def compare(
     precision: opt.Precision = "auto",
     svm: opt.CompareSvm = None,
     budget: opt.Budget = None,
+    seeds: opt.CompareSeeds = 1,
     tune: opt.Tune = False,
     preset: opt.Preset = "standard",
     compile: opt.Compile = False,
@@ -167,7 +170,7 @@ def compare(
     config = CompareConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
-        precision=precision, svm=svm, budget=budget, tune=tune, preset=preset, compile=compile,
+        precision=precision, svm=svm, budget=budget, seeds=seeds, tune=tune, preset=preset, compile=compile,
         epoch_accuracy=epoch_accuracy, report_path=report, json_path=json_path,
     ).validated()
     with _live_progress() as progress:

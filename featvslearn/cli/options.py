@@ -175,6 +175,10 @@ Sizes = Annotated[str | None, typer.Option(
     metavar="LIST",
     help="Comma list of training-set sizes, e.g. 100,300,1000. Default: about 10 images per class up to the whole "
          "training set, in steps of about ×3.")]
+CompareSeeds = Annotated[int, typer.Option(
+    "--seeds", metavar="N",
+    help="Train every pipeline N times on the same split, with seeds --seed, --seed+1, …: accuracy as mean ± "
+         "standard deviation, times as median and range, and a verdict only when the test on every seed agrees.")]
 Seeds = Annotated[int, typer.Option(
     metavar="N",
     help="Runs per size, with seeds --seed, --seed+1, …: each draws its own subsample and initialisation.")]

@@ -9,24 +9,21 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-import torch
-
 from featvslearn.experiments.config import CompareConfig
 from featvslearn.experiments.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
 from featvslearn.measure import environment, measure_slowdown
 from featvslearn.measure.contention import machine_busy
 from featvslearn.pipelines.budget import Budget
 from featvslearn.progress import Progress, no_progress
-from featvslearn.results import CompareResults, PairedTest, PipelineResult, decode_correct
-from featvslearn.stats import pairwise_tests
+from featvslearn.results import CompareResults, PairedTest, PipelineResult, SeedRun, decode_correct
+from featvslearn.stats import pairwise_tests, pairwise_tests_over_seeds
 
 
-def _on_device(progress: Progress, device: torch.device, index: int, several: bool) -> Progress:
-    """``progress`` with the device named in each task, when the pipelines run on several devices."""
-    if not several:
-        return progress
-    return lambda key, description, completed, total: progress(
-        f"{key}@{index}", f"[{device}] {description}", completed, total)
+def _labelled(progress: Progress, key: str, label: str) -> Progress:
+    """``progress`` with ``label`` before each task's description and ``key`` after its key, so that the
+    runs on several devices or with several seeds keep tasks of their own."""
+    return lambda task, description, completed, total: progress(
+        f"{task}@{key}", f"[{label}] {description}", completed, total)
 
 
 def budget_for(config: CompareConfig) -> Budget | None:
@@ -47,22 +44,35 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     ``slowdown`` how much slower than its quickest a calibration kernel ran at least, timed at the start
     and after each pipeline (see :mod:`featvslearn.measure.calibration`).
     With ``--budget`` each pipeline runs within it, on each device (:func:`budget_for`).
+    With ``--seeds N`` every pipeline is trained with each seed on every device, on the same split:
+    ``pipelines`` holds the first seed's runs in full, ``seed_runs`` every seed's figures, and ``tests``
+    compares every pair on every seed, Holm-adjusted over all of them.
     """
     start = time.perf_counter()
     devices = config.torch_devices()
+    seeds = config.seed_values
     slowdowns = [measure_slowdown()]
     seed_everything(config.seed)
     split, load_seconds = load_data(config, progress, train_size=config.train_size)
-    by_device: list[dict[str, PipelineResult]] = [
-        run_batch(config.pipelines, split, device, config.run_settings(budget_for(config)),
-                  _on_device(progress, device, index, len(devices) > 1),
-                  on_result=lambda name, result: slowdowns.append(measure_slowdown()))
-        for index, device in enumerate(devices)
-    ]
+    runs: dict[tuple[int, int], dict[str, PipelineResult]] = {}  # (seed, device index) -> results by name
+    for seed in seeds:
+        for index, device in enumerate(devices):
+            labels = [*([str(device)] if len(devices) > 1 else []), *([f"seed {seed}"] if len(seeds) > 1 else [])]
+            runs[seed, index] = run_batch(
+                config.pipelines, split, device, config.run_settings(budget_for(config), seed=seed),
+                _labelled(progress, f"{index}/{seed}", ", ".join(labels)) if labels else progress,
+                on_result=lambda name, result: slowdowns.append(measure_slowdown()))
     known = [factor for factor in slowdowns if factor is not None]
-    results = [runs[name] for name in config.pipelines for runs in by_device]
-    correct = {name: decode_correct(runs[name].correct) for name in config.pipelines
-               for runs in by_device[:1] if runs[name].correct is not None}
+    results = [runs[config.seed, index][name] for name in config.pipelines for index in range(len(devices))]
+    correct = {seed: {name: decode_correct(runs[seed, 0][name].correct) for name in config.pipelines
+                      if runs[seed, 0][name].correct is not None} for seed in seeds}
+    tests = (pairwise_tests(correct[config.seed]) if len(seeds) == 1 else pairwise_tests_over_seeds(correct))
+    seed_runs = [] if len(seeds) == 1 else [
+        SeedRun(pipeline=name, device=str(device), seed=seed, accuracy=runs[seed, index][name].accuracy,
+                train_seconds=runs[seed, index][name].train_seconds,
+                predict_seconds=runs[seed, index][name].predict_seconds, correct=runs[seed, index][name].correct)
+        for name in config.pipelines for index, device in enumerate(devices) for seed in seeds]
+    every_run = [result for batch in runs.values() for result in batch.values()]
     gpu_device = next((d for d in devices if d.type == "cuda"), devices[0])
     return CompareResults(
         dataset=dataset_info(split, load_seconds),
@@ -70,9 +80,10 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
         seed=config.seed,
         environment=environment(gpu_device),
         pipelines=results,
-        machine_busy=machine_busy(stage for result in results for stage in result.stages),
+        machine_busy=machine_busy(stage for result in every_run for stage in result.stages),
         slowdown=min(known) if known else None,
-        tests=[PairedTest(**test) for test in pairwise_tests(correct)],
+        tests=[PairedTest(**test) for test in tests],
+        seed_runs=seed_runs,
         settings={
             "pipelines": list(config.pipelines),
             "train_size": config.train_size,
@@ -84,6 +95,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
             "svm": config.svm,
             "tune": config.tune,
             "budget": config.budget,
+            "seeds": config.seeds,
             "device_option": config.device,
             "skipped_files": skipped_files(split),
         },

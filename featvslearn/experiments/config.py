@@ -48,6 +48,7 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 1000
 MAX_SCALING_SEEDS = 100
+MAX_COMPARE_SEEDS = 100
 T = TypeVar("T")
 
 
@@ -253,6 +254,8 @@ class CompareConfig(DataOptions):
 
     ``budget`` is each pipeline's budget in seconds (None: no budget, every pipeline follows its
     standard recipe); ``svm`` None lets the SVM pipelines choose: their standard SVM, or within the budget.
+    ``seeds``: every pipeline is trained ``seeds`` times on the same split, with training seeds ``seed``,
+    ``seed + 1``, … (:attr:`seed_values`).
     """
 
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES
@@ -264,6 +267,12 @@ class CompareConfig(DataOptions):
     svm: str | None = None
     tune: bool = False
     budget: float | None = None
+    seeds: int = 1
+
+    @property
+    def seed_values(self) -> tuple[int, ...]:
+        """The training seeds: the base seed and the ones after it."""
+        return tuple(range(self.seed, self.seed + self.seeds))
 
     def validated(self) -> CompareConfig:
         """Check every option that can be checked before loading data; returns a cleaned copy.
@@ -278,14 +287,19 @@ class CompareConfig(DataOptions):
         if self.budget is not None and not 0 < self.budget <= MAX_BUDGET_SECONDS:
             problems.add(f"--budget must be a number of seconds above 0 and at most {MAX_BUDGET_SECONDS:,.0f} "
                          f"(a day), got {self.budget:g}")
+        if not 1 <= self.seeds <= MAX_COMPARE_SEEDS:
+            problems.add(f"--seeds must be between 1 and {MAX_COMPARE_SEEDS}, got {self.seeds}")
+        elif self.seed + self.seeds - 1 > MAX_SEED:
+            problems.add(f"--seed plus --seeds must stay within {MAX_SEED}; give a smaller --seed")
         problems.raise_any()
         return dataclasses.replace(self, pipelines=pipelines, **cleaned)
 
-    def run_settings(self, budget: Budget | None = None) -> RunSettings:
-        """What the pipelines read, each within ``budget`` (None: no budget)."""
-        return RunSettings(seed=self.seed, epochs=self.epochs, precision=self.precision, preset=self.preset,
-                           compile=self.compile, epoch_accuracy=self.epoch_accuracy, svm=self.svm, tune=self.tune,
-                           budget=budget)
+    def run_settings(self, budget: Budget | None = None, seed: int | None = None) -> RunSettings:
+        """What the pipelines read, each within ``budget`` (None: no budget), trained with ``seed``
+        (None: ``--seed``)."""
+        return RunSettings(seed=self.seed if seed is None else seed, epochs=self.epochs, precision=self.precision,
+                           preset=self.preset, compile=self.compile, epoch_accuracy=self.epoch_accuracy,
+                           svm=self.svm, tune=self.tune, budget=budget)
 
 
 @dataclass(frozen=True)

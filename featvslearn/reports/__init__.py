@@ -40,11 +40,12 @@ class ReportKind:
     reading: Callable[[Any], str]
     warnings: Callable[[Any], list[str]]
     lessons: Callable[[Any], list[str]] = lambda results: []
+    more_tables: Callable[[Any], list[TableContent]] = lambda results: []
 
 
 KINDS: Mapping[str, ReportKind] = MappingProxyType({
     "compare": ReportKind(compare.figures, compare.markdown, compare.table, compare.reading, compare.warnings,
-                          compare.budget_lines),
+                          compare.budget_lines, compare.more_tables),
     "scaling": ReportKind(scaling.figures, scaling.markdown, scaling.table, scaling.reading, scaling.warnings),
     "ablate": ReportKind(ablate.figures, ablate.markdown, ablate.table, ablate_reading.reading, ablate.warnings,
                          ablate_reading.effects),
@@ -67,6 +68,11 @@ def markdown(results: Results, links: Mapping[str, str] | None = None) -> str:
 def table(results: Results) -> TableContent:
     """The terminal table of ``results``, of any kind, as plain strings."""
     return KINDS[results.kind].table(results)
+
+
+def more_tables(results: Results) -> list[TableContent]:
+    """Tables the terminal shows after the main one (a comparison over several seeds: the seeds' table)."""
+    return KINDS[results.kind].more_tables(results)
 
 
 def reading(results: Results) -> str:

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from featvslearn.measure.contention import GPU_UTIL_MEANING, SLOW_FROM, machine_busy
 from featvslearn.pipelines import PIPELINES
 from featvslearn.pipelines.budget import seconds_text
+from featvslearn.reports import compare_seeds
 from featvslearn.reports.compare_table import (
     GPU_HEADERS,
     HEADERS,
@@ -40,6 +41,7 @@ from featvslearn.reports.plots import (
 from featvslearn.reports.shared import (
     CPU_NOTE,
     SAME_SPEED,
+    TableContent,
     byline,
     dataset_lines,
     dataset_warnings,
@@ -62,8 +64,8 @@ from featvslearn.results import CompareResults, PipelineResult
 from featvslearn.stats import SIGNIFICANCE, format_p_value, verdict
 
 __all__ = ["GPU_HEADERS", "HEADERS", "SPEED_UP_HEADERS", "SpeedUp", "budget_lines", "figures", "fmt_gpu_util",
-           "markdown", "reading", "run_keys", "run_labels", "speed_up_caption", "speed_up_cells", "speed_ups",
-           "table", "table_headers", "table_rows", "warnings"]
+           "markdown", "more_tables", "reading", "run_keys", "run_labels", "speed_up_caption", "speed_up_cells",
+           "speed_ups", "table", "table_headers", "table_rows", "warnings"]
 
 PER_CLASS_FIGURE_UP_TO = 40  # classes; above this grouped bars are unreadable
 
@@ -187,7 +189,9 @@ def reading(results: CompareResults) -> str:
     of pipelines uses the first device's runs, and a sentence names the biggest speed-up over that
     device.
     """
-    pipelines = sorted(first_runs(results), key=lambda p: p.accuracy, reverse=True)
+    several = compare_seeds.seeded(results)
+    pipelines = sorted(compare_seeds.as_pipelines(results) if several else first_runs(results),
+                       key=lambda p: p.accuracy, reverse=True)
     if not pipelines:
         return "No pipeline was run."
     best = pipelines[0]
@@ -200,14 +204,24 @@ def reading(results: CompareResults) -> str:
         )
     else:
         runner = pipelines[1]
-        p_value = _p_value(results, best.name, runner.name)
-        lines.append(_accuracy_sentence(pipelines, p_value, n))
-        lines.append(_holm_sentence(results))
+        if several:
+            ranked = sorted(compare_seeds.first_device(results), key=lambda s: s.mean, reverse=True)
+            lines.append(compare_seeds.accuracy_sentence(results, ranked))
+            outcome = compare_seeds.outcome(results, best.name, runner.name)
+        else:
+            p_value = _p_value(results, best.name, runner.name)
+            lines.append(_accuracy_sentence(pipelines, p_value, n))
+            lines.append(_holm_sentence(results))
+            outcome = _outcome(best, runner, p_value)
         if is_busy(results):
             lines.append(_busy_sentence(results))
         else:
-            lines.append(_speed_sentence(best, runner, _outcome(best, runner, p_value)))
+            speed = _speed_sentence(best, runner, outcome)
+            lines.append(speed.replace("no significant difference in accuracy",
+                                       "no consistent difference in accuracy") if several else speed)
             lines.append(_inference_sentence(best, runner))
+            if several:
+                lines.append(compare_seeds.times_sentence(results))
     speed = "" if is_busy(results) else speed_up_sentence(results)
     if speed:
         lines.append(speed)
@@ -256,6 +270,9 @@ def uncertainty_lines(results: CompareResults) -> list[str]:
         return []
     lines = [f"Test accuracy with its 95 % Wilson interval on {results.dataset.test_size:,} test images: "
              + "; ".join(intervals) + "."]
+    if compare_seeds.seeded(results):
+        return [f"{lines[0][:-1]}, with the first seed; every seed's tests are under Over "
+                f"{len(results.seeds)} seeds.", ""]
     if results.tests:
         def shown(t: Any) -> str:
             raw = f"{' vs '.join(t.pipelines)} {format_p_value(t.p_value)}"
@@ -299,6 +316,17 @@ def _budget_section(results: CompareResults) -> list[str]:
     return ["## Budget", "", lines[0], "", *[f"- {line}" for line in lines[1:]], ""]
 
 
+def more_tables(results: CompareResults) -> list[TableContent]:
+    """The table over the seeds after the side-by-side one, for a comparison over several seeds."""
+    return [compare_seeds.seeds_table(results)] if compare_seeds.seeded(results) else []
+
+
+def seeds_text(results: CompareResults) -> str:
+    """``seed 0``, or ``seeds 0–4`` for a comparison over several training seeds."""
+    seeds = results.seeds
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
+
+
 def smallest_test_class(results: CompareResults) -> int | None:
     """The test images of the smallest class (rows of any confusion matrix), or None without one."""
     for p in results.pipelines:
@@ -321,7 +349,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
     devices = f": {' vs '.join(results.devices)}" if len(results.devices) > 1 else ""
     side_by_side = table(results)
     lines = [
-        *report_opening(f"{names} on {d.name}{devices}", byline(results, f"seed {results.seed}"), warnings(results),
+        *report_opening(f"{names} on {d.name}{devices}", byline(results, seeds_text(results)), warnings(results),
                         reading(results)),
         *uncertainty_lines(results),
         *gpu_lines(results),
@@ -342,7 +370,8 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
             f"seed. The train × and pred × columns are the speed-up vs {results.devices[0]}: a pipeline's train "
             f"and predict seconds on {results.devices[0]} divided by its seconds on the row's device.",
         ]
-    lines += ["", "## Stages", ""]
+    lines += ["", *compare_seeds.seed_lines(results), "## Stages", ""] if compare_seeds.seeded(results) else \
+        ["", "## Stages", ""]
     lines += stages_table("pipeline", [(label, p.stages) for label, p in zip(labels, results.pipelines,
                                                                                strict=True)])
     if "timeline" in links:

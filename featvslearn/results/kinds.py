@@ -22,6 +22,7 @@ from featvslearn.results.records import (
     PipelineResult,
     PositiveInt,
     ScalingRun,
+    SeedRun,
     SizeSummary,
     VariantResult,
 )
@@ -56,7 +57,9 @@ class CompareResults(_ResultsFile):
     calibration kernel ran during the command, the least of its timings (None: not measured, or no
     quiet reference on this machine yet; see :mod:`featvslearn.measure.calibration`). ``tests``
     (v2): paired significance tests between pipelines, each with its Holm-adjusted p-value.
-    ``null_reasons`` (v2): why each value written as null is missing, by its path.
+    ``null_reasons`` (v2): why each value written as null is missing, by its path. ``seed_runs``
+    (``compare --seeds N``, N > 1): every pipeline's run with each seed ``seed``, ``seed + 1``, …, on
+    each device, the first seed's also in full in ``pipelines``; empty with one seed.
     """
 
     dataset: DatasetInfo
@@ -73,6 +76,13 @@ class CompareResults(_ResultsFile):
     tests: list[PairedTest] = field(default_factory=list)
     null_reasons: dict[str, str] = field(default_factory=dict)
     slowdown: Annotated[float, Field(gt=0)] | None = None
+    seed_runs: list[SeedRun] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The training seeds of the runs, in order: ``[seed]`` unless ``compare --seeds N`` ran more."""
+        found = sorted({run.seed for run in self.seed_runs})
+        return found or [self.seed]
 
     @property
     def devices(self) -> list[str]:

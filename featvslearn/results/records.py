@@ -290,6 +290,8 @@ class PairedTest:
     only A got right), ``b_only`` (only B) and ``n`` (test images). ``p_value_holm``: the p-value
     Holm-adjusted over every pair tested in the same results (equal to ``p_value`` for one pair;
     None in files written before it), the one a reading compares with the significance level.
+    ``seed``: with ``compare --seeds N``, the training seed both runs had (one test per pair and
+    seed, all adjusted together); None with one seed.
     """
 
     pipelines: Annotated[list[str], Field(min_length=2, max_length=2)]
@@ -299,6 +301,26 @@ class PairedTest:
     b_only: Annotated[int, Field(ge=0)] | None = None
     n: Annotated[int, Field(ge=0)] | None = None
     p_value_holm: Fraction | None = None
+    seed: Annotated[int, Field(ge=0)] | None = None
+
+
+@with_config(STRICT)
+@dataclass
+class SeedRun:
+    """One pipeline trained with one seed on a compare's split (``compare --seeds N``): the figures the
+    seeds are summarised by, and its per-image correctness for the paired tests.
+
+    ``pipeline`` and ``device`` name the run as in the results' ``pipelines``; ``seed`` is its training
+    seed (the split is the same for every seed); ``correct`` is as in :class:`PipelineResult`.
+    """
+
+    pipeline: str
+    device: str
+    seed: Annotated[int, Field(ge=0)]
+    accuracy: Fraction
+    train_seconds: NonNegativeSeconds
+    predict_seconds: NonNegativeSeconds
+    correct: PackedBits | None = None
 
 
 

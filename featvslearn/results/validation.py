@@ -23,7 +23,7 @@ from featvslearn.results.kinds import (
     Results,
     ScalingResults,
 )
-from featvslearn.results.records import PipelineResult, unpack_bits
+from featvslearn.results.records import PipelineResult, SeedRun, unpack_bits
 from featvslearn.results.strict_json import finite, path_text
 
 READABLE_VERSIONS = (1, 2)
@@ -213,6 +213,28 @@ def _compare_problems(results: CompareResults, where: str = "") -> list[str]:
             problems.append(f"{where}tests[{i}] compares {test.pipelines[0]!r} with itself")
         elif test.n is not None and (test.a_only or 0) + (test.b_only or 0) > test.n:
             problems.append(f"{where}tests[{i}]: a_only + b_only is more than its n = {test.n} images")
+    return problems + _seed_run_problems(results, where)
+
+
+def _seed_run_problems(results: CompareResults, where: str) -> list[str]:
+    """Seed runs of pipelines and devices that ran, each with one run per seed of the same seeds, the
+    first seed the file's own, and correct vectors that fit."""
+    if not results.seed_runs:
+        return []
+    problems: list[str] = []
+    names, devices = {p.name for p in results.pipelines}, set(results.devices)
+    seeds_of: dict[tuple[str, str], list[int]] = {}
+    for i, run in enumerate(results.seed_runs):
+        if run.pipeline not in names or run.device not in devices:
+            problems.append(f"{where}seed_runs[{i}] names {run.pipeline!r} on {run.device!r}, which has no result")
+        seeds_of.setdefault((run.pipeline, run.device), []).append(run.seed)
+        if run.correct is not None:
+            problems += _correct_problems(f"{where}seed_runs[{i}].correct", run, results.dataset.test_size)
+    seed_sets = {tuple(sorted(seeds)) for seeds in seeds_of.values()}
+    if any(len(set(seeds)) != len(seeds) for seeds in seeds_of.values()) or len(seed_sets) != 1:
+        problems.append(f"{where}seed_runs: every pipeline needs exactly one run per seed, the same seeds for all")
+    elif min(next(iter(seed_sets))) != results.seed:
+        problems.append(f"{where}seed_runs: the first seed is not the file's seed {results.seed}")
     return problems
 
 
@@ -237,7 +259,7 @@ def _interval_problems(where: str, accuracy: float, interval: tuple[float, float
     return []
 
 
-def _correct_problems(where: str, pipeline: PipelineResult, test_size: int) -> list[str]:
+def _correct_problems(where: str, pipeline: PipelineResult | SeedRun, test_size: int) -> list[str]:
     packed = pipeline.correct
     assert packed is not None
     try:
