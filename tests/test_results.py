@@ -260,7 +260,7 @@ def test_the_committed_results_load_and_render(path: Path, tmp_path: Path) -> No
     assert json.loads(path.read_text())["schema_version"] in (1, SCHEMA_VERSION)
     results = read_json(path)
     assert results.schema_version == SCHEMA_VERSION and results.null_reasons == {}
-    compare_files = {"fashion", "fashion-cuda", "digits"}
+    compare_files = {"fashion", "fashion-cuda", "digits", "budget"}
     assert results.kind == ("compare" if path.stem in compare_files else path.stem)
     again = tmp_path / path.name
     write_json(results, again)

@@ -169,8 +169,8 @@ Report = Annotated[Path | None, typer.Option(
 Json = Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the results to this .json file.")]
 Variants = Annotated[str, typer.Option(
     metavar="LIST", show_default=False,
-    help=f"Comma list of {', '.join(ABLATION_VARIANTS)}, or all. plain: no normalisation; deep: twice the "
-         f"convolutions per stage. Default: {', '.join(DEFAULT_ABLATION_VARIANTS)}.")]
+    help=f"Comma list of {', '.join(ABLATION_VARIANTS)}, or all. plain: no normalisation; deep: four "
+         f"convolutions per stage, not one. Default: {', '.join(DEFAULT_ABLATION_VARIANTS)}.")]
 Sizes = Annotated[str | None, typer.Option(
     metavar="LIST",
     help="Comma list of training-set sizes, e.g. 100,300,1000. Default: about 10 images per class up to the whole "
