@@ -370,8 +370,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
             f"seed. The train × and pred × columns are the speed-up vs {results.devices[0]}: a pipeline's train "
             f"and predict seconds on {results.devices[0]} divided by its seconds on the row's device.",
         ]
-    lines += ["", *compare_seeds.seed_lines(results), "## Stages", ""] if compare_seeds.seeded(results) else \
-        ["", "## Stages", ""]
+    lines += ["", *compare_seeds.seed_lines(results), "## Stages", ""]
     lines += stages_table("pipeline", [(label, p.stages) for label, p in zip(labels, results.pipelines,
                                                                                strict=True)])
     if "timeline" in links:
