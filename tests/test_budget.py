@@ -93,7 +93,69 @@ def test_within_a_budget_the_cnn_stops_after_the_epoch_that_runs_past_it(monkeyp
     assert planned == default_epochs(600, "cpu") and 1 <= trained < planned
     assert len(cnn.details["loss_per_epoch"]) == trained
     assert cnn.details["budget"]["chosen"] == (f"{trained} epochs" if trained > 1 else "1 epoch")
-    assert f"stopped after {cnn.details['budget']['chosen']} of {planned}" in cnn.details["budget"]["reason"]
+    reason = cnn.details["budget"]["reason"]
+    assert f"stopped after {cnn.details['budget']['chosen']} of {planned}, as one more would have run past" in reason
+    assert "s an epoch measured, 0.00 s estimated by the probe" in reason
+
+
+def test_a_probe_that_missed_the_pace_is_named_in_the_reason(monkeypatch) -> None:
+    from featvslearn.pipelines import cnn as cnn_pipeline
+
+    monkeypatch.setattr(cnn_pipeline, "probe_cnn", lambda *args: (50.0, 0.0))  # far too gloomy: 50 s an epoch
+    config = dataclasses.replace(SMALL, pipelines=("cnn",), budget=60)
+    cnn = run_comparison(config.validated()).pipelines[0]
+    assert cnn.details["epochs_trained"] == 1 == cnn.details["training"]["epochs"]
+    assert "the probe missed the pace (" in cnn.details["budget"]["reason"]
+    assert "s an epoch measured, 50 s estimated by the probe)" in cnn.details["budget"]["reason"]
+
+
+def _probe_steps(monkeypatch, slow_step: int | None = None) -> list[int]:
+    """Steps of each train_cnn call in a run, with ``slow_step`` of the probe 0.4 s slow. The probe is the
+    second call: the run's warm-up on a small slice comes first, the real training last."""
+    import time
+
+    from featvslearn.learned import train
+
+    calls: list[int] = []
+    real = train.train_cnn
+
+    def counted(*args, on_step=None, **kwargs):
+        calls.append(0)
+
+        def step(epoch: int, done: int, total: int) -> None:
+            calls[-1] += 1
+            if len(calls) == 2 and calls[-1] == slow_step:
+                time.sleep(0.4)
+            if on_step is not None:
+                on_step(epoch, done, total)
+
+        return real(*args, on_step=step, **kwargs)
+
+    monkeypatch.setattr(train, "train_cnn", counted)
+    return calls
+
+
+def test_the_cnn_probe_stops_timing_steps_at_its_share_of_the_budget(monkeypatch) -> None:
+    from featvslearn.pipelines import cnn as cnn_pipeline
+
+    calls = _probe_steps(monkeypatch)
+    config = dataclasses.replace(SMALL, pipelines=("cnn",), train_size=1200, budget=1e-3)
+    run_comparison(config.validated())
+    assert calls[1] == cnn_pipeline.BUDGET_PROBE_MIN_STEPS + 1  # one untimed step, then the fewest timed
+    calls.clear()
+    run_comparison(dataclasses.replace(config, budget=600.0).validated())
+    assert calls[1] == cnn_pipeline.BUDGET_PROBE_STEPS + 1
+
+
+def test_one_slow_step_does_not_decide_the_cnn_probe(monkeypatch) -> None:
+    """The probe takes the median step: a 0.4 s stall in one of its 10 timed steps would add 0.04 s to
+    each step's mean, and so 0.04 s x the epoch's steps to the estimate."""
+    _probe_steps(monkeypatch, slow_step=5)
+    config = dataclasses.replace(SMALL, pipelines=("cnn",), train_size=1200, budget=600.0)
+    cnn = run_comparison(config.validated()).pipelines[0]
+    steps_per_epoch = 1200 // cnn.details["training"]["batch_size"]
+    estimate = float(cnn.details["budget"]["reason"].split("(")[1].split(" s an epoch")[0])
+    assert estimate < 0.04 * steps_per_epoch
 
 
 # ----------------------------------------------------------------------------- choosing

@@ -10,7 +10,8 @@ estimated seconds fit in what is left. Estimates come from the dataset's size an
 timed on this device, never from test accuracy, and the probes count in the training time.
 Options the user gave (``--svm``, ``--epochs``) are kept as given; the budget is then only
 reported. The budget is a limit: no SVM fit starts that is estimated past it, and the CNN stops
-after the epoch in which it runs out. This module is plain Python: the probes themselves live with the pipelines.
+before an epoch that, at the pace of its epochs so far, would run past it. This module is plain
+Python: the probes themselves live with the pipelines.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ which trains its variants with it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -115,14 +116,31 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
 
 
 BUDGET_PROBE_STEPS = 10
-"""Optimiser steps a budget probe times to estimate the seconds of one epoch."""
+"""Optimiser steps a budget probe times to estimate the seconds of one epoch (the first step, which
+sets up the optimiser's state, is run before them and not counted)."""
+BUDGET_PROBE_SHARE = 0.1
+"""The share of the budget after which the probe stops timing steps (once it has timed
+:data:`BUDGET_PROBE_MIN_STEPS`): on a busy machine a probe must not spend the budget it is sizing."""
+BUDGET_PROBE_MIN_STEPS = 3
+BUDGET_PROBE_MISS = 1.5
+"""A measured epoch this many times slower or faster than the probe's estimate is stated in the reason."""
 
 
-def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainSettings) -> tuple[float, float]:
+class _ProbeDone(Exception):
+    """Raised from the probe's step callback once it has timed enough steps."""
+
+
+def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainSettings,
+              limit_seconds: float = math.inf) -> tuple[float, float]:
     """(seconds per epoch, seconds to predict the test set) of ``cnn_config`` trained with ``settings``
-    on this device, from :data:`BUDGET_PROBE_STEPS` steps and one prediction pass timed on a throwaway
-    network, on the first training and test images (one untimed step first)."""
+    on this device, timed on a throwaway network (whitened as the real one is) on the first training and
+    test images: one untimed step, then the median of up to :data:`BUDGET_PROBE_STEPS` timed steps
+    (fewer once the probe has run ``limit_seconds``, never fewer than :data:`BUDGET_PROBE_MIN_STEPS`),
+    and one prediction pass. The median keeps one slow step on a busy machine from deciding the schedule."""
+    import contextlib
     import dataclasses
+    import itertools
+    import statistics
     import time
 
     import torch
@@ -132,23 +150,37 @@ def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainS
     from featvslearn.learned.models import CNN
 
     device, train_set, test_set = context.device, context.split.train, context.split.test
+    start = time.perf_counter()
     steps_per_epoch = max(1, len(train_set) // settings.batch_size)
-    steps = min(BUDGET_PROBE_STEPS, steps_per_epoch)
+    steps = min(BUDGET_PROBE_STEPS + 1, steps_per_epoch)
     rows = min(len(train_set), steps * settings.batch_size)
     images = train.images_to_device(train_set.images[:rows], device)  # (rows, C, H, W) uint8
     labels = torch.as_tensor(train_set.labels[:rows], device=device)
     model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
     normaliser = train.Normaliser.fit(images)
-    quick = dataclasses.replace(settings, epochs=1, ema_decay=None, compile=False)
+    if settings.whiten:
+        train.whiten_first_layer(model, images, normaliser)
+    quick = dataclasses.replace(settings, epochs=1, compile=False)
     trainable = train.warm_up(model, images, labels, normaliser, quick)
-    log = train.train_cnn(model, images, labels, normaliser, quick, trainable=trainable)
-    epoch_seconds = log.seconds_per_epoch[0] / steps * steps_per_epoch
+    ends: list[float] = []
+
+    def on_step(epoch: int, step: int, total: int) -> None:
+        synchronize(device)
+        ends.append(time.perf_counter())
+        timed = len(ends) - 1
+        if timed >= BUDGET_PROBE_MIN_STEPS and ends[-1] - start > limit_seconds:
+            raise _ProbeDone
+
+    with contextlib.suppress(_ProbeDone):
+        train.train_cnn(model, images, labels, normaliser, quick, trainable=trainable, on_step=on_step)
+    steps_timed = [b - a for a, b in itertools.pairwise(ends)]
+    step_seconds = statistics.median(steps_timed) if steps_timed else ends[0] - start
     tests = train.images_to_device(test_set.images[:rows], device)  # (rows', C, H, W) uint8
-    start = time.perf_counter()
+    begin = time.perf_counter()
     train.predict(model, tests, normaliser, settings.autocast_dtype, tta=settings.tta, hflip=train_set.hflip_ok)
     synchronize(device)
-    predict_seconds = (time.perf_counter() - start) * len(test_set) / max(1, len(tests))
-    return epoch_seconds, predict_seconds
+    predict_seconds = (time.perf_counter() - begin) * len(test_set) / max(1, len(tests))
+    return step_seconds * steps_per_epoch, predict_seconds
 
 
 def train_default_network(context: RunContext) -> TrainedCNN:
@@ -157,8 +189,9 @@ def train_default_network(context: RunContext) -> TrainedCNN:
     Without a budget the CNN trains for its standard epochs (a fixed function of the training-set
     size and the device type) or ``--epochs``. With a budget and no ``--epochs``, a measured
     ``choose epochs (budget probe)`` stage first estimates an epoch's seconds, the CNN trains for its
-    standard epochs or as many as fit, and stops after the epoch in which the budget runs out (less
-    the test set's estimated prediction), should the machine run slower than its probe.
+    standard epochs or as many as fit, and stops early when one more epoch, at the pace its epochs
+    have measured, would run past the budget (less the test set's estimated prediction). The reason
+    says so, and names both paces when the probe missed by more than :data:`BUDGET_PROBE_MISS` times.
     """
     from featvslearn.device import autocast_dtype
     from featvslearn.learned import train
@@ -185,7 +218,8 @@ def train_default_network(context: RunContext) -> TrainedCNN:
     elif budget is not None:
         with context.monitor.stage("choose epochs (budget probe)", device, role=TRAIN) as stage:
             context.progress("cnn-budget", f"cnn: timing a few steps for the {budget.seconds:,.0f} s budget", 0, None)
-            epoch_seconds, predict_seconds = probe_cnn(context, cnn_config, settings)
+            epoch_seconds, predict_seconds = probe_cnn(context, cnn_config, settings,
+                                                        BUDGET_PROBE_SHARE * budget.seconds)
         epochs, choice = budgets.epochs_within(budget, settings.epochs, epoch_seconds, context.spent_seconds(),
                                                predict_seconds)
         choice.probe_seconds = stage.seconds
@@ -193,15 +227,23 @@ def train_default_network(context: RunContext) -> TrainedCNN:
         settings = settings_for(epochs)
 
         def stop_after(epochs_done: int, train_seconds: float) -> bool:
-            return context.spent_seconds() + train_seconds + predict_seconds > budget.seconds
+            """Stop when one more epoch, at the pace measured so far, would run past the budget."""
+            next_epoch = train_seconds / epochs_done
+            return context.spent_seconds() + train_seconds + next_epoch + predict_seconds > budget.seconds
 
     trained, log = train_network(context, cnn_config, settings, epoch_accuracy=options.epoch_accuracy,
                                  stop_after=stop_after)
-    if choice is not None and log.stopped_early:
+    if choice is not None and stop_after is not None:
         done = len(log.loss_per_epoch)
-        choice.chosen = budgets.epochs_text(done)
-        choice.reason += (f"; it stopped after {budgets.epochs_text(done)} of {settings.epochs}, when the budget "
-                          "was spent: this machine ran slower than its probe")
+        measured = sum(log.seconds_per_epoch) / max(1, done)
+        pace = (f"{budgets.seconds_text(measured)} s an epoch measured, "
+                f"{budgets.seconds_text(epoch_seconds)} s estimated by the probe")
+        if log.stopped_early:
+            choice.chosen = budgets.epochs_text(done)
+            choice.reason += (f"; it stopped after {budgets.epochs_text(done)} of {settings.epochs}, as one more "
+                              f"would have run past the budget ({pace})")
+        elif not 1 / BUDGET_PROBE_MISS < measured / max(epoch_seconds, 1e-9) < BUDGET_PROBE_MISS:
+            choice.reason += f"; the probe missed the pace ({pace})"
     trained.details = {"preset": options.preset, **trained.details}
     if choice is not None:
         trained.details["budget"] = choice.as_dict()
