@@ -115,8 +115,8 @@ def _finish(results: Results, json_path: Path | None, report_path: Path | None) 
 
 def _write_outputs(results: Results, json_path: Path | None, report_path: Path | None) -> None:
     """Write the --json results and the --report Markdown (with its plots) where asked, and say where."""
-    from featvslearn.reports import write_markdown
-    from featvslearn.results import write_json
+    from featvslearn.reports import sees, write_markdown
+    from featvslearn.results import CompareResults, write_json
 
     if json_path:
         write_json(results, json_path)
@@ -124,6 +124,8 @@ def _write_outputs(results: Results, json_path: Path | None, report_path: Path |
     if report_path:
         write_markdown(results, report_path)
         out.print(f"report written to {report_path}", highlight=False)
+        if isinstance(results, CompareResults) and (where := sees.where_line(results, report_path)):
+            out.print(where, highlight=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:

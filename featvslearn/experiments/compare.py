@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 from featvslearn.experiments.config import CompareConfig
 from featvslearn.experiments.run import dataset_info, load_data, run_batch, seed_everything, skipped_files
+from featvslearn.experiments.sees import side_pictures
 from featvslearn.measure import environment, measure_slowdown
 from featvslearn.measure.contention import machine_busy
 from featvslearn.pipelines.budget import Budget
@@ -47,6 +49,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     With ``--seeds N`` every pipeline is trained with each seed on every device, on the same split:
     ``pipelines`` holds the first seed's runs in full, ``seed_runs`` every seed's figures, and ``tests``
     compares every pair on every seed, Holm-adjusted over all of them.
+    ``pictures`` (in memory only) holds what each side sees (:mod:`featvslearn.experiments.sees`).
     """
     start = time.perf_counter()
     devices = config.torch_devices()
@@ -55,13 +58,16 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     seed_everything(config.seed)
     split, load_seconds = load_data(config, progress, train_size=config.train_size)
     runs: dict[tuple[int, int], dict[str, PipelineResult]] = {}  # (seed, device index) -> results by name
+    first_products: dict[str, Any] = {}  # what the first seed's pipelines on the first device share
     for seed in seeds:
         for index, device in enumerate(devices):
             labels = [*([str(device)] if len(devices) > 1 else []), *([f"seed {seed}"] if len(seeds) > 1 else [])]
             runs[seed, index] = run_batch(
                 config.pipelines, split, device, config.run_settings(budget_for(config), seed=seed),
                 _labelled(progress, f"{index}/{seed}", ", ".join(labels)) if labels else progress,
-                on_result=lambda name, result: slowdowns.append(measure_slowdown()))
+                on_result=lambda name, result: slowdowns.append(measure_slowdown()),
+                products=first_products if (seed, index) == (config.seed, 0) else None)
+    pictures = side_pictures(split, first_products, config.pipelines)
     known = [factor for factor in slowdowns if factor is not None]
     results = [runs[config.seed, index][name] for name in config.pipelines for index in range(len(devices))]
     correct = {seed: {name: decode_correct(runs[seed, 0][name].correct) for name in config.pipelines
@@ -101,4 +107,4 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
         },
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         total_seconds=time.perf_counter() - start,
-    )
+    ).with_pictures(pictures)

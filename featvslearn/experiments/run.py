@@ -333,13 +333,16 @@ def pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, split:
 def run_batch(names: Sequence[str], split: Split, device: torch.device, settings: RunSettings,
               progress: Progress = no_progress, size_option: str = "--train-size",
               on_start: Callable[[str], None] | None = None,
-              on_result: Callable[[str, PipelineResult], None] | None = None) -> dict[str, PipelineResult]:
+              on_result: Callable[[str, PipelineResult], None] | None = None,
+              products: dict[str, Any] | None = None) -> dict[str, PipelineResult]:
     """Run pipelines ``names`` on the same split, device and seed, in run order (a pipeline after the
     ones it needs, which it then reuses); returns the results by name, in the order given.
 
-    ``on_start(name)`` and ``on_result(name, result)`` are called around each pipeline.
+    ``on_start(name)`` and ``on_result(name, result)`` are called around each pipeline. ``products``,
+    if given, is the dict the pipelines leave what they share in (the cnn its trained network), so
+    the caller can use it afterwards.
     """
-    products: dict[str, Any] = {}
+    products = {} if products is None else products
     results: dict[str, PipelineResult] = {}
     for name in run_order(names):
         if on_start is not None:

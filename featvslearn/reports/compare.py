@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from featvslearn.measure.contention import GPU_UTIL_MEANING, SLOW_FROM, machine_busy
 from featvslearn.pipelines import PIPELINES
 from featvslearn.pipelines.budget import seconds_text
-from featvslearn.reports import compare_seeds
+from featvslearn.reports import compare_seeds, sees
 from featvslearn.reports.compare_table import (
     GPU_HEADERS,
     HEADERS,
@@ -415,7 +415,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
                   "seed); under each image, its true class → the predicted one."]
         for label, link in mistakes:
             lines += ["", image(f"{label}: misclassified test images", link)]
-    lines += ["", "## Pipelines", ""]
+    lines += ["", *sees.section_lines(results, links), "## Pipelines", ""]
     for label, p in zip(labels, results.pipelines, strict=True):
         lines.append(f"### {label}")
         lines.append("")
@@ -448,7 +448,8 @@ def figures(results: CompareResults) -> dict[str, Figure]:
     classes), and per run ``confusion-<run>`` and ``misclassified-<run>`` (``<run>`` from
     :func:`run_keys`). A figure whose data the results lack (files written before the field
     existed) is left out. Each pipeline has its colour from :mod:`featvslearn.reports.style`;
-    a pipeline's runs on later devices have the same colour, hatched.
+    a pipeline's runs on later devices have the same colour, hatched. Results fresh from a run add
+    the pictures of :mod:`featvslearn.reports.sees`.
     """
     d = results.dataset
     labels, keys = run_labels(results), run_keys(results)
@@ -471,7 +472,7 @@ def figures(results: CompareResults) -> dict[str, Figure]:
         if p.misclassified:
             out[f"misclassified-{key}"] = misclassified_figure(
                 p.misclassified, d.class_names, f"{label}: misclassified test images (true → predicted)")
-    return out
+    return out | sees.figures(results)
 
 
 def _repeat_hatches(results: CompareResults) -> list[str]:

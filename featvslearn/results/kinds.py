@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, with_config
 
+from featvslearn.results.pictures import SidePictures
 from featvslearn.results.records import (
     STRICT,
     Crossover,
@@ -92,6 +93,17 @@ class CompareResults(_ResultsFile):
         pipeline's runs in this order, so its first run is on the first device.
         """
         return [part.strip() for part in self.device.split(",") if part.strip()]
+
+    @property
+    def pictures(self) -> SidePictures | None:
+        """What each side sees (:mod:`featvslearn.results.pictures`), kept in memory by the run that
+        computed them and never written to JSON: None for results read from a file or merged."""
+        return self.__dict__.get("_pictures")
+
+    def with_pictures(self, pictures: SidePictures | None) -> CompareResults:
+        """These results, holding ``pictures`` in memory (not a field: no file or schema carries them)."""
+        self.__dict__["_pictures"] = pictures
+        return self
 
     @classmethod
     def from_dict(cls, data: Any) -> CompareResults:
