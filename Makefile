@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVICE ?= auto
 DEVICES ?= cpu,cuda
-DATA_DIR ?= ../fashion-mnist
+DATA_DIR ?=
+# DATA_DIR=DIR: the dataset commands look for the files in DIR first (--data-dir), for offline use.
+DATA_OPT = $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 OUT ?= gpu-check
 RESULTS := results
 # Error messages name these variables instead of the command-line options they set.
-FVL := FEATVSLEARN_MAKE_VARIABLES="--device=DEVICE" $(BIN)/featvslearn
+FVL := FEATVSLEARN_MAKE_VARIABLES="--device=DEVICE --data-dir=DATA_DIR" $(BIN)/featvslearn
 # TORCH=cpu installs the CPU-only PyTorch build (no CUDA libraries: a much smaller download).
 TORCH ?=
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
@@ -20,7 +22,7 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 help:  ## these targets; set-up: make compare, then make test
 	@echo "featvslearn: one command per lesson. Times: 2-core CPU, see README.md."
 	@echo "Variables: DEVICE=$(DEVICE) (cpu, cuda), DEVICES=$(DEVICES) (make compute),"
-	@echo "  TORCH=cpu (install without CUDA), DATA_DIR=$(DATA_DIR) (gpu-check)"
+	@echo "  TORCH=cpu (install without CUDA), DATA_DIR=DIR (dataset files, offline)"
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)$$/\1\t\2/' | \
 		awk -F'\t' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
@@ -44,8 +46,8 @@ test: $(STAMP)  ## install if needed, then the whole test suite
 lint: $(STAMP)  ## ruff over the code, tests and benchmarks
 	$(BIN)/ruff check featvslearn tests benchmarks examples
 
-datasets: $(STAMP)  ## which datasets are available offline here
-	$(FVL) datasets
+datasets: $(STAMP)  ## which datasets are here offline, where to get them
+	$(FVL) datasets $(DATA_OPT)
 
 demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (8 s)
 	mkdir -p $(RESULTS)
@@ -53,44 +55,44 @@ demo: $(STAMP)  ## lesson 1: digits, report and JSON in results/ (8 s)
 
 fashion: $(STAMP)  ## lesson 2: full Fashion-MNIST (2.1 min on 2 cores)
 	mkdir -p $(RESULTS)
-	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
+	$(FVL) compare --dataset fashion-mnist $(DATA_OPT) --device $(DEVICE) --report $(RESULTS)/fashion.md --json $(RESULTS)/fashion.json
 
 budget: $(STAMP)  ## lesson 3: each side within a 60-second budget (1.7 min)
 	mkdir -p $(RESULTS)
-	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --budget 60 --report $(RESULTS)/budget.md --json $(RESULTS)/budget.json
+	$(FVL) compare --dataset fashion-mnist $(DATA_OPT) --device $(DEVICE) --budget 60 --report $(RESULTS)/budget.md --json $(RESULTS)/budget.json
 
 classical: $(STAMP)  ## hog-svm and sift-svm on Fashion-MNIST (2.5 min)
 	mkdir -p $(RESULTS)
-	$(FVL) compare --dataset fashion-mnist --device $(DEVICE) --pipelines hog-svm,sift-svm --report $(RESULTS)/classical.md --json $(RESULTS)/classical.json
+	$(FVL) compare --dataset fashion-mnist $(DATA_OPT) --device $(DEVICE) --pipelines hog-svm,sift-svm --report $(RESULTS)/classical.md --json $(RESULTS)/classical.json
 
-mnist: $(STAMP)  ## full MNIST (needs its files in the cache, or a network)
+mnist: $(STAMP)  ## full MNIST (a network, or DATA_DIR=DIR holding its files)
 	mkdir -p $(RESULTS)
-	$(FVL) compare --dataset mnist --device $(DEVICE) --report $(RESULTS)/mnist.md --json $(RESULTS)/mnist.json
+	$(FVL) compare --dataset mnist $(DATA_OPT) --device $(DEVICE) --report $(RESULTS)/mnist.md --json $(RESULTS)/mnist.json
 
 cifar10: $(STAMP)  ## colour images; best on a GPU: make cifar10 DEVICE=cuda
 	mkdir -p $(RESULTS)
-	$(FVL) compare --dataset cifar10 --device $(DEVICE) --report $(RESULTS)/cifar10.md --json $(RESULTS)/cifar10.json
+	$(FVL) compare --dataset cifar10 $(DATA_OPT) --device $(DEVICE) --report $(RESULTS)/cifar10.md --json $(RESULTS)/cifar10.json
 
 compute: $(STAMP)  ## the compute factor: CPU against GPU (needs CUDA)
 	mkdir -p $(RESULTS)
 	@case "$(DEVICES)" in *cuda*) $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" || \
 		{ echo "make compute: no CUDA GPU here; make compute DEVICES=cpu,cpu runs every pipeline twice on the CPU"; exit 2; };; esac
-	FEATVSLEARN_MAKE_VARIABLES="--device=DEVICES" $(BIN)/featvslearn compare --dataset fashion-mnist --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
+	FEATVSLEARN_MAKE_VARIABLES="--device=DEVICES --data-dir=DATA_DIR" $(BIN)/featvslearn compare --dataset fashion-mnist $(DATA_OPT) --device $(DEVICES) --report $(RESULTS)/compute.md --json $(RESULTS)/compute.json
 
 scaling: $(STAMP)  ## the data factor: accuracy against size (87.7 min)
 	mkdir -p $(RESULTS)
-	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/scaling.md --json $(RESULTS)/scaling.json
+	$(FVL) scaling --dataset fashion-mnist $(DATA_OPT) --device $(DEVICE) --report $(RESULTS)/scaling.md --json $(RESULTS)/scaling.json
 
 scaling-short: $(STAMP)  ## the data factor in workshop time (2.1 min)
 	mkdir -p $(RESULTS)
-	$(FVL) scaling --dataset fashion-mnist --device $(DEVICE) --sizes 100,1000,10000 --seeds 1 --test-size 2000 --report $(RESULTS)/scaling-short.md --json $(RESULTS)/scaling-short.json
+	$(FVL) scaling --dataset fashion-mnist $(DATA_OPT) --device $(DEVICE) --sizes 100,1000,10000 --seeds 1 --test-size 2000 --report $(RESULTS)/scaling-short.md --json $(RESULTS)/scaling-short.json
 
 ablate: $(STAMP)  ## the algorithms factor: LeNet-5-shaped variants (4.1 min)
 	mkdir -p $(RESULTS)
-	$(FVL) ablate --dataset fashion-mnist --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
+	$(FVL) ablate --dataset fashion-mnist $(DATA_OPT) --device $(DEVICE) --report $(RESULTS)/ablate.md --json $(RESULTS)/ablate.json
 
 gpu-check:  ## every GPU figure against its target, into OUT/
-	PYTHONPATH=. $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) benchmarks/gpu_check.py --data-dir $(DATA_DIR) --out $(OUT)
+	PYTHONPATH=. $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) benchmarks/gpu_check.py --data-dir $(or $(DATA_DIR),../fashion-mnist) --out $(OUT)
 
 report: $(STAMP)  ## re-render every results/*.json, no training
 	@failed=0; for f in $(RESULTS)/*.json; do \

@@ -369,3 +369,21 @@ def test_datasets_with_a_good_data_dir_lists_every_dataset(tmp_path: Path) -> No
     result = invoke("datasets", "--data-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "cifar10" in result.stdout
+
+
+def test_datasets_gives_each_download_address_size_and_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    monkeypatch.setenv("FEATVSLEARN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("featvslearn.cli.out", Console(width=80))
+    result = invoke("datasets", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80 and "…" not in text
+    for fragment in ("29.4 MiB", "11.1 MiB", "162.6 MiB", "ships with scikit-learn", "DATA_DIR=DIR",
+                     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", "train-images-idx3-ubyte.gz",
+                     "https://ossci-datasets.s3.amazonaws.com/mnist/", "https://www.cs.toronto.edu/~kriz/",
+                     "cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar.html"):
+        assert fragment in text, fragment
+    folded = "".join(line.strip() for line in text.splitlines())  # a long path folds onto the next line
+    assert f"put in: {tmp_path}" in folded and f"{tmp_path / 'cache'}/fashion-mnist" in folded

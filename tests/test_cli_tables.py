@@ -18,9 +18,11 @@ from featvslearn.cli.tables import (
     block_lines,
     column_widths,
     datasets_table,
+    downloads_table,
     results_table,
     rich_table,
 )
+from featvslearn.datasets import dataset_availability
 from featvslearn.reports import TableContent
 from featvslearn.reports.compare import GPU_HEADERS
 from tests.hand_made import ablate_results, compare_results, scaling_results
@@ -242,3 +244,17 @@ def test_console_width_honours_columns_even_in_a_pipe(monkeypatch: pytest.Monkey
     for junk in ("", "0", "wide", "-5"):
         monkeypatch.setenv("COLUMNS", junk)
         assert _console_width(pipe) == 160
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_downloads_fit_the_width_with_every_address_whole(width: int) -> None:
+    found = dataset_availability()
+    text = capture(downloads_table(found), width)
+    assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
+    shown = [item for item in found if item.download_from]
+    assert [item.name for item in shown] == ["fashion-mnist", "mnist", "cifar10"]
+    folded = "".join(line.strip() for line in text.splitlines())
+    for item in shown:  # an address longer than the line folds onto the next; from 80 columns none is
+        assert item.download_from in folded and item.home in folded
+        assert width < 80 or (whole(item.download_from, text) and whole(item.home, text))
+        assert whole(item.download_size, text) and all(whole(file, text) for file in item.files)

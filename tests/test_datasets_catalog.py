@@ -8,7 +8,9 @@ import pytest
 
 from featvslearn.datasets import DATASET_NAMES, dataset_availability, load_split
 from featvslearn.datasets.catalog import check_data_dir, resolve_dataset
+from featvslearn.datasets.core import mebibytes
 from featvslearn.errors import UserError
+from tests.conftest import REAL_FASHION, needs_fashion
 from tests.dataset_files import assert_one_line, genuine_members, make_tar, write_cifar_folder, write_idx_set
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
@@ -182,3 +184,37 @@ def test_the_data_dir_check(tmp_path: Path) -> None:
     with pytest.raises(UserError) as exc:
         dataset_availability(tmp_path / "missing")
     assert "no such folder" in assert_one_line(exc)
+
+
+def test_every_downloaded_dataset_says_where_from_how_big_and_where_to_put_it(tmp_path: Path) -> None:
+    by_name = {item.name: item for item in dataset_availability()}
+    assert by_name["digits"].download_from is None and "scikit-learn" in by_name["digits"].note
+    assert by_name["fashion-mnist"].download_size == "29.4 MiB"
+    assert by_name["mnist"].download_size == "11.1 MiB"
+    assert by_name["cifar10"].download_size == "162.6 MiB"
+    assert by_name["cifar10"].download_bytes == 170_498_071
+    for name in ("fashion-mnist", "mnist", "cifar10"):
+        item = by_name[name]
+        assert item.home and item.home.startswith("http") and item.download_from.endswith("/")
+        assert item.files and item.place and "--data-dir" in item.place
+    given = {item.name: item for item in dataset_availability(tmp_path)}
+    assert str(tmp_path) in given["mnist"].place and str(tmp_path) in given["cifar10"].place
+
+
+def test_the_addresses_shown_are_those_torchvision_downloads_from() -> None:
+    tvd = pytest.importorskip("torchvision.datasets")
+    by_name = {item.name: item for item in dataset_availability()}
+    for name, cls in (("fashion-mnist", tvd.FashionMNIST), ("mnist", tvd.MNIST)):
+        assert by_name[name].download_from == cls.mirrors[0]
+        assert by_name[name].files == tuple(file for file, _ in cls.resources)
+    cifar = by_name["cifar10"]
+    assert cifar.download_from + cifar.files[0] == tvd.CIFAR10.url
+
+
+@needs_fashion
+def test_the_fashion_mnist_size_matches_the_files_on_this_machine() -> None:
+    # Debian's copies lack the file name in each gzip header: 23 or 24 bytes smaller than those served.
+    item = next(item for item in dataset_availability() if item.name == "fashion-mnist")
+    local = sum((REAL_FASHION / name).stat().st_size for name in item.files)
+    assert 0 <= item.download_bytes - local <= 4 * 24
+    assert mebibytes(local) == item.download_size

@@ -55,3 +55,33 @@ def test_make_report_without_results_names_the_first_lesson(tmp_path: Path) -> N
     result = make("report", f"RESULTS={tmp_path}")
     assert result.returncode == 2
     assert "make demo" in result.stdout + result.stderr
+
+
+DATA_TARGETS = ["datasets", "fashion", "budget", "classical", "mnist", "cifar10", "compute", "scaling",
+                "scaling-short", "ablate"]
+
+
+@pytest.mark.parametrize("target", DATA_TARGETS)
+def test_data_dir_reaches_featvslearn_only_when_set(target: str) -> None:
+    given = make("-n", target, "DATA_DIR=/x")
+    assert given.returncode == 0, given.stderr
+    assert "--data-dir /x" in given.stdout
+    plain = make("-n", target)
+    assert plain.returncode == 0, plain.stderr
+    assert "featvslearn" in plain.stdout and "--data-dir" not in plain.stdout.replace("--data-dir=DATA_DIR", "")
+
+
+def test_gpu_check_keeps_its_own_data_dir_unless_given() -> None:
+    assert "--data-dir ../fashion-mnist" in make("-n", "gpu-check").stdout
+    assert "--data-dir /x" in make("-n", "gpu-check", "DATA_DIR=/x").stdout
+
+
+def test_help_names_data_dir() -> None:
+    assert "DATA_DIR=DIR" in make("help").stdout
+
+
+@pytest.mark.skipif(not (ROOT / ".venv" / ".installed").exists(), reason="needs the installed .venv (make install)")
+def test_make_datasets_with_a_missing_data_dir_names_the_make_variable(tmp_path: Path) -> None:
+    result = make("datasets", f"DATA_DIR={tmp_path / 'missing'}")
+    assert result.returncode != 0
+    assert f"DATA_DIR={tmp_path / 'missing'}" in result.stderr and "--data-dir" not in result.stderr

@@ -262,13 +262,17 @@ def scaling(
              short_help="List the datasets and where each is found offline.")
 @handles_errors
 def datasets(data_dir: opt.ListDataDir = None) -> None:
-    """List the datasets, and which are available offline here and from where."""
-    from featvslearn.cli.tables import datasets_table
+    """List the datasets, which are available offline here and from where, and for those that are
+    downloaded, the address, the size and where to put the files on a machine without a network."""
+    from featvslearn.cli.tables import datasets_table, downloads_table
     from featvslearn.datasets import dataset_availability
 
-    out.print(datasets_table(dataset_availability(data_dir)))
+    found = dataset_availability(data_dir)
+    out.print(datasets_table(found))
     out.print("Any folder with one sub-folder of images per class also works: featvslearn compare --dataset PATH",
               highlight=False)
+    out.print(downloads_table(found))
+
 
 
 @app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,

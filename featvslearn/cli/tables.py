@@ -33,6 +33,19 @@ class DatasetAvailability(Protocol):
     note: str
 
 
+class DatasetDownload(Protocol):
+    """What the downloads table shows of one dataset."""
+
+    name: str
+    home: str | None
+    download_from: str | None
+    files: tuple[str, ...]
+    place: str | None
+
+    @property
+    def download_size(self) -> str | None: ...
+
+
 BEST_STYLE = "bold green"
 """How the best accuracy stands out, in the table and in the blocks."""
 PROSE_MIN_WIDTH = 24
@@ -210,3 +223,20 @@ def datasets_table(datasets: Iterable[DatasetAvailability]) -> FittedTable:
     content = TableContent(title="datasets", headers=list(DATASET_HEADERS), rows=rows,
                            text_columns=len(DATASET_HEADERS))
     return FittedTable(content, prose_columns=frozenset({DATASET_HEADERS.index("note")}))
+
+
+DOWNLOAD_HEADERS = ["name", "size", "home", "from", "files", "put in"]
+DOWNLOADS_CAPTION = ("Offline: fetch each file (its address: from + file name) on a machine with a network and "
+                     "put it, as it is, in a folder DIR passed as --data-dir DIR (make ... DATA_DIR=DIR), "
+                     "or in the cache folder shown.")
+
+
+def downloads_table(datasets: Iterable[DatasetDownload]) -> FittedTable:
+    """The datasets that are downloaded: size, home page, the address the files come from, the files,
+    and where to put them for offline use; fitted to the console it is printed on."""
+    rows = [[item.name, item.download_size or "–", item.home or "–", item.download_from or "–",
+             " ".join(item.files), item.place or "–"] for item in datasets if item.download_from]
+    content = TableContent(title="downloads", headers=list(DOWNLOAD_HEADERS), rows=rows,
+                           text_columns=len(DOWNLOAD_HEADERS), caption=DOWNLOADS_CAPTION)
+    prose = {DOWNLOAD_HEADERS.index("files"), DOWNLOAD_HEADERS.index("put in")}
+    return FittedTable(content, prose_columns=frozenset(prose))

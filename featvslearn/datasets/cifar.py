@@ -25,6 +25,7 @@ from featvslearn.datasets.core import (
     default_cache_dir,
     error_reason,
     is_file,
+    place_for,
     search_bases,
 )
 from featvslearn.datasets.untrusted import (
@@ -48,6 +49,10 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 )
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR_HOME = "https://www.cs.toronto.edu/~kriz/cifar.html"
+#: Where torchvision downloads the archive from (this folder's address, then its name), and its size in bytes.
+CIFAR_DOWNLOAD_FROM = "https://www.cs.toronto.edu/~kriz/"
+CIFAR_ARCHIVE_BYTES = 170_498_071
 _TRAIN_BATCHES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))
 _BATCHES: tuple[str, ...] = (*_TRAIN_BATCHES, "test_batch")
 #: The archive members that are extracted; anything else in the archive is ignored.
@@ -267,7 +272,8 @@ def load_cifar(data_dir: Path | None, fetch: Callable[[Path], Path] | None) -> S
 
 
 def availability(data_dir: Path | None) -> Availability:
-    """Where CIFAR-10 would be loaded from offline; never extracts anything."""
+    """Where CIFAR-10 would be loaded from offline, and what to fetch for a machine without a
+    network; never extracts anything."""
     sources = cifar_sources(data_dir)
     if sources:
         kind, path = sources[0]
@@ -276,12 +282,22 @@ def availability(data_dir: Path | None) -> Availability:
             if kind == "folder"
             else f"{CIFAR_ARCHIVE} (extracted on first use)"
         )
-        return Availability("cifar10", True, str(path), note)
-    target = data_dir if data_dir is not None else default_cache_dir()
+        location: str | None = str(path)
+    else:
+        target = data_dir if data_dir is not None else default_cache_dir()
+        location = None
+        note = (
+            f"not found; will download through torchvision into {target}, or pass "
+            f"--data-dir DIR holding {CIFAR_FOLDER}/ or {CIFAR_ARCHIVE}"
+        )
     return Availability(
         "cifar10",
-        False,
-        None,
-        f"not found; will download through torchvision into {target}, or pass "
-        f"--data-dir DIR holding {CIFAR_FOLDER}/ or {CIFAR_ARCHIVE}",
+        bool(sources),
+        location,
+        note,
+        home=CIFAR_HOME,
+        download_from=CIFAR_DOWNLOAD_FROM,
+        download_bytes=CIFAR_ARCHIVE_BYTES,
+        files=(CIFAR_ARCHIVE,),
+        place=place_for(data_dir, default_cache_dir()),
     )

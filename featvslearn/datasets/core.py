@@ -123,12 +123,40 @@ class Split:
 
 @dataclass(frozen=True)
 class Availability:
-    """Whether a built-in dataset can be loaded without a download, and from where."""
+    """Whether a built-in dataset can be loaded without a download, from where, and how to fetch it.
+
+    Attributes:
+        name: the dataset's name for ``--dataset``.
+        available_offline: whether it loads here without the network.
+        location: the folder or archive it would load from; None when not found (or bundled).
+        note: one line on what was found, or what will happen without it.
+        home: the dataset's home page; None for one that ships with a package.
+        download_from: the address of the folder its files are downloaded from: each file's
+            address is this followed by the file's name; None when nothing is downloaded.
+        download_bytes: the size of that download in bytes, all files together.
+        files: the files to fetch, each placed as it is (``.gz`` files are not unpacked).
+        place: where to put them on a machine without a network.
+    """
 
     name: str
     available_offline: bool
     location: str | None
     note: str
+    home: str | None = None
+    download_from: str | None = None
+    download_bytes: int | None = None
+    files: tuple[str, ...] = ()
+    place: str | None = None
+
+    @property
+    def download_size(self) -> str | None:
+        """The download's size in MiB (2**20 bytes), to one decimal, e.g. ``"162.6 MiB"``; None if none."""
+        return None if self.download_bytes is None else mebibytes(self.download_bytes)
+
+
+def mebibytes(size: int) -> str:
+    """``size`` bytes in MiB (2**20 bytes) to one decimal: ``170498071`` -> ``"162.6 MiB"``."""
+    return f"{size / 2**20:.1f} MiB"
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -137,6 +165,13 @@ class Availability:
 def search_bases(data_dir: Path | None) -> list[Path]:
     """Folders searched for downloaded files, in order: ``data_dir`` (if given), then the cache."""
     return ([data_dir] if data_dir is not None else []) + [default_cache_dir()]
+
+
+def place_for(data_dir: Path | None, in_cache: Path) -> str:
+    """Where to put a dataset's files for offline use: ``data_dir`` (or any folder DIR passed as
+    ``--data-dir DIR``), or ``in_cache``, the folder of the cache that is searched."""
+    first = f"{data_dir} (--data-dir)" if data_dir is not None else "DIR, with --data-dir DIR"
+    return f"{first}, or {in_cache}"
 
 
 def is_file(path: Path) -> bool:

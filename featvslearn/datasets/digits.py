@@ -31,5 +31,5 @@ def load_digits() -> Dataset:
 
 
 def availability() -> Availability:
-    """Digits always load offline: they ship with scikit-learn."""
-    return Availability("digits", True, None, "bundled with scikit-learn")
+    """Digits always load offline: they ship with scikit-learn, so there is nothing to download."""
+    return Availability("digits", True, None, "ships with scikit-learn: nothing to download")

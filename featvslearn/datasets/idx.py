@@ -24,6 +24,7 @@ from featvslearn.datasets.core import (
     default_cache_dir,
     error_reason,
     is_file,
+    place_for,
 )
 from featvslearn.datasets.digits import DIGIT_CLASSES
 from featvslearn.errors import UserError
@@ -58,6 +59,22 @@ IDX_FILES: tuple[str, ...] = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+#: Each dataset's home page.
+IDX_HOMES: Mapping[str, str] = MappingProxyType({
+    "fashion-mnist": "https://github.com/zalandoresearch/fashion-mnist",
+    "mnist": "http://yann.lecun.com/exdb/mnist/",
+})
+#: Where torchvision downloads the files from (its first mirror); each file name is appended.
+IDX_DOWNLOAD_FROM: Mapping[str, str] = MappingProxyType({
+    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+})
+#: The size in bytes of each of :data:`IDX_FILES` as served (Debian's dataset-fashion-mnist
+#: recompressed them without the file name in the gzip header: each 23 or 24 bytes smaller).
+IDX_FILE_BYTES: Mapping[str, tuple[int, ...]] = MappingProxyType({
+    "fashion-mnist": (26_421_880, 29_515, 4_422_102, 5_148),
+    "mnist": (9_912_422, 28_881, 1_648_877, 4_542),
+})
 _TORCHVISION_FOLDERS: Mapping[str, str] = MappingProxyType(
     {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 )
@@ -253,19 +270,30 @@ def load_idx(
 
 
 def availability(name: str, data_dir: Path | None) -> Availability:
-    """Where ``name`` would be loaded from offline; only looks at the file system."""
+    """Where ``name`` would be loaded from offline, and what to fetch for a machine without a
+    network; only looks at the file system."""
     found = find_idx(name, data_dir)
     if found is not None:
         folder = found[0]
         note = "idx files found"
         if _is_system_dir(folder):
             note += f" ({_SYSTEM_DIR_NOTES.get(folder, 'system copy')})"
-        return Availability(name, True, str(folder), note)
-    target = data_dir if data_dir is not None else default_cache_dir()
+        location: str | None = str(folder)
+    else:
+        target = data_dir if data_dir is not None else default_cache_dir()
+        location = None
+        note = (
+            f"not found; will download through torchvision into {target}, or pass "
+            "--data-dir DIR holding the four idx files"
+        )
     return Availability(
         name,
-        False,
-        None,
-        f"not found; will download through torchvision into {target}, or pass "
-        "--data-dir DIR holding the four idx files",
+        found is not None,
+        location,
+        note,
+        home=IDX_HOMES[name],
+        download_from=IDX_DOWNLOAD_FROM[name],
+        download_bytes=sum(IDX_FILE_BYTES[name]),
+        files=IDX_FILES,
+        place=place_for(data_dir, default_cache_dir() / name),
     )
