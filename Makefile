@@ -8,16 +8,21 @@ DEVICES ?= cpu,cuda
 DATA_DIR ?=
 # DATA_DIR=DIR: the dataset commands look for the files in DIR first (--data-dir), for offline use.
 DATA_OPT = $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+# make own FOLDER=DIR: your images; SIZE=N brings them to N×N, FIT=pad|crop|squash says how (--image-size, --fit).
+FOLDER ?=
+SIZE ?=
+FIT ?=
+SIZE_OPT = $(if $(SIZE),--image-size $(SIZE)) $(if $(FIT),--fit $(FIT))
 OUT ?= gpu-check
 RESULTS := results
 # Error messages name these variables instead of the command-line options they set.
-FVL := FEATVSLEARN_MAKE_VARIABLES="--device=DEVICE --data-dir=DATA_DIR" $(BIN)/featvslearn
+FVL := FEATVSLEARN_MAKE_VARIABLES="--device=DEVICE --data-dir=DATA_DIR --dataset=FOLDER --image-size=SIZE --fit=FIT" $(BIN)/featvslearn
 # TORCH=cpu installs the CPU-only PyTorch build (no CUDA libraries: a much smaller download).
 TORCH ?=
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
 .DEFAULT_GOAL := help
-.PHONY: help install compare test lint clean demo fashion budget classical mnist cifar10 compute scaling scaling-short ablate report datasets gpu-check
+.PHONY: help install compare test lint clean demo fashion budget classical mnist cifar10 own compute scaling scaling-short ablate report datasets gpu-check
 
 help:  ## these targets; set-up: make compare, then make test
 	@echo "featvslearn: one command per lesson. Times: 2-core CPU, see README.md."
@@ -72,6 +77,11 @@ mnist: $(STAMP)  ## full MNIST (a network, or DATA_DIR=DIR holding its files)
 cifar10: $(STAMP)  ## colour images; best on a GPU: make cifar10 DEVICE=cuda
 	mkdir -p $(RESULTS)
 	$(FVL) compare --dataset cifar10 $(DATA_OPT) --device $(DEVICE) --report $(RESULTS)/cifar10.md --json $(RESULTS)/cifar10.json
+
+own: $(STAMP)  ## your images: FOLDER=DIR [SIZE=N FIT=pad|crop|squash]
+	@test -n "$(FOLDER)" || { echo "make own: name your folder of images: make own FOLDER=DIR (one sub-folder per class)"; exit 2; }
+	mkdir -p $(RESULTS)
+	$(FVL) compare --dataset $(FOLDER) --device $(DEVICE) $(SIZE_OPT) --report $(RESULTS)/own.md --json $(RESULTS)/own.json
 
 compute: $(STAMP)  ## the compute factor: CPU against GPU (needs CUDA)
 	mkdir -p $(RESULTS)

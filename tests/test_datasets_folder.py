@@ -44,7 +44,8 @@ def test_folder_grey_random_split(tmp_path: Path) -> None:
     split = load_split(str(root), test_fraction=0.25, seed=1)
     train, test = split.train, split.test
     assert train.class_names == ("circle", "square") and train.name == "shapes"
-    assert train.image_shape == (10, 12, 1) and test.image_shape == (10, 12, 1)
+    # two aspect ratios: a square of the median side (10x12 -> 11 px), clipped up to 16
+    assert train.image_shape == (16, 16, 1) and test.image_shape == (16, 16, 1)
     assert len(train) + len(test) == 13 and len(test) == 4
     assert set(test.labels.tolist()) == {0, 1}
     assert train.hflip_ok and str(root) in train.source
@@ -52,7 +53,8 @@ def test_folder_grey_random_split(tmp_path: Path) -> None:
     circles = np.concatenate(
         [train.images[train.labels == 0], test.images[test.labels == 0]]
     )
-    assert np.all(circles == 30)
+    assert np.all(circles[:, 2:14] == 30)  # 10x12 scaled to 13x16, centred on bands of the folder's mean grey
+    assert split.origin == "no split in the folder: a stratified 25 % test split drawn with seed 1"
 
 
 def test_folder_colour_mixed_sizes_and_skips(tmp_path: Path) -> None:
@@ -247,27 +249,32 @@ def _mixed_folder(root: Path) -> Path:
 
 def test_folder_pads_other_aspect_ratios_by_default_and_records_it(tmp_path: Path) -> None:
     split = load_folder(_mixed_folder(tmp_path / "mixed"), 0.4, seed=0)
-    assert split.train.image_shape == (8, 8, 1)
+    # two aspect ratios: a square of the median side (8 px), clipped up to 16
+    assert split.train.image_shape == (16, 16, 1)
     images, _ = _both(split)
     wide = [im[..., 0] for im in images if im.min() < 20]  # only the padded one has black in it
     assert len(wide) == 1
-    # padded to 16x16, centred on bands of its border's mean colour (16 of its 48 border pixels are white: 85),
-    # then halved: the white square stays square in the middle, the black ends stay, nothing is cut off
-    assert wide[0][3:5, 3:5].min() == 255 and wide[0][3:5, 0].max() == 0
-    assert np.all(wide[0][0] == 85) and np.all(wide[0][-1] == 85)
     sizing = split.train.sizing
+    assert sizing is not None and sizing.fill is not None
+    # the 8x16 bar fits as it is, centred on bands of the folder's mean grey: the white square stays square,
+    # the black ends stay, nothing is cut off; the bands are not the bar's own border colour
+    assert wide[0][4:12, 4:12].min() == 255 and wide[0][4:12, :4].max() == 0
+    assert np.all(wide[0][:4] == sizing.fill[0]) and np.all(wide[0][12:] == sizing.fill[0])
+    assert 100 < sizing.fill[0] < 140  # the mean of 20s, 220s and the bar
     assert sizing == split.test.sizing == ImageSizing(
-        height=8, width=8, method="pad", images=9, resized=1, fitted=1, distinct_sizes=2,
-        min_height=8, max_height=8, min_width=8, max_width=16)
+        height=16, width=16, method="pad", images=9, resized=9, fitted=1, distinct_sizes=2,
+        min_height=8, max_height=8, min_width=8, max_width=16,
+        rule="square, the median of the files' sides (√(H×W), 8 px) clipped to 16–64", fill=sizing.fill)
 
 
 def test_folder_can_crop_or_squash_instead(tmp_path: Path) -> None:
     root = _mixed_folder(tmp_path / "mixed")
-    cropped = load_folder(root, 0.4, seed=0, fit="crop")
+    cropped = load_folder(root, 0.4, seed=0, fit="crop", image_size=8)
     images, labels = _both(cropped)
     assert cropped.train.sizing is not None and cropped.train.sizing.method == "crop"
+    assert cropped.train.sizing.fill is None
     assert np.all(images[labels == 1] >= 220)  # the centre of the bar is all white: its black ends were cut off
-    squashed = load_folder(root, 0.4, seed=0, fit="squash")
+    squashed = load_folder(root, 0.4, seed=0, fit="squash", image_size=8)
     images, labels = _both(squashed)
     assert squashed.train.sizing is not None and squashed.train.sizing.method == "squash"
     odd = [im[..., 0] for im in images if im.min() < 20]
@@ -276,19 +283,47 @@ def test_folder_can_crop_or_squash_instead(tmp_path: Path) -> None:
         load_folder(root, 0.4, seed=0, fit="stretch")
 
 
-def test_folder_pads_colour_images_with_their_border_colour(tmp_path: Path) -> None:
+def test_folder_pads_every_image_with_one_colour_not_its_own(tmp_path: Path) -> None:
+    """A padding colour of the image's own would tell both sides its class (here: blue ones are b)."""
     root = tmp_path / "tall"
     for i in range(3):
         save(root / "a" / f"{i}.png", colour(6, 6, (200, 10, 10)))
         save(root / "b" / f"{i}.png", colour(6, 6, (10, 200, 10)))
-    tall = colour(12, 6, (0, 0, 250))
-    save(root / "b" / "tall.png", tall)
-    split = load_folder(root, 0.5, seed=0)
+    save(root / "b" / "tall.png", colour(12, 6, (0, 0, 250)))
+    save(root / "a" / "wide.png", colour(6, 12, (200, 10, 10)))
+    split = load_folder(root, 0.5, seed=0, image_size=12)
     images, _ = _both(split)
-    blue = [im for im in images if im[..., 2].max() > 100]
-    assert len(blue) == 1 and split.train.image_shape == (6, 6, 3)
-    assert np.all(np.abs(blue[0].astype(int) - [0, 0, 250]) <= 1)  # the bands have its own blue: no new edges
-    assert split.train.sizing is not None and split.train.sizing.fitted == 1
+    sizing = split.train.sizing
+    assert split.train.image_shape == (12, 12, 3) and sizing is not None and sizing.fitted == 2
+    assert sizing.rule == "given by --image-size 12" and sizing.fill is not None
+    tall = next(im for im in images if im[6, 6, 2] > 100)
+    wide = next(im for im in images if im[0, 0, 0] != 200 and im[6, 6, 0] == 200)
+    assert np.all(tall[:, :3] == sizing.fill) and np.all(wide[:3] == sizing.fill)  # the same bands for both
+    assert all(60 < v < 140 for v in sizing.fill[:2])  # the folder's mean colour, neither blue nor red
+
+
+def test_folder_size_and_arrays_do_not_depend_on_file_names(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    pictures = {cls: [rng.integers(0, 255, (int(rng.integers(10, 30)), int(rng.integers(10, 30)), 3), np.uint8)
+                      for _ in range(6)] for cls in ("x", "y")}
+    for name, order in (("forward", 1), ("reverse", -1)):
+        for cls, images in pictures.items():
+            for i, image in enumerate(images[::order]):
+                save(tmp_path / name / cls / f"{i:02d}.png", image)
+    forward, reverse = (load_folder(tmp_path / name, 0.25, seed=3) for name in ("forward", "reverse"))
+    assert forward.train.image_shape == reverse.train.image_shape
+    for a, b in ((forward.train, reverse.train), (forward.test, reverse.test)):
+        assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    assert forward.train.sizing == reverse.train.sizing
+
+
+def test_image_size_is_checked_and_only_for_folders(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="--image-size must be between 8 and 256 pixels, got 4"):
+        load_folder(_mixed_folder(tmp_path / "mixed"), 0.4, seed=0, image_size=4)
+    with pytest.raises(UserError) as exc:
+        load_split("digits", image_size=16)
+    assert assert_one_line(exc) == ("--image-size applies to image folders; the images of digits all have one size "
+                                    "already, so leave --image-size out")
 
 
 def test_folder_sizing_when_nothing_or_only_the_scale_changes(tmp_path: Path) -> None:

@@ -85,3 +85,17 @@ def test_make_datasets_with_a_missing_data_dir_names_the_make_variable(tmp_path:
     result = make("datasets", f"DATA_DIR={tmp_path / 'missing'}")
     assert result.returncode != 0
     assert f"DATA_DIR={tmp_path / 'missing'}" in result.stderr and "--data-dir" not in result.stderr
+
+
+def test_own_passes_the_folder_and_size_options_only_when_set() -> None:
+    given = make("-n", "own", "FOLDER=/photos", "SIZE=48", "FIT=crop")
+    assert given.returncode == 0, given.stderr
+    assert "compare --dataset /photos" in given.stdout and "--image-size 48 --fit crop" in given.stdout
+    plain = make("-n", "own", "FOLDER=/photos")
+    assert "--image-size " not in plain.stdout and "--fit " not in plain.stdout
+
+
+def test_own_without_a_folder_says_how_to_name_one() -> None:
+    result = make("own")
+    assert result.returncode != 0
+    assert "make own FOLDER=DIR" in result.stdout + result.stderr

@@ -160,11 +160,12 @@ def _sizing(**changes: Any) -> ImageSizing:
 
 
 def test_sizing_is_said_in_words_and_warned_of_when_sizes_differ() -> None:
-    padded = _sizing()
+    padded = _sizing(rule="square, the median of the files' sides (√(H×W), 70 px) clipped to 16–64", fill=[120, 90, 80])
     assert sizing_sentence(padded) == (
         "the 300 images came in 37 sizes, heights 16–480 and widths 20–640 pixels; every image was brought to 32×32 "
-        "(H×W): 120 of another aspect ratio were first padded to that aspect ratio, centred on bands of the mean "
-        "colour of their border (nothing stretched or cut off), and 290 were resized (bilinear)")
+        "(H×W), square, the median of the files' sides (√(H×W), 70 px) clipped to 16–64: 120 of another aspect "
+        "ratio were scaled to fit inside it and centred on bands of one colour, the mean colour of all the images "
+        "(120, 90, 80) (nothing stretched or cut off), and 290 were resized (bilinear)")
     assert "cropped to that aspect ratio around their centre" in sizing_sentence(_sizing(method="crop"))
     assert "stretched to that aspect ratio (squashed" in sizing_sentence(_sizing(method="squash"))
     same = _sizing(method="none", resized=0, fitted=0, distinct_sizes=1, min_height=32, max_height=32, min_width=32,
@@ -182,8 +183,16 @@ def test_sizing_is_said_in_words_and_warned_of_when_sizes_differ() -> None:
     d.sizing = scaled
     assert shared.sizing_warning(d) is None
     d.sizing = padded
-    assert shared.sizing_warning(d) == "mixed image sizes: " + sizing_sentence(padded)
-    assert shared.dataset_warnings(d, 3)[1] == "mixed image sizes: " + sizing_sentence(padded)
+    advice = "; choose with --image-size N and --fit pad|crop|squash"
+    assert shared.sizing_warning(d) == "mixed image sizes: " + sizing_sentence(padded) + advice
+    assert shared.dataset_warnings(d, 3)[1] == "mixed image sizes: " + sizing_sentence(padded) + advice
+
+
+def test_the_report_says_where_the_split_came_from() -> None:
+    d = shapes_dataset()
+    assert not any(line.startswith("- split:") for line in shared.dataset_lines(d, {}))  # a file from before
+    d.split = "train/ and test/ used as given (270 and 90 images)"
+    assert "- split: train/ and test/ used as given (270 and 90 images)" in shared.dataset_lines(d, {})
 
 
 # --------------------------------------------------------------------------- no Python in any report

@@ -94,11 +94,13 @@ def _warn_skipped(settings: dict[str, Any]) -> None:
 def _show(results: Results) -> None:
     """The results' table, their plain-language reading, and any warning a reader must see."""
     from featvslearn.cli.tables import FittedTable, results_table
-    from featvslearn.reports import lessons, more_tables, reading, warnings
+    from featvslearn.reports import data_notes, lessons, more_tables, reading, warnings
 
     out.print(results_table(results))
     for table in more_tables(results):
         out.print(FittedTable(table))
+    for note in data_notes(results):
+        out.print(escape(note), highlight=False)
     out.print(reading(results).replace("**", ""), highlight=False)
     for lesson in lessons(results):
         out.print(f"- {escape(lesson)}", highlight=False)
@@ -155,6 +157,8 @@ def compare(
     seed: opt.Seed = 0,
     data_dir: opt.DataDir = None,
     no_download: opt.NoDownload = False,
+    image_size: opt.ImageSize = None,
+    fit: opt.Fit = None,
     precision: opt.Precision = "auto",
     svm: opt.CompareSvm = None,
     budget: opt.Budget = None,
@@ -173,7 +177,7 @@ def compare(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
         precision=precision, svm=svm, budget=budget, seeds=seeds, tune=tune, preset=preset, compile=compile,
-        epoch_accuracy=epoch_accuracy, report_path=report, json_path=json_path,
+        epoch_accuracy=epoch_accuracy, report_path=report, json_path=json_path, image_size=image_size, fit=fit,
     ).validated()
     with _live_progress() as progress:
         results = run_comparison(config, progress=progress)
@@ -193,6 +197,8 @@ def ablate(
     seed: opt.Seed = 0,
     data_dir: opt.DataDir = None,
     no_download: opt.NoDownload = False,
+    image_size: opt.ImageSize = None,
+    fit: opt.Fit = None,
     precision: opt.Precision = "auto",
     report: opt.Report = None,
     json_path: opt.Json = None,
@@ -209,7 +215,8 @@ def ablate(
         dataset=dataset, device=device, variants=tuple(variants.split(",")), train_size=train_size,
         test_size=test_size, epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download,
         precision=precision, report_path=report, json_path=json_path, resume=resume, executor=executor,
-        ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
+        ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, image_size=image_size,
+        fit=fit,
     ).validated()
     with running_sweep(config, "ablate", err) as (log, runs_on), _live_progress() as progress:
         results = run_ablation(config, progress=progress, executor=runs_on, log=log)
@@ -230,6 +237,8 @@ def scaling(
     seed: opt.ScalingSeed = 0,
     data_dir: opt.DataDir = None,
     no_download: opt.NoDownload = False,
+    image_size: opt.ImageSize = None,
+    fit: opt.Fit = None,
     precision: opt.Precision = "auto",
     svm: opt.Svm = "linear",
     preset: opt.Preset = "standard",
@@ -249,7 +258,8 @@ def scaling(
         epochs=epochs, seed=seed, data_dir=data_dir, download=not no_download, precision=precision, svm=svm,
         preset=preset, report_path=report, json_path=json_path,
         sizes=parse_sizes(sizes) if sizes is not None else None, seeds=seeds, resume=resume, executor=executor,
-        ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
+        ray_address=ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, image_size=image_size,
+        fit=fit,
     ).validated()
     with (running_sweep(config, "scaling", err, runs_per_entry=len(config.pipelines)) as (log, runs_on),
           _live_progress("once") as progress):

@@ -138,6 +138,14 @@ DataDir = Annotated[Path | None, typer.Option(
 ListDataDir = Annotated[Path | None, typer.Option(
     "--data-dir", metavar="PATH", help="Also look in this folder (as compare --data-dir would).")]
 NoDownload = Annotated[bool, typer.Option("--no-download", help="Never download; use local files only.")]
+ImageSize = Annotated[int | None, typer.Option(
+    metavar="N",
+    help="Image folders: bring every image to N×N pixels (8-256). Default: a folder's one size, else the "
+         "median side, within 16-64.")]
+Fit = Annotated[str | None, typer.Option(
+    metavar="pad|crop|squash",
+    help="Image folders: how an image of another aspect ratio fits the size: pad (default; bands of the "
+         "folder's mean colour), crop (its centre) or squash (stretched).")]
 Precision = Annotated[str, typer.Option(
     metavar="NAME",
     help=f"Compute precision: {', '.join(PRECISIONS)}. auto: bf16/fp16 on CUDA, bf16 on CPUs with bf16 units, else "

@@ -139,6 +139,8 @@ def load_split(
     download: bool = True,
     seed: int = 0,
     test_fraction: float = 0.25,
+    image_size: int | None = None,
+    fit: str | None = None,
 ) -> Split:
     """Load a dataset by name, or an image folder by path, as a train/test split.
 
@@ -151,6 +153,9 @@ def load_split(
         download: whether fetching from the network through torchvision is allowed.
         seed: seed of the stratified split (digits and folders without train/test).
         test_fraction: share of images in the test set where a split is made, in (0, 1).
+        image_size, fit: for image folders only: the side of the square every image is
+            brought to (None: the folder's rule) and how one of another aspect ratio is
+            made to fit (``pad``, ``crop``, ``squash``; None: ``pad``).
 
     Returns:
         ``Split`` of two :class:`Dataset` with ``(N, H, W, C)`` uint8 images and
@@ -167,15 +172,16 @@ def load_split(
     own; a random split lists them on train only). Hidden files and loose files beside
     the class folders are ignored. If every image is greyscale the result has ``C=1``,
     else everything becomes RGB (``C=3``, alpha dropped; 16-bit grey is scaled to 8
-    bits). All images are brought to the most common size ``(H, W)``, scaled down
-    (keeping the aspect ratio) to fit in 64x64 when larger: one of another aspect ratio
-    is first padded to it (centred on bands of its border's mean colour), then resized
-    with bilinear resampling; ``sizing`` records what was done.
+    bits). All images are brought to one size, chosen from the set of the files' sizes
+    only (:func:`featvslearn.datasets.folder.target_size`) unless ``image_size`` is given:
+    one of another aspect ratio is padded (scaled to fit, centred on bands of the mean
+    colour of all the images), cropped or squashed; ``sizing`` records what was done.
 
     Raises:
         UserError: unknown name, missing data (with ``download=False``) or a failed
-            download, corrupt or hostile files, a bad folder layout, or a split that
-            cannot give every class an image on both sides.
+            download, corrupt or hostile files, a bad folder layout, a split that
+            cannot give every class an image on both sides, or ``image_size`` or ``fit``
+            for a built-in dataset.
     """
     if (
         isinstance(test_fraction, bool)
@@ -189,7 +195,11 @@ def load_split(
     data_dir = check_data_dir(data_dir, must_exist=False)
     source = resolve_dataset(name)
     if isinstance(source, Path):
-        return load_folder(source, float(test_fraction), seed)
+        return load_folder(source, float(test_fraction), seed, fit=fit or "pad", image_size=image_size)
+    if image_size is not None or fit is not None:
+        option = "--image-size" if image_size is not None else "--fit"
+        raise UserError(f"{option} applies to image folders; the images of {source} all have one size already, so "
+                        f"leave {option} out")
     if source == "digits":
         return split_dataset(digits.load_digits(), float(test_fraction), seed)
     if source in idx.IDX_DATASETS:

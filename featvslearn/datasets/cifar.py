@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from featvslearn.datasets.core import (
+    OWN_SPLIT,
     Availability,
     Dataset,
     Split,
@@ -268,6 +269,7 @@ def load_cifar(data_dir: Path | None, fetch: Callable[[Path], Path] | None) -> S
             np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])
         ),
         test=make(test_x, test_y),
+        origin=OWN_SPLIT,
     )
 
 

@@ -35,6 +35,10 @@ class ImageSizing:
             padded, cropped or squashed to another aspect ratio.
         distinct_sizes: how many different sizes the files had.
         min_height, max_height, min_width, max_width: the range of the files' sizes, in pixels.
+        rule: how the size was chosen, in words (``"given by --image-size 48"``, ``"the size of
+            every file"``, ...).
+        fill: the colour of the padding bands (one value per channel, the same for every image)
+            when images were padded; None otherwise.
     """
 
     height: int
@@ -48,6 +52,8 @@ class ImageSizing:
     max_height: int
     min_width: int
     max_width: int
+    rule: str = ""
+    fill: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,12 +119,20 @@ class Dataset:
         return int(self.images.shape[0])
 
 
+OWN_SPLIT = "the dataset's own training and test sets"
+"""The origin of a split a dataset ships with (Fashion-MNIST, MNIST, CIFAR-10)."""
+
+
 @dataclass(frozen=True)
 class Split:
-    """A train set and a test set sharing class names and image shape."""
+    """A train set and a test set sharing class names and image shape, and where the split came from
+    (``origin``, one phrase: ``"the dataset's own training and test sets"``, ``"train/ and test/ used as
+    given (270 and 90 images)"``, ``"no split in the folder: a stratified 25 % test split drawn with seed
+    0"``)."""
 
     train: Dataset
     test: Dataset
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -287,16 +301,18 @@ def _take(ds: Dataset, indices: np.ndarray, **changes: Any) -> Dataset:
     )
 
 
-def split_dataset(ds: Dataset, test_fraction: float, seed: int) -> Split:
+def split_dataset(ds: Dataset, test_fraction: float, seed: int, where: str = "dataset") -> Split:
     """Seeded stratified split of ``ds`` into train and test sets.
 
     ``test_fraction`` (in ``(0, 1)``) of the images, rounded up, go to the test set;
     every class keeps at least one image on both sides, else a UserError names the
     class or the fraction to change. Both sets keep the original image order; the
-    files of ``ds.skipped`` are listed on the train set only.
+    files of ``ds.skipped`` are listed on the train set only. The split's ``origin`` says it was
+    drawn, from the ``where`` (``"dataset"``, ``"folder"``) that had none.
     """
     train_idx, test_idx = _split_indices(ds.labels, ds.class_names, test_fraction, seed)
-    return Split(train=_take(ds, train_idx), test=_take(ds, test_idx, skipped=()))
+    origin = f"no split in the {where}: a stratified {100 * test_fraction:g} % test split drawn with seed {seed}"
+    return Split(train=_take(ds, train_idx), test=_take(ds, test_idx, skipped=()), origin=origin)
 
 
 def subsample(ds: Dataset, size: int | None, *, seed: int) -> Dataset:

@@ -4,19 +4,29 @@ Images are read with Pillow (imported when first needed), converted to one colou
 and brought to one size; files Pillow cannot read are skipped and named in
 ``Dataset.skipped`` rather than dropped unseen.
 
-Images of another aspect ratio than the size chosen are padded to it by default, then
-scaled: squashing would stretch every object in them (a round cell becomes an oval, a
-tall bottle a short one), which the features and the CNN would then learn as if it were
-part of the class; cropping would cut off whatever lies near the long edges. Padding keeps
-the whole image undistorted, at the cost of flat bands along two sides, filled with the
-mean colour of the image's own border so that the bands continue its background instead
-of drawing a new edge. What was done is recorded in ``Dataset.sizing``.
+The size depends only on the set of the files' sizes, never on their names or order
+(:func:`target_size`): ``--image-size N`` gives N×N; else a folder whose files all have one
+size keeps it (scaled down to fit :data:`MAX_FOLDER_SIDE`); files of one aspect ratio take
+the median file's size; files of several aspect ratios become squares whose side is the
+median of the files' geometric-mean sides, clipped to :data:`MIN_FOLDER_SIDE`-:data:`MAX_FOLDER_SIDE`
+(HOG's cells and the CNN's stages need a few pixels; more than 64 costs both sides time
+without helping at the scale of a workshop).
+
+Images of another aspect ratio than the size chosen are padded to it by default: squashing
+would stretch every object in them (a round cell becomes an oval, a tall bottle a short one),
+which the features and the CNN would then learn as if it were part of the class; cropping
+would cut off whatever lies near the long edges. Each image is scaled to fit inside the size
+and centred on bands of one colour shared by every image, the mean colour of all the folder's
+images: a colour of the image's own would hand both sides a cue to its class. The images are
+then ordered by class and by their pixels, so renaming files changes nothing. What was done is
+recorded in ``Dataset.sizing``.
 """
 
 from __future__ import annotations
 
-import collections
+import hashlib
 import os
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +37,12 @@ from featvslearn.datasets.core import Dataset, ImageSizing, Split, error_reason,
 from featvslearn.errors import UserError
 from featvslearn.files import expand_user
 
-#: Images are resized to the folder's most common size, scaled down to fit this box.
+#: The largest side a folder's images are given without --image-size.
 MAX_FOLDER_SIDE = 64
+#: The smallest side a folder of several aspect ratios is given without --image-size.
+MIN_FOLDER_SIDE = 16
+#: The sides --image-size accepts.
+IMAGE_SIZE_RANGE = (8, 256)
 #: How images of another aspect ratio than the size chosen are made to fit, before scaling.
 FIT_METHODS: tuple[str, ...] = ("pad", "crop", "squash")
 #: Pillow's default decompression-bomb limit; larger images are skipped as unreadable.
@@ -128,41 +142,27 @@ def _fitted_shape(h: int, w: int, size_hw: tuple[int, int], method: str) -> tupl
     return (max(1, round(w * target_h / target_w)), w) if wider else (h, max(1, round(h * target_w / target_h)))
 
 
-def fit_aspect(image: np.ndarray, size_hw: tuple[int, int], method: str) -> np.ndarray:
-    """``image`` ``(h, w, C)`` uint8 given the aspect ratio of ``size_hw``, not yet scaled.
-
-    ``"pad"``: centred on bands of the mean colour of its outermost pixels; ``"crop"``: its
-    centre; ``"squash"`` (and an image with that ratio already): the image itself, for the
-    scaling to stretch.
-    """
-    h, w = image.shape[:2]
-    if method == "squash":
-        return image
-    new_h, new_w = _fitted_shape(h, w, size_hw, method)
-    if (new_h, new_w) == (h, w):
-        return image
-    if method == "crop":
-        top, left = (h - new_h) // 2, (w - new_w) // 2
-        return np.ascontiguousarray(image[top:top + new_h, left:left + new_w])
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    fill = np.rint(border.astype(np.float64).mean(axis=0)).astype(np.uint8)
-    out = np.empty((new_h, new_w, image.shape[2]), dtype=np.uint8)
-    out[...] = fill
-    top, left = (new_h - h) // 2, (new_w - w) // 2
-    out[top:top + h, left:left + w] = image
-    return out
-
-
 def _changes_aspect(h: int, w: int, size_hw: tuple[int, int]) -> bool:
     """Whether an ``h`` x ``w`` image has another aspect ratio than ``size_hw`` (to the nearest pixel)."""
     return _fitted_shape(h, w, size_hw, "pad") != (h, w)
 
 
-def _decode(path: Path, size_hw: tuple[int, int], colour: bool, method: str = "pad") -> np.ndarray | None:
-    """Decode, convert, fit (:func:`fit_aspect`) and resize one image to ``(H, W, C)`` uint8; ``None`` if bad."""
+def _resize(arr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """``arr`` ``(h, w, C)`` uint8 resized (bilinear) to ``size_hw``; itself when it has that size."""
     from PIL import Image
 
     h, w = size_hw
+    if arr.shape[:2] == (h, w):
+        return arr
+    pic = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    out = np.asarray(pic.resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return out[..., np.newaxis] if out.ndim == 2 else out
+
+
+def _read(path: Path, colour: bool) -> np.ndarray | None:
+    """Decode one image to ``(h, w, C)`` uint8 at its own size (C = 3 when ``colour``, else 1); ``None`` if bad."""
+    from PIL import Image
+
     try:
         with Image.open(path) as im:
             if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
@@ -179,42 +179,108 @@ def _decode(path: Path, size_hw: tuple[int, int], colour: bool, method: str = "p
         return None
     if arr.ndim == 2:
         arr = arr[..., np.newaxis]
-    arr = fit_aspect(arr, size_hw, method)
-    if arr.shape[:2] != (h, w):
-        pic = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-        arr = np.asarray(pic.resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
-        if arr.ndim == 2:
-            arr = arr[..., np.newaxis]
     if colour and arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return arr
 
 
-def _target_size(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
-    (h, w), _ = collections.Counter(sizes).most_common(1)[0]
-    if h > MAX_FOLDER_SIDE or w > MAX_FOLDER_SIDE:
-        scale = min(MAX_FOLDER_SIDE / h, MAX_FOLDER_SIDE / w)
-        h, w = max(1, round(h * scale)), max(1, round(w * scale))
-    return h, w
+def fit_image(image: np.ndarray, size_hw: tuple[int, int], method: str) -> np.ndarray:
+    """``image`` ``(h, w, C)`` uint8 brought to ``size_hw`` by ``method``, before any padding.
+
+    ``"crop"``: its centre at that aspect ratio, resized to ``size_hw``; ``"squash"``: resized
+    to ``size_hw``, stretched; ``"pad"``: resized to fit inside ``size_hw`` keeping its aspect ratio
+    (``(h', w', C)`` with one side equal), for :func:`pad_image` to centre.
+    """
+    h, w = image.shape[:2]
+    if method == "crop":
+        new_h, new_w = _fitted_shape(h, w, size_hw, "crop")
+        top, left = (h - new_h) // 2, (w - new_w) // 2
+        return _resize(np.ascontiguousarray(image[top:top + new_h, left:left + new_w]), size_hw)
+    if method == "squash" or not _changes_aspect(h, w, size_hw):
+        return _resize(image, size_hw)
+    scale = min(size_hw[0] / h, size_hw[1] / w)
+    inner = (min(size_hw[0], max(1, round(h * scale))), min(size_hw[1], max(1, round(w * scale))))
+    return _resize(image, inner)
 
 
-def _sizing(sizes: Sequence[tuple[int, int]], size_hw: tuple[int, int], method: str) -> ImageSizing:
+def pad_image(image: np.ndarray, size_hw: tuple[int, int], fill: Sequence[int]) -> np.ndarray:
+    """``image`` ``(h', w', C)`` centred in ``size_hw`` on bands of ``fill`` (one value per channel)."""
+    if image.shape[:2] == tuple(size_hw):
+        return image
+    out = np.empty((*size_hw, image.shape[2]), dtype=np.uint8)
+    out[...] = np.asarray(fill, dtype=np.uint8)
+    top, left = (size_hw[0] - image.shape[0]) // 2, (size_hw[1] - image.shape[1]) // 2
+    out[top:top + image.shape[0], left:left + image.shape[1]] = image
+    return out
+
+
+def prepare_image(path: Path, size_hw: tuple[int, int], channels: int, method: str = "pad",
+                  fill: Sequence[int] | None = None) -> np.ndarray:
+    """One image file brought to a trained model's input exactly as its folder's images were:
+    ``(H, W, channels)`` uint8, fitted by ``method`` and padded with ``fill`` (zero when None).
+
+    Raises :class:`UserError` when Pillow cannot read the file or ``method`` is not known.
+    """
+    if method not in FIT_METHODS:
+        raise UserError(f"cannot fit images by {method!r}; use one of {', '.join(FIT_METHODS)}")
+    arr = _read(path, colour=channels == 3)
+    if arr is None:
+        raise UserError(f"cannot read {path} as an image; pass a PNG, JPEG or another file Pillow reads")
+    if channels == 1 and arr.shape[2] == 3:
+        arr = np.rint(arr.astype(np.float64) @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., np.newaxis]
+    fitted = fit_image(arr, size_hw, method)
+    return pad_image(fitted, size_hw, fill if fill is not None else [0] * channels)
+
+
+def target_size(sizes: Sequence[tuple[int, int]], image_size: int | None = None) -> tuple[tuple[int, int], str]:
+    """The ``(H, W)`` a folder whose files have ``sizes`` is brought to, and the rule that chose it, in words.
+
+    A function of the multiset of sizes only: the files' names and order play no part.
+    """
+    if image_size is not None:
+        return (image_size, image_size), f"given by --image-size {image_size}"
+    distinct = set(sizes)
+    areas = sorted(sizes, key=lambda hw: (hw[0] * hw[1], hw))
+    if all(not _changes_aspect(h, w, areas[0]) for h, w in distinct):  # one size, or one aspect ratio
+        h, w = areas[(len(areas) - 1) // 2]  # the median file's size (the lower one of an even count)
+        rule = "the size of every file" if len(distinct) == 1 else "the median file's size (one aspect ratio)"
+        if h > MAX_FOLDER_SIDE or w > MAX_FOLDER_SIDE:
+            scale = min(MAX_FOLDER_SIDE / h, MAX_FOLDER_SIDE / w)
+            h, w = max(1, round(h * scale)), max(1, round(w * scale))
+            rule += f", scaled down to fit {MAX_FOLDER_SIDE}×{MAX_FOLDER_SIDE}"
+        return (h, w), rule
+    median = statistics.median(float(np.sqrt(h * w)) for h, w in sizes)
+    side = int(np.clip(round(median), MIN_FOLDER_SIDE, MAX_FOLDER_SIDE))
+    return (side, side), (f"square, the median of the files' sides (√(H×W), {median:,.0f} px) clipped to "
+                          f"{MIN_FOLDER_SIDE}–{MAX_FOLDER_SIDE}")
+
+
+def _sizing(sizes: Sequence[tuple[int, int]], size_hw: tuple[int, int], method: str, rule: str,
+            fill: Sequence[int] | None) -> ImageSizing:
     """What bringing images of ``sizes`` (``(h, w)`` each, at least one) to ``size_hw`` with ``method`` did."""
     resized = sum(size != size_hw for size in sizes)
     fitted = sum(_changes_aspect(h, w, size_hw) for h, w in sizes)
     heights, widths = [h for h, _ in sizes], [w for _, w in sizes]
+    method = "none" if not resized else ("scale" if not fitted else method)
     return ImageSizing(
         height=size_hw[0], width=size_hw[1],
-        method="none" if not resized else ("scale" if not fitted else method),
+        method=method,
         images=len(sizes), resized=resized, fitted=fitted, distinct_sizes=len(set(sizes)),
         min_height=min(heights), max_height=max(heights), min_width=min(widths), max_width=max(widths),
+        rule=rule, fill=tuple(int(v) for v in fill) if fill is not None and method == "pad" else None,
     )
+
+
+def _by_content(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The order that sorts images by label, then by a hash of their pixels: the same for any file order."""
+    digests = [hashlib.blake2b(image.tobytes(), digest_size=16).digest() for image in images]
+    return np.array(sorted(range(len(labels)), key=lambda i: (int(labels[i]), digests[i])), dtype=np.int64)
 
 
 # ------------------------------------------------------------------------- loading
 
 
-def load_folder(path: Path, test_fraction: float, seed: int, fit: str = "pad") -> Split:
+def load_folder(path: Path, test_fraction: float, seed: int, fit: str = "pad", image_size: int | None = None) -> Split:
     """Load an image folder as a train/test split.
 
     Args:
@@ -227,20 +293,23 @@ def load_folder(path: Path, test_fraction: float, seed: int, fit: str = "pad") -
             ``train/`` and ``test/``, in (0, 1); the split is seeded and stratified.
         seed: seed of that split.
         fit: how an image of another aspect ratio than the size chosen is made to
-            fit before it is scaled: ``"pad"`` (the default: centred on bands of the
-            mean colour of its border, nothing stretched or lost), ``"crop"`` (its
-            centre) or ``"squash"`` (stretched); see the module's docstring for why.
+            fit: ``"pad"`` (the default: scaled to fit inside it and centred on bands of
+            the mean colour of all the folder's images, nothing stretched or lost),
+            ``"crop"`` (its centre) or ``"squash"`` (stretched); see the module's
+            docstring for why.
+        image_size: the side of the square every image is brought to; None: the
+            rule of :func:`target_size`.
 
     Returns:
         ``Split`` of two :class:`Dataset` named after the folder, with ``(N, H, W, C)``
         uint8 images and ``(N,)`` int64 labels. If every image is greyscale ``C`` is
         1, else every image becomes RGB (``C`` = 3: alpha dropped, grey replicated);
-        16-bit grey is scaled to 8 bits. Every image is brought to the most common
-        ``(H, W)``, scaled down keeping the aspect ratio to fit in
-        :data:`MAX_FOLDER_SIDE` x :data:`MAX_FOLDER_SIDE`: one of another aspect ratio
-        is first padded, cropped or squashed as ``fit`` says, then every image of
-        another size is resized (bilinear). Both datasets' ``sizing`` records the sizes
-        seen, the size used and what was done (:class:`ImageSizing`).
+        16-bit grey is scaled to 8 bits. Every image is brought to the size
+        :func:`target_size` chooses (bilinear): one of another aspect ratio is padded,
+        cropped or squashed as ``fit`` says. Each side's images are ordered by class,
+        then by their pixels, so the file names and their order change nothing. Both
+        datasets' ``sizing`` records the sizes seen, the size used, the rule that chose
+        it and what was done (:class:`ImageSizing`); the split says where it came from.
 
     Which files are read: every file in a class folder is tried, whatever its
     extension. One Pillow cannot read (a ``notes.txt``, a ``.csv``, a corrupt or
@@ -254,10 +323,11 @@ def load_folder(path: Path, test_fraction: float, seed: int, fit: str = "pad") -
         UserError: only one of ``train/`` and ``test/``; fewer than 2 classes; no
             readable image at all, in a class folder, or in ``test/``; a class only in
             ``test/``; a class too small for the split; an unreadable folder; a ``fit``
-            not in :data:`FIT_METHODS`.
+            not in :data:`FIT_METHODS`; an ``image_size`` outside :data:`IMAGE_SIZE_RANGE`.
     """
     if fit not in FIT_METHODS:
         raise UserError(f"cannot fit images by {fit!r}; use one of {', '.join(FIT_METHODS)}")
+    check_image_size(image_size)
     root = expand_user(path, "--dataset")
     name = root.resolve().name or str(root)
     top = _class_dirs(root)
@@ -304,27 +374,34 @@ def load_folder(path: Path, test_fraction: float, seed: int, fit: str = "pad") -
             f"no readable images found under {root}; put images in one sub-folder "
             "per class"
         )
-    target = _target_size([e[3] for e in entries])
+    target, rule = target_size([e[3] for e in entries], image_size)
     channels = 3 if any_colour else 1
 
-    # Pass 2: decode, fit and resize into one array per side.
+    # Pass 2: decode and fit (before padding) every image; the padding colour is their mean.
+    fitted: dict[str, list[tuple[np.ndarray, int, tuple[int, int]]]] = {side: [] for side in sides}
+    total = np.zeros(channels, dtype=np.int64)
+    pixels = 0
+    for side, file, label, size_hw in entries:
+        arr = _read(file, colour=any_colour)
+        if arr is None:
+            skipped[side].append(file.relative_to(root).as_posix())
+            continue
+        arr = fit_image(arr, target, fit)
+        total += arr.reshape(-1, channels).sum(axis=0, dtype=np.int64)
+        pixels += arr.shape[0] * arr.shape[1]
+        fitted[side].append((arr, label, size_hw))
+    fill = [int(v) for v in np.rint(total / max(pixels, 1))]
     decoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     sizes: list[tuple[int, int]] = []  # of every image decoded, for the sizing record
-    for side in sides:
-        mine = [e for e in entries if e[0] == side]
-        images = np.empty((len(mine), *target, channels), dtype=np.uint8)
-        labels = np.empty(len(mine), dtype=np.int64)
-        n = 0
-        for _, file, label, size_hw in mine:
-            arr = _decode(file, target, colour=any_colour, method=fit)
-            if arr is None:
-                skipped[side].append(file.relative_to(root).as_posix())
-                continue
-            images[n], labels[n] = arr, label
+    for side, items in fitted.items():
+        images = np.empty((len(items), *target, channels), dtype=np.uint8)
+        labels = np.empty(len(items), dtype=np.int64)
+        for n, (arr, label, size_hw) in enumerate(items):
+            images[n], labels[n] = pad_image(arr, target, fill), label
             sizes.append(size_hw)
-            n += 1
-        decoded[side] = (np.ascontiguousarray(images[:n]), labels[:n].copy())
-    sizing = _sizing(sizes, target, fit) if sizes else None
+        order = _by_content(images, labels)
+        decoded[side] = (np.ascontiguousarray(images[order]), labels[order])
+    sizing = _sizing(sizes, target, fit, rule, fill) if sizes else None
     datasets = {
         side: Dataset(
             name=name,
@@ -359,5 +436,14 @@ def load_folder(path: Path, test_fraction: float, seed: int, fit: str = "pad") -
                 f"{root}/test has no readable images; put test images in its class "
                 "folders"
             )
-        return Split(train=datasets["train"], test=datasets["test"])
-    return split_dataset(datasets["all"], test_fraction, seed)
+        given = (f"train/ and test/ used as given ({len(datasets['train']):,} and {len(datasets['test']):,} "
+                 "images)")
+        return Split(train=datasets["train"], test=datasets["test"], origin=given)
+    return split_dataset(datasets["all"], test_fraction, seed, where="folder")
+
+
+def check_image_size(image_size: int | None) -> None:
+    """Raise a :class:`UserError` naming the range when ``image_size`` is not None and outside it."""
+    low, high = IMAGE_SIZE_RANGE
+    if image_size is not None and not low <= image_size <= high:
+        raise UserError(f"--image-size must be between {low} and {high} pixels, got {image_size}")

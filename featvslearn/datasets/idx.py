@@ -18,6 +18,7 @@ from types import MappingProxyType
 import numpy as np
 
 from featvslearn.datasets.core import (
+    OWN_SPLIT,
     Availability,
     Dataset,
     Split,
@@ -223,7 +224,7 @@ def _load_split(name: str, folder: Path, files: tuple[Path, ...]) -> Split:
             hflip_ok=hflip,
         )
 
-    return Split(train=make(tr_x, tr_y), test=make(te_x, te_y))
+    return Split(train=make(tr_x, tr_y), test=make(te_x, te_y), origin=OWN_SPLIT)
 
 
 def load_idx(

@@ -178,7 +178,7 @@ def variant_split(variant: AblationVariant, split: Split, seed: int) -> Split:
     """The images ``variant`` trains on: the run's, or a stratified seeded draw of ``variant.train_size``."""
     if variant.train_size is None or variant.train_size >= len(split.train):
         return split
-    return Split(train=subsample(split.train, variant.train_size, seed=seed), test=split.test)
+    return dataclasses.replace(split, train=subsample(split.train, variant.train_size, seed=seed))
 
 
 def variant_epochs(variant: AblationVariant, split: Split, epochs: int, config: AblateConfig) -> int:
@@ -258,7 +258,7 @@ def _ablation_split(config: AblateConfig, progress: Progress) -> tuple[Split, fl
     split, load_seconds = load_data(config, progress, train_size=config.train_size)
     if config.train_size is None and len(split.train) > ABLATION_TRAIN_SIZE:
         # the same draw as --train-size 10000 would make
-        split = Split(train=subsample(split.train, ABLATION_TRAIN_SIZE, seed=config.seed), test=split.test)
+        split = dataclasses.replace(split, train=subsample(split.train, ABLATION_TRAIN_SIZE, seed=config.seed))
         progress("load", f"loaded {config.dataset}: {len(split.train):,} train (a stratified draw), "
                  f"{len(split.test):,} test", 1, 1)
     return split, load_seconds

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from featvslearn.classical.svm_kinds import MAX_LANDMARKS, SVM_KINDS, known_svm, rbf_landmarks
 from featvslearn.datasets.catalog import check_data_dir, resolve_dataset
 from featvslearn.datasets.core import did_you_mean
+from featvslearn.datasets.folder import FIT_METHODS, check_image_size
 from featvslearn.errors import UserError
 from featvslearn.executors import EXECUTORS, Resources
 from featvslearn.files import check_output_path, check_plots_folder
@@ -159,6 +160,8 @@ class DataOptions:
     precision: str = "auto"
     report_path: Path | None = None
     json_path: Path | None = None
+    image_size: int | None = None
+    fit: str | None = None
 
     def checked_data_options(self, one_device: str | None = None, problems: Problems | None = None) -> dict[str, Any]:
         """Check the shared options before any data is loaded; returns the cleaned values to replace.
@@ -181,6 +184,13 @@ class DataOptions:
         if self.precision not in PRECISIONS:
             found.add(_unknown_choice("--precision", self.precision, PRECISIONS))
         data_dir = found.check(check_data_dir, self.data_dir)
+        found.check(check_image_size, self.image_size)
+        if self.fit is not None and self.fit not in FIT_METHODS:
+            found.add(_unknown_choice("--fit", self.fit, FIT_METHODS))
+        if source is not None and not isinstance(source, Path) and (self.image_size, self.fit) != (None, None):
+            option = "--image-size" if self.image_size is not None else "--fit"
+            found.add(f"{option} applies to image folders; the images of {source} all have one size already, so "
+                      f"leave {option} out")
         found.check(resolve_devices, self.device)
         if one_device and "," in self.device:
             found.add(f"{one_device} runs on one device, not {self.device!r}; pass one, such as --device cpu "

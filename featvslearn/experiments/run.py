@@ -65,10 +65,16 @@ def load_data(options: DataOptions, progress: Progress = no_progress,
     """
     progress("load", f"loading {options.dataset}", 0, None)
     with Stopwatch() as watch:
-        split = load_split(options.dataset, data_dir=options.data_dir, download=options.download, seed=options.seed)
+        split = load_split(options.dataset, data_dir=options.data_dir, download=options.download, seed=options.seed,
+                           image_size=options.image_size, fit=options.fit)
+        drawn = [f"{size:,} {side} images drawn from them (seed {seed})"
+                 for size, side, part, seed in ((train_size, "training", split.train, options.seed),
+                                                (options.test_size, "test", split.test, options.seed + 1))
+                 if size is not None and size < len(part)]
         split = Split(
             train=_subsample(split.train, train_size, "--train-size", options.seed),
             test=_subsample(split.test, options.test_size, "--test-size", options.seed + 1),
+            origin="; ".join([split.origin, *drawn]) if split.origin else "",
         )
     progress("load", f"loaded {options.dataset}: {len(split.train):,} train, {len(split.test):,} test", 1, 1)
     return split, watch.seconds
@@ -88,7 +94,9 @@ def dataset_info(split: Split, load_seconds: float) -> DatasetInfo:
         source=train_set.source,
         class_names=list(train_set.class_names),
         load_seconds=load_seconds,
-        sizing=None if sizing is None else ImageSizing(**dataclasses.asdict(sizing)),
+        sizing=None if sizing is None else ImageSizing(**{
+            **dataclasses.asdict(sizing), "fill": None if sizing.fill is None else list(sizing.fill)}),
+        split=split.origin or None,
     )
 
 

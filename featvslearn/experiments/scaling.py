@@ -275,7 +275,7 @@ def work(task: Task, shared: ScalingShared) -> dict[str, ScalingRun]:
     """
     size, seed = int(task.key["size"]), int(task.key["seed"])
     config = shared.config
-    split = Split(train=subsample(shared.full.train, size, seed=seed), test=shared.full.test)
+    split = dataclasses.replace(shared.full, train=subsample(shared.full.train, size, seed=seed))
 
     def starting(name: str) -> None:
         if shared.on_step is not None:

@@ -20,8 +20,8 @@ from featvslearn.reports import ablate, ablate_reading, compare, merged, scaling
 from featvslearn.reports.shared import TableContent, write_report
 from featvslearn.results import Results
 
-__all__ = ["KINDS", "ReportKind", "TableContent", "figures", "lessons", "markdown", "reading", "table", "warnings",
-           "write_markdown"]
+__all__ = ["KINDS", "ReportKind", "TableContent", "data_notes", "figures", "lessons", "markdown", "reading", "table",
+           "warnings", "write_markdown"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,12 @@ def table(results: Results) -> TableContent:
 def more_tables(results: Results) -> list[TableContent]:
     """Tables the terminal shows after the main one (a comparison over several seeds: the seeds' table)."""
     return KINDS[results.kind].more_tables(results)
+
+
+def data_notes(results: Results) -> list[str]:
+    """What the terminal says of the images before the reading: where the train/test split came from."""
+    split = getattr(getattr(results, "dataset", None), "split", None)
+    return [f"split: {split}"] if split else []
 
 
 def reading(results: Results) -> str:

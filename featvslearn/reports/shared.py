@@ -223,6 +223,8 @@ def dataset_lines(d: DatasetInfo, settings: Mapping[str, Any], subsamples: bool 
         f"- classes: {', '.join(d.class_names)}",
         f"- loaded in {d.load_seconds:.1f} s",
     ]
+    if d.split:
+        lines.append(f"- split: {d.split}")
     if d.sizing is not None:
         lines.append(f"- image sizes: {sizing_sentence(d.sizing)}")
     skipped = settings.get("skipped_files") or []
@@ -233,8 +235,7 @@ def dataset_lines(d: DatasetInfo, settings: Mapping[str, Any], subsamples: bool 
 
 
 _FIT_WORDS = {
-    "pad": ("padded to that aspect ratio, centred on bands of the mean colour of their border (nothing stretched "
-            "or cut off)"),
+    "pad": "scaled to fit inside it and centred on bands of one colour{fill} (nothing stretched or cut off)",
     "crop": "cropped to that aspect ratio around their centre (their edges cut off)",
     "squash": "stretched to that aspect ratio (squashed, which distorts what they show)",
 }
@@ -247,13 +248,14 @@ def sizing_sentence(s: ImageSizing) -> str:
     else:
         seen = (f"the {s.images:,} images came in {s.distinct_sizes:,} sizes, heights {s.min_height:,}–"
                 f"{s.max_height:,} and widths {s.min_width:,}–{s.max_width:,} pixels")
-    size = f"{s.height:,}×{s.width:,} (H×W)"
+    size = f"{s.height:,}×{s.width:,} (H×W)" + (f", {s.rule}" if s.rule else "")
     if s.method == "none":
-        return f"{seen} (H×W), so none was resized"
+        return f"{seen} (H×W), so none was resized" + (f" ({s.rule})" if s.rule else "")
     if s.method == "scale":
         return f"{seen}, all of one aspect ratio; {s.resized:,} were scaled to {size} (bilinear)"
-    return (f"{seen}; every image was brought to {size}: {s.fitted:,} of another aspect ratio were first "
-            f"{_FIT_WORDS.get(s.method, s.method)}, and {s.resized:,} were resized (bilinear)")
+    fill = "" if not s.fill else f", the mean colour of all the images ({', '.join(map(str, s.fill))})"
+    return (f"{seen}; every image was brought to {size}: {s.fitted:,} of another aspect ratio were "
+            f"{_FIT_WORDS.get(s.method, s.method).format(fill=fill)}, and {s.resized:,} were resized (bilinear)")
 
 
 def environment_lines(environment: Mapping[str, Any]) -> list[str]:
@@ -409,7 +411,7 @@ def sizing_warning(d: DatasetInfo) -> str | None:
     s = d.sizing
     if s is None or (s.distinct_sizes <= 1 and not s.fitted):
         return None
-    return f"mixed image sizes: {sizing_sentence(s)}"
+    return (f"mixed image sizes: {sizing_sentence(s)}; choose with --image-size N and --fit pad|crop|squash")
 
 
 def dataset_warnings(d: DatasetInfo, smallest: int | None, between: str = "pipelines") -> list[str]:

@@ -240,10 +240,12 @@ class ImageSizing:
 
     ``height`` × ``width``: the size every image was given. ``method``: ``"none"`` (every file had
     that size), ``"scale"`` (every file had its aspect ratio and was only scaled), or how files of
-    another aspect ratio were made to fit before scaling: ``"pad"`` (centred on bands of the mean
-    colour of their border), ``"crop"`` (their centre) or ``"squash"`` (stretched). ``images``:
-    images read; ``resized``: those whose size changed; ``fitted``: those padded, cropped or
-    squashed. ``distinct_sizes`` and ``min_``/``max_`` ``height``/``width``: the sizes of the files.
+    another aspect ratio were made to fit: ``"pad"`` (scaled to fit and centred on bands of ``fill``),
+    ``"crop"`` (their centre) or ``"squash"`` (stretched). ``images``: images read; ``resized``: those
+    whose size changed; ``fitted``: those padded, cropped or squashed. ``distinct_sizes`` and
+    ``min_``/``max_`` ``height``/``width``: the sizes of the files. ``rule``: how the size was chosen, in
+    words ("" in files written before it). ``fill``: the padding colour, one value per channel and the
+    same for every image (the mean colour of all the folder's images), when images were padded.
     """
 
     height: PositiveInt
@@ -257,6 +259,8 @@ class ImageSizing:
     max_height: PositiveInt
     min_width: PositiveInt
     max_width: PositiveInt
+    rule: str = ""
+    fill: Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=1, max_length=3)] | None = None
 
 
 @with_config(STRICT)
@@ -266,6 +270,9 @@ class DatasetInfo:
 
     ``sizing`` (optional): how an image folder's files of several sizes were brought to one
     (:class:`ImageSizing`); None for the built-in datasets and in files written before it existed.
+    ``split`` (optional): where the train/test split came from, one phrase ("train/ and test/ used as
+    given (270 and 90 images)"; "no split in the folder: a stratified 25 % test split drawn with seed 0";
+    then any seeded draw of fewer images); None in files written before it.
     """
 
     name: str
@@ -277,6 +284,7 @@ class DatasetInfo:
     class_names: list[str]
     load_seconds: float
     sizing: ImageSizing | None = None
+    split: str | None = None
 
 
 @with_config(STRICT)
