@@ -63,7 +63,7 @@ def test_a_digits_report_shows_what_each_side_sees(digits_run: tuple[Any, Path])
         assert png.stat().st_size > 5_000 and width >= 600 and height >= 300, (name, width, height)
     assert colour_spread(report.parent / "out-plots" / "sees-samples.png") == 0  # grey images stay grey
     assert "2 × 2-pixel cells" in text and "9 orientation bins" in text  # hog-svm's fine scale at 8x8
-    assert "8 × 8-pixel square of 4 × 4 cells around each dot, one every 1 pixel;" in text
+    assert "a square of 8 × 8 pixels, 4 × 4 cells around each dot, one every 1 pixel;" in text
     assert "conv 1) is fixed: 18 patch-whitening filters computed from the training images and 14 random ones" in text
     assert "first trained layer is conv 2" in text
     lines = [line for line in result.output.splitlines() if line.startswith("what each side sees: ")]

@@ -319,8 +319,9 @@ def section_lines(results: CompareResults, links: Mapping[str, str]) -> list[str
               f"{hog.coarse_pixels_per_cell}-pixel cells) cuts the image into {hog.pixels_per_cell} × "
               f"{hog.pixels_per_cell}-pixel cells and draws, in each, a line along the edge direction of each of "
               f"its {hog.orientations} orientation bins, brighter for stronger gradients (skimage's HOG picture, "
-              f"drawn as lines). Dense SIFT (sift-svm) describes a {grid.patch_pixels} × {grid.patch_pixels}-pixel "
-              f"square of 4 × 4 cells around each dot, one every {grid.stride} pixel"
+              f"drawn as lines). Dense SIFT (sift-svm) describes a square of {grid.patch_pixels} × "
+              f"{grid.patch_pixels} pixels, "
+              f"4 × 4 cells around each dot, one every {grid.stride} pixel"
               f"{'s' if grid.stride > 1 else ''}; one square is drawn with its cells.", "",
               *image_lines(links, "sees-hand-engineered", "test images with their HOG pictures and dense SIFT grids")]
     return [*lines, *_cnn_lines(pictures, links), ""]
