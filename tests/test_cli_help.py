@@ -11,7 +11,7 @@ from featvslearn.cli import app
 from featvslearn.learned.variants import DEFAULT_ABLATION_VARIANTS
 
 runner = CliRunner(env={"COLUMNS": "80"})
-COMMANDS = ["compare", "scaling", "ablate", "report", "datasets"]
+COMMANDS = ["compare", "scaling", "ablate", "report", "datasets", "predict"]
 TYPE_LABELS = ("<bool>", "<str>", "<int>", "<path>", "BOOLEAN", "TEXT", "INTEGER", "PATH]")
 
 
@@ -54,6 +54,12 @@ def test_value_options_show_a_short_placeholder() -> None:
         assert re.search(rf"{option}\s+{re.escape(placeholder)}\s", text), option
 
 
+def test_predict_usage_names_the_models_folder_and_images() -> None:
+    text = help_text("predict")
+    assert "Usage: featvslearn predict [OPTIONS] MODELS_DIR IMAGE..." in text
+    assert re.search(r"--save\s+DIR\s", help_text("compare"))
+
+
 def test_report_usage_names_the_results_json() -> None:
     text = help_text("report")
     assert "Usage: featvslearn report [OPTIONS] RESULTS_JSON" in text
@@ -73,7 +79,7 @@ def test_defaults_are_shown_whole() -> None:
 def test_the_app_lists_each_command_on_one_line_with_examples() -> None:
     text = help_text()
     rows = [line for line in text.splitlines() if re.match(r"│ [a-z]+ {2,}", line)]
-    assert [row.split()[1] for row in rows] == ["compare", "ablate", "scaling", "datasets", "report"]
+    assert [row.split()[1] for row in rows] == ["compare", "ablate", "scaling", "datasets", "report", "predict"]
     commands_panel = text.split("Commands")[1].split("╰")[0]
     assert len([line for line in commands_panel.splitlines() if line.startswith("│")]) == len(COMMANDS)
     assert "featvslearn compare --dataset digits" in text

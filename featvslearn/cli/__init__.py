@@ -169,9 +169,11 @@ def compare(
     epoch_accuracy: opt.EpochAccuracy = False,
     report: opt.Report = None,
     json_path: opt.Json = None,
+    save: opt.Save = None,
 ) -> None:
     """Train HOG + SVM and a CNN on the same images, device and time budget; show accuracy, time, speed and memory."""
     from featvslearn.experiments.compare import run_comparison
+    from featvslearn.pipelines.saved import check_save_folder
 
     config = CompareConfig(
         dataset=dataset, device=device, pipelines=tuple(pipelines.split(",")), train_size=train_size,
@@ -179,9 +181,16 @@ def compare(
         precision=precision, svm=svm, budget=budget, seeds=seeds, tune=tune, preset=preset, compile=compile,
         epoch_accuracy=epoch_accuracy, report_path=report, json_path=json_path, image_size=image_size, fit=fit,
     ).validated()
+    save_folder = check_save_folder(save) if save is not None else None
+    products: dict[str, Any] | None = {} if save_folder is not None else None
     with _live_progress() as progress:
-        results = run_comparison(config, progress=progress)
+        results = run_comparison(config, progress=progress, products=products)
     _finish(results, config.json_path, config.report_path)
+    if save_folder is not None and products is not None:
+        from featvslearn.experiments.predict import save_run
+
+        save_run(save_folder, products, config.pipelines, results.dataset)
+        out.print(f"models written to {save_folder} (featvslearn predict {save_folder} IMAGE...)", highlight=False)
 
 
 @app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
@@ -284,7 +293,6 @@ def datasets(data_dir: opt.ListDataDir = None) -> None:
     out.print(downloads_table(found))
 
 
-
 @app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
              short_help="Re-render saved results, or merge several: table, report, plots.")
 @handles_errors
@@ -307,6 +315,27 @@ def report(results_json: opt.ResultsJsons, out_path: opt.MergeOut = None, json_p
     _show(results)
     write_markdown(results, target)
     out.print(f"report written to {target}", highlight=False)
+
+
+@app.command(cls=opt.HelpCommand, context_settings=opt.CONTEXT_SETTINGS,
+             short_help="Classify image files with the pipelines compare --save kept.")
+@handles_errors
+def predict(models_dir: opt.ModelsDir, images: opt.Images, json_path: opt.PredictJson = None,
+            device: opt.Device = "auto") -> None:
+    """Classify image files with every pipeline compare --save wrote in MODELS_DIR: each pipeline's class
+    and score per image (SVMs: the decision value; cnn: the softmax probability)."""
+    import json
+
+    from featvslearn.cli.predictions import predictions_table
+    from featvslearn.experiments.predict import predict_images
+    from featvslearn.files import atomic_write_text, check_output_path
+
+    json_target = check_output_path(json_path, (".json",), "--json") if json_path is not None else None
+    predictions = predict_images(models_dir, images, device)
+    out.print(predictions_table(predictions))
+    if json_target is not None:
+        atomic_write_text(json_target, json.dumps(predictions.as_dict(), indent=2, allow_nan=False) + "\n")
+        out.print(f"predictions written to {json_target}", highlight=False)
 
 
 MERGED_REPORT = Path("merged.md")

@@ -228,3 +228,15 @@ CpusPerRun = Annotated[int | None, typer.Option(
     "--cpus-per-run", metavar="N", show_default=False,
     help="CPUs each run asks Ray for; default all of a machine's (for GPU runs, its CPUs in proportion to "
          "--gpus-per-run).")]
+Save = Annotated[Path | None, typer.Option(
+    "--save", metavar="DIR", show_default=False,
+    help="Keep the trained pipelines: each in DIR/<pipeline>/ (settings as JSON, weights as plain tensors), "
+         "replacing any of that name; featvslearn predict DIR IMAGE... uses them. With several devices or "
+         "--seeds, the first device's first seed's.")]
+ModelsDir = Annotated[Path, typer.Argument(
+    metavar="MODELS_DIR", show_default=False, help="The folder compare --save wrote.")]
+Images = Annotated[list[Path], typer.Argument(
+    metavar="IMAGE", show_default=False,
+    help="Image files (PNG, JPEG, ...); each is brought to the training size as the training images were.")]
+PredictJson = Annotated[Path | None, typer.Option(
+    "--json", metavar="PATH", help="Also write the predictions to this .json file.")]

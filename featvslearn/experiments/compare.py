@@ -34,7 +34,8 @@ def budget_for(config: CompareConfig) -> Budget | None:
     return None if config.budget is None else Budget(config.budget, "--budget")
 
 
-def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> CompareResults:
+def run_comparison(config: CompareConfig, progress: Progress = no_progress,
+                   products: dict[str, Any] | None = None) -> CompareResults:
     """Run every pipeline of ``config`` on the same split, on each of its devices; return the results.
 
     The data is loaded once. With several devices (``--device cpu,cuda``) every pipeline runs
@@ -50,6 +51,8 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     ``pipelines`` holds the first seed's runs in full, ``seed_runs`` every seed's figures, and ``tests``
     compares every pair on every seed, Holm-adjusted over all of them.
     ``pictures`` (in memory only) holds what each side sees (:mod:`featvslearn.experiments.sees`).
+    ``products``, if given, receives what the first seed's pipelines on the first device fitted, by
+    pipeline name (their trained models, for :func:`featvslearn.pipelines.saved.save_models`).
     """
     start = time.perf_counter()
     devices = config.torch_devices()
@@ -58,7 +61,7 @@ def run_comparison(config: CompareConfig, progress: Progress = no_progress) -> C
     seed_everything(config.seed)
     split, load_seconds = load_data(config, progress, train_size=config.train_size)
     runs: dict[tuple[int, int], dict[str, PipelineResult]] = {}  # (seed, device index) -> results by name
-    first_products: dict[str, Any] = {}  # what the first seed's pipelines on the first device share
+    first_products: dict[str, Any] = {} if products is None else products  # the first seed's, first device's
     for seed in seeds:
         for index, device in enumerate(devices):
             labels = [*([str(device)] if len(devices) > 1 else []), *([f"seed {seed}"] if len(seeds) > 1 else [])]

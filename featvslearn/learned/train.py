@@ -354,8 +354,9 @@ def _tta_views(x: torch.Tensor, tta: int, hflip: bool) -> list[torch.Tensor]:
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, normaliser: Normaliser,
             autocast_dtype: torch.dtype | None, batch_size: int = 1024,
-            features: bool = False, tta: int = 0, hflip: bool = False) -> torch.Tensor:
-    """Predicted labels (N,), or penultimate features (N, D) with ``features=True``.
+            features: bool = False, tta: int = 0, hflip: bool = False, logits: bool = False) -> torch.Tensor:
+    """Predicted labels (N,), penultimate features (N, D) with ``features=True``, or the logits (N, K)
+    float32 with ``logits=True`` (their argmax is the predicted label).
 
     ``images``: uint8 (N, C, H, W) on the model's device. With ``tta`` the logits (or
     features) of the test-time views (see ``_tta_views``) are averaged. Results stay on
@@ -369,5 +370,5 @@ def predict(model: nn.Module, images: torch.Tensor, normaliser: Normaliser,
         with _autocast(device, autocast_dtype):
             views = _tta_views(x, tta, hflip)
             out = torch.stack([(model.features(v) if features else model(v)).float() for v in views]).mean(0)
-        outputs.append(out if features else out.argmax(dim=1))
+        outputs.append(out if features or logits else out.argmax(dim=1))
     return torch.cat(outputs)

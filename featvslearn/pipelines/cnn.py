@@ -31,6 +31,7 @@ class TrainedCNN:
     settings: train.TrainSettings
     train_seconds: float
     details: dict[str, Any]
+    hflip: bool = False  # whether a horizontal flip keeps the class (test-time augmentation may flip)
 
 
 def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.TrainSettings, name: str = "cnn",
@@ -112,7 +113,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     if settings.compile:
         details["compile_seconds"] = warm.seconds  # the warm-up step that compiles, untimed
     train_seconds = sum(s.seconds for s in monitor.stages[first_stage:] if s.role == TRAIN)
-    return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details), log
+    return TrainedCNN(log.ema_model or model, normaliser, settings, train_seconds, details, train_set.hflip_ok), log
 
 
 BUDGET_PROBE_STEPS = 10

@@ -12,13 +12,14 @@ from __future__ import annotations
 from featvslearn.measure.contention import PREDICT, TRAIN
 from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext
 from featvslearn.pipelines.cnn import TrainedCNN, train_default_network
-from featvslearn.pipelines.svm_stages import HANDED_OVER, fit_svm_stages
+from featvslearn.pipelines.svm_stages import HANDED_OVER, FittedSVMPipeline, fit_svm_stages
 
 
 def run(context: RunContext) -> PipelineOutput:
     """Fit the SVM on the features of the CNN in ``context.products["cnn"]``, or of one trained here.
 
-    A network trained here counts as this pipeline's training; a reused one does not.
+    A network trained here counts as this pipeline's training; a reused one does not. The network,
+    standardiser and SVM are left in ``context.products["learned-svm"]``.
     """
     from featvslearn import classical
     from featvslearn.learned import train
@@ -44,6 +45,7 @@ def run(context: RunContext) -> PipelineOutput:
                                features=True)  # (N, D) on device
     with monitor.stage("predict", svm_device, role=PREDICT):
         predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
+    context.products["learned-svm"] = FittedSVMPipeline(trained, standardiser, classifier)
     details = {
         "features": f"penultimate layer of the cnn ({x_test.shape[1]} values per image), standardised",
         "cnn": ("reuses the cnn trained in this run" + f" ({trained.train_seconds:.1f} s of training, not counted "

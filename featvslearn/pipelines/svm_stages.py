@@ -8,6 +8,7 @@ CNN's features.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,17 @@ def choose_svm(context: RunContext, name: str, x_train: Any, labels: np.ndarray,
     return settings, choice, kernel, choice.reason
 
 
+@dataclass
+class FittedSVMPipeline:
+    """What an SVM pipeline fitted, left in a run's products under the pipeline's name (for
+    ``compare --save``): the featuriser (a fitted scikit-learn featuriser, or the cnn's
+    ``TrainedCNN`` for learned-svm), the fitted standardiser and the fitted classifier."""
+
+    featuriser: Any
+    standardiser: Any
+    classifier: Any
+
+
 HANDED_OVER = "hog-svm svm"
 """Where hog-svm leaves the SVM it chose (its settings after any tuning) in a run's products, for
 learned-svm to fit the same SVM on the CNN's features."""
@@ -182,6 +194,7 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
     the stage that fits the featuriser on ``fit_images`` (training images only: a codebook, say);
     without one, fitting only checks the image size and is part of the train-features stage.
     ``rbf_within_budget``: whether a budget may choose the RBF SVM (see :func:`choose_svm`).
+    The fitted parts are left in ``context.products[name]`` (a :class:`FittedSVMPipeline`).
     Returns the output (details to be completed by the caller) and the feature dimension.
     """
     from featvslearn import classical
@@ -215,4 +228,5 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
                                      bar(progress, f"{name}-test", f"{name}: {what}, test set"))  # (N, D)
     with monitor.stage("predict", svm_device, role=PREDICT):
         predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
+    context.products[name] = FittedSVMPipeline(featuriser, standardiser, classifier)
     return PipelineOutput(predictions=predictions, details=svm_details), int(x_test.shape[1])
