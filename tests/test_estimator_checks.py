@@ -1,4 +1,4 @@
-"""scikit-learn's estimator checks on the SVMs, the kernel map and the HOG and SIFT transformers.
+"""scikit-learn's estimator checks on the SVMs, the kernel map and the HOG, colour and SIFT transformers.
 
 LinearSVM and NystroemRBF pass every check (two skip themselves here: the array-API check needs
 SCIPY_ARRAY_API set, and the pandas one needs pandas). The image transformers refuse the 2-D
@@ -23,6 +23,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import estimator_checks_generator
 from sklearn.utils.validation import check_is_fitted
 
+from featvslearn.classical.colour import ColourHistogram
 from featvslearn.classical.hog import HOGTransformer, ThumbnailTransformer
 from featvslearn.classical.sift import DenseSIFT, SpatialPyramidCodebook
 from featvslearn.classical.svm import CHOLESKY_TRIES, LinearSVM, NystroemRBF
@@ -42,6 +43,7 @@ SVMS = [LinearSVM(max_iter=100), NystroemRBF(n_components=20)]
 IMAGE_TRANSFORMERS = [
     HOGTransformer(pixels_per_cell=(4, 4), cells_per_block=(2, 2), n_jobs=1),
     ThumbnailTransformer(size=4),
+    ColourHistogram(),
     DenseSIFT(),
     SpatialPyramidCodebook(n_words=4, pyramid_levels=(1, 2)),
 ]
@@ -80,7 +82,7 @@ def skipped_checks(estimator: object) -> dict[str, str]:
     """The checks skipped for ``estimator``, each with its reason."""
     if isinstance(estimator, SpatialPyramidCodebook):
         return dict.fromkeys(NEEDS_A_TABLE, "fits on a 2-D table; the codebook takes grids (N, rows, cols, D)")
-    if isinstance(estimator, (HOGTransformer, ThumbnailTransformer, DenseSIFT)):
+    if isinstance(estimator, (HOGTransformer, ThumbnailTransformer, ColourHistogram, DenseSIFT)):
         return dict.fromkeys(NEEDS_A_TABLE, "fits on a 2-D table; images are (N, H, W) or (N, H, W, C)")
     return {}
 
@@ -153,12 +155,16 @@ def grids(n: int = 6, seed: int = 0) -> np.ndarray:
 
 
 def cases() -> list[tuple[object, np.ndarray]]:
-    """(unfitted image transformer, input it takes): the HOG paths, the thumbnail, dense SIFT, the codebook."""
+    """(unfitted image transformer, input it takes): the HOG paths, the thumbnail, the colour histogram, dense
+    SIFT (grey and opponent colour), the codebook."""
     return [
         (HOGTransformer(pixels_per_cell=(4, 4), cells_per_block=(2, 2), n_jobs=1), images()),
         (HOGTransformer(pixels_per_cell=(4, 4), cells_per_block=(2, 2), device="cpu"), images(channels=3)),
         (ThumbnailTransformer(size=4), images(channels=3)),
+        (ColourHistogram(), images(channels=3)),
+        (ColourHistogram(space="lab", bins=(1, 8, 8)), images(channels=1)),
         (DenseSIFT(), images()),
+        (DenseSIFT(colour="opponent"), images(channels=3)),
         (SpatialPyramidCodebook(n_words=4, pyramid_levels=(1, 2)), grids()),
     ]
 
@@ -241,6 +247,7 @@ def test_image_transformers_refuse_images_of_another_shape_at_transform() -> Non
     for estimator, x, other in [
         (HOGTransformer(pixels_per_cell=(4, 4), cells_per_block=(2, 2)), images(side=16), images(side=20)),
         (ThumbnailTransformer(size=4), images(channels=3), images(channels=1)),
+        (ColourHistogram(), images(channels=3), images(channels=1)),
         (DenseSIFT(), images(side=16), images(side=20)),
     ]:
         with pytest.raises(ValueError, match="was fitted on images of shape"):
@@ -267,6 +274,9 @@ def test_empty_stacks_transform_to_empty_features() -> None:
     x = images()
     assert HOGTransformer(pixels_per_cell=(4, 4), cells_per_block=(2, 2)).fit(x).transform(x[:0]).shape[0] == 0
     assert ThumbnailTransformer(size=4).fit(x).transform(x[:0]).shape == (0, 16)
+    assert ColourHistogram().fit(x).transform(x[:0]).shape == (0, 72 * 5)
+    opponent = DenseSIFT(colour="opponent").fit(x)
+    assert tuple(opponent.transform(x[:0]).shape) == (0, *opponent.grid_shape_, 384)
     sift = DenseSIFT().fit(x)
     assert tuple(sift.transform(x[:0]).shape) == (0, *sift.grid_shape_, 128)
     codebook = SpatialPyramidCodebook(n_words=4, pyramid_levels=(1,)).fit(grids())

@@ -347,7 +347,8 @@ def test_each_pipeline_section_says_what_the_registry_says_and_the_options_it_re
     results = _one_device(0.3)
     results.settings.update(svm="rbf", tune=False, precision="bf16", epochs=None, preset="best")
     text = compare.markdown(results)
-    assert "- pipeline: HOG features (two cell sizes) + intensity thumbnail, standardised, then an SVM" in text
+    assert ("- pipeline: HOG features (two cell sizes) + intensity thumbnail (+ a colour histogram on colour data), "
+            "standardised, then an SVM") in text
     assert "- options it reads: --svm rbf, --tune no, --precision bf16" in text
     assert "- options it reads: --epochs default, --preset best, --precision bf16" in text
 

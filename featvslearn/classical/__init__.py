@@ -4,7 +4,9 @@ Modules, in the order a pipeline uses them:
 
 * :mod:`.hog` — batched HOG in torch (equal to ``skimage.feature.hog``) and an intensity thumbnail;
 * :mod:`.hog_bins` — HOG's orientation bins, strongest channels and square roots, as skimage's on any device;
-* :mod:`.sift` — dense SIFT descriptors and a spatial-pyramid bag of visual words;
+* :mod:`.sift` — dense SIFT descriptors (grey or opponent colour) and a spatial-pyramid bag of visual words;
+* :mod:`.fisher` — PCA, a diagonal Gaussian mixture by EM and improved Fisher vectors of dense descriptors;
+* :mod:`.colour` — colour histograms (HSV or Lab, whole image and a coarse grid), for colour data;
 * :mod:`.features` — hog-svm's featuriser and :func:`featurise`, which runs any featuriser on a device;
 * :mod:`.standardiser` — zero mean, unit variance per feature, on the features' device;
 * :mod:`.svm` — linear SVMs fitted in torch and the Nystroem RBF kernel map;
@@ -26,6 +28,10 @@ EXPORTS: dict[str, str] = {
     "SIFTSettings": "sift", "sift_settings_for": "sift", "dense_sift": "sift", "DenseSIFT": "sift",
     "word_scores": "sift", "nearest_word": "sift", "kmeans": "sift", "SpatialPyramidCodebook": "sift",
     "make_sift_features": "sift",
+    "fit_pca": "fisher", "fit_gmm": "fisher", "gmm_log_prob": "fisher", "region_weights": "fisher",
+    "fisher_vectors": "fisher", "FisherVectorEncoder": "fisher",
+    "ColourHistogram": "colour", "has_colour": "colour", "standard_colour_histogram": "colour",
+    "input_words": "colour",
     "HOGSettings": "features", "hog_settings_for": "features", "make_hog_features": "features",
     "images_on": "features", "featurise_chunk_size": "features", "featurise": "features",
     "CPU_CHUNK_BYTES": "standardiser", "ACCELERATOR_CHUNK_ROWS": "standardiser", "Standardiser": "standardiser",

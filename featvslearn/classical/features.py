@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from featvslearn.classical.colour import ColourHistogram
 from featvslearn.classical.hog import HOGTransformer, ThumbnailTransformer, hog_scales_for, thumbnail_side_for
 
 
@@ -46,8 +47,11 @@ def hog_settings_for(image_shape: tuple[int, int, int]) -> HOGSettings:
     )
 
 
-def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs: int | None = -1) -> FeatureUnion:
-    """The featuriser: fine HOG, coarse HOG and an intensity thumbnail, side by side.
+def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs: int | None = -1,
+                      colour: ColourHistogram | None = None) -> FeatureUnion:
+    """The featuriser: fine HOG, coarse HOG and a thumbnail (grey, or RGB for colour images), side
+    by side, and ``colour``, a colour histogram, after them when given (for colour data: see
+    :func:`featvslearn.classical.colour.has_colour`).
 
     HOG runs batched in torch on ``device`` (equal to ``skimage.feature.hog``); with
     ``device=None`` it loops over ``skimage.feature.hog`` in ``n_jobs`` processes instead.
@@ -63,11 +67,12 @@ def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs:
             n_jobs=n_jobs,
         )
 
-    return FeatureUnion([
+    parts = [
         ("hog_fine", hog(settings.fine_pixels_per_cell)),
         ("hog_coarse", hog(settings.coarse_pixels_per_cell)),
         ("thumbnail", ThumbnailTransformer(size=settings.thumbnail_side)),
-    ])
+    ]
+    return FeatureUnion(parts if colour is None else [*parts, ("colour", colour)])
 
 
 def images_on(images: np.ndarray, device: torch.device | str) -> torch.Tensor:

@@ -269,7 +269,11 @@ def run(context: RunContext) -> PipelineOutput:
     trained = train_default_network(context)
     predictions = predict_test_set(context, trained)
     context.products["cnn"] = trained
-    details = {**trained.details, "test_time_augmentation": trained.settings.tta}
+    from featvslearn.classical.colour import input_words
+
+    details = {"input": input_words(context.split.train.images),
+               "features": "learned: convolutions over the raw pixels, every channel, trained end to end",
+               **trained.details, "test_time_augmentation": trained.settings.tta}
     return PipelineOutput(predictions=predictions, details=details)
 
 

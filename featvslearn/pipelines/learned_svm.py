@@ -47,6 +47,7 @@ def run(context: RunContext) -> PipelineOutput:
         predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
     context.products["learned-svm"] = FittedSVMPipeline(trained, standardiser, classifier)
     details = {
+        "input": classical.input_words(train_set.images),
         "features": f"penultimate layer of the cnn ({x_test.shape[1]} values per image), standardised",
         "cnn": ("reuses the cnn trained in this run" + f" ({trained.train_seconds:.1f} s of training, not counted "
                 "here)") if reused else "trains its own cnn (counted in train seconds)",

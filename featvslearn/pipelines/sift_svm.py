@@ -1,5 +1,5 @@
 """sift-svm: dense RootSIFT, a k-means codebook of visual words, spatial-pyramid histograms and an
-intensity thumbnail, the SVM."""
+intensity thumbnail (and on colour data a colour histogram), the SVM."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def run(context: RunContext) -> PipelineOutput:
     from sklearn.pipeline import FeatureUnion
 
     from featvslearn.classical import LARGE_SET_FROM
+    from featvslearn.classical.colour import has_colour, input_words, standard_colour_histogram
     from featvslearn.classical.hog import ThumbnailTransformer, thumbnail_side_for
     from featvslearn.classical.sift import DenseSIFT, make_sift_features, sift_settings_for
 
@@ -38,17 +39,22 @@ def run(context: RunContext) -> PipelineOutput:
     # A codebook needs several descriptors per word: small sets of small images get fewer words.
     settings = dataclasses.replace(settings, n_words=min(settings.n_words, max(2, codebook_images * rows * cols // 4)))
     # SIFT describes gradients only; the thumbnail adds the coarse intensity it drops, as in hog-svm (the
-    # stronger on a Fashion-MNIST validation split; docs/benchmarks.md).
-    featuriser = FeatureUnion([("sift", make_sift_features(settings, device=str(context.device), seed=seed)),
-                               ("thumbnail", ThumbnailTransformer(size=thumbnail_side))])
+    # stronger on a Fashion-MNIST validation split; docs/benchmarks.md). On colour data a colour histogram
+    # joins them (stronger than opponent-colour SIFT on a photo validation split).
+    colour = standard_colour_histogram("sift-svm") if has_colour(train_set.images) else None
+    parts = [("sift", make_sift_features(settings, device=str(context.device), seed=seed)),
+             ("thumbnail", ThumbnailTransformer(size=thumbnail_side))]
+    featuriser = FeatureUnion(parts if colour is None else [*parts, ("colour", colour)])
     chosen = np.sort(np.random.default_rng(seed).permutation(len(train_set))[:codebook_images])
     output, dimensions = run_classical(context, "sift-svm", featuriser, "codebook (k-means)",
                                        train_set.images[chosen], "dense SIFT words")
     words = featuriser.named_transformers["sift"].named_steps["words"]
     output.details = {
-        "features": "dense RootSIFT (kornia) -> visual words by k-means on training descriptors -> soft-assigned "
-                    "histograms over a 1x1, 2x2, 4x4 spatial pyramid, square-rooted; with an intensity thumbnail; "
-                    "standardised",
+        "input": input_words(train_set.images),
+        "features": "dense RootSIFT (kornia) of the grey image -> visual words by k-means on training descriptors "
+                    "-> soft-assigned histograms over a 1x1, 2x2, 4x4 spatial pyramid, square-rooted; with "
+                    + ("an intensity thumbnail" if colour is None else f"an RGB thumbnail and a {colour.describe()}")
+                    + "; standardised",
         "sift": settings.as_dict(),
         "thumbnail_side": thumbnail_side,
         "codebook": {"training_images": codebook_images, "words": words.n_words,
@@ -62,7 +68,7 @@ def run(context: RunContext) -> PipelineOutput:
 PIPELINE = Pipeline(
     name="sift-svm",
     summary="dense RootSIFT, a k-means codebook of visual words and spatial-pyramid histograms, with an "
-            "intensity thumbnail, then an SVM",
+            "intensity thumbnail (+ a colour histogram on colour data), then an SVM",
     learned=False,
     run=run,
     options=("svm", "tune", "precision", "seed"),

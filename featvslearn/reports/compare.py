@@ -31,7 +31,7 @@ from featvslearn.reports.compare_table import (
     table_rows,
     used_seconds,
 )
-from featvslearn.reports.details import detail_lines
+from featvslearn.reports.details import detail_lines, input_lines
 from featvslearn.reports.plots import (
     confusion_matrix_figure,
     misclassified_figure,
@@ -362,6 +362,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
         "predict seconds go from raw test images to labels, so images/s is the end-to-end inference rate. "
         "A warm-up stage (one untimed pass, and compilation with --compile) is listed under Stages and "
         f"counted in neither. {CPU_NOTE}",
+        *input_lines(results.pipelines),
     ]
     if len(results.devices) > 1:
         lines += [

@@ -10,7 +10,7 @@ for "not used" is left out. Nothing is lost: the results file keeps every field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from featvslearn.pipelines.budget import seconds_text
@@ -197,4 +197,23 @@ def detail_lines(details: Mapping[str, Any], seed: int | None = None) -> list[st
         text = detail_value(key, value, details, seed)
         if text is not None:
             lines.append(f"- {field_name(key)}: {text}")
+    return lines
+
+
+def input_lines(pipelines: Sequence[Any]) -> list[str]:
+    """A Markdown table of what each pipeline saw (``details["input"]``: grey or colour) and which
+    features it used, one row per pipeline name, and a sentence when they saw different inputs; empty
+    when no pipeline recorded its input (results files of earlier versions)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for p in pipelines:
+        if isinstance(p.details.get("input"), str):
+            seen.setdefault(p.name, (p.details["input"], str(p.details.get("features", ""))))
+    if not seen:
+        return []
+    lines = ["", "### What each pipeline saw", "", "| pipeline | input | features |", "|---|---|---|"]
+    lines += [f"| {name} | {what} | {features} |" for name, (what, features) in seen.items()]
+    inputs = {what for what, _ in seen.values()}
+    lines += ["", "Every pipeline saw the same input." if len(inputs) == 1 else
+              "The pipelines saw different inputs: " + "; ".join(f"{name} {what}" for name, (what, _) in seen.items())
+              + "."]
     return lines
