@@ -108,7 +108,7 @@ def test_the_report_shows_what_each_pipeline_saw() -> None:
                         Run("cnn", {"input": "colour (RGB)", "features": "learned"})])
     assert "| hog-svm | colour (RGB) | HOG + hist |" in same and "| cnn | colour (RGB) | learned |" in same
     assert sum(line.startswith("| cnn") for line in same) == 1
-    assert same[-1] == "Every pipeline saw the same input."
+    assert same[-1] == "Every pipeline saw the same input: colour (RGB)."
     differ = input_lines([Run("hog-svm", {"input": "grey"}), Run("cnn", {"input": "colour (RGB)"})])
     assert differ[-1] == "The pipelines saw different inputs: hog-svm grey; cnn colour (RGB)."
     assert input_lines([Run("hog-svm", {"features": "HOG"})]) == []  # results of earlier versions

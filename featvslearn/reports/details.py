@@ -213,7 +213,7 @@ def input_lines(pipelines: Sequence[Any]) -> list[str]:
     lines = ["", "### What each pipeline saw", "", "| pipeline | input | features |", "|---|---|---|"]
     lines += [f"| {name} | {what} | {features} |" for name, (what, features) in seen.items()]
     inputs = {what for what, _ in seen.values()}
-    lines += ["", "Every pipeline saw the same input." if len(inputs) == 1 else
+    lines += ["", f"Every pipeline saw the same input: {next(iter(inputs))}." if len(inputs) == 1 else
               "The pipelines saw different inputs: " + "; ".join(f"{name} {what}" for name, (what, _) in seen.items())
               + "."]
     return lines
