@@ -18,7 +18,7 @@ STEPS = ["environment", "data", "cuda-tests", "hog-speed", "compare-cuda-linear"
          "compare-cpu-cuda", "cnn-time-to-accuracy", "nvml", "scaling", "ablate"]
 TARGET_FIGURES = ["cuda_tests_failed", "hog_images_per_second", "hog_max_abs_difference", "compare_cuda_wall_seconds",
                   "cnn_accuracy", "cnn_train_seconds", "cnn_seconds_to_0.93", "hog_svm_rbf_accuracy",
-                  "hog_svm_rbf_train_predict_seconds", "cnn_train_gpu_util_percent_mean"]
+                  "hog_svm_rbf_train_predict_seconds", "cnn_train_gpu_util_percent_mean", "cnn_gpu_joules"]
 
 
 def run_check(*options: str, cwd: Path) -> subprocess.CompletedProcess[str]:

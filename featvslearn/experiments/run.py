@@ -218,7 +218,23 @@ def stage_result(stage: StageMeasurement) -> StageResult:
         cpu_seconds=stage.cpu_seconds,
         other_load_percent=stage.other_load_percent,
         gpu_process_util_percent_mean=stats.gpu_process_util_percent_mean if stats else None,
+        gpu_joules=stage.gpu_joules,
+        cpu_joules=stage.cpu_joules,
+        energy_below_resolution=stage.energy_below_resolution if stage.gpu_joules is not None else None,
     )
+
+
+def energy_fields(monitor: Monitor) -> dict[str, Any]:
+    """The joules of a run's training and prediction stages on the GPU and the CPU packages (None where a
+    timed stage was not measured), and why a figure is missing."""
+    timed = [s for s in monitor.stages if s.role != UNTIMED]
+
+    def total(values: list[float | None]) -> float | None:
+        return sum(v for v in values if v is not None) if timed and None not in values else None
+
+    gpu = total([s.gpu_joules for s in timed]) if monitor.device.type == "cuda" else None
+    return {"gpu_joules": gpu, "cpu_joules": total([s.cpu_joules for s in timed]),
+            "energy_notes": monitor.energy_notes}
 
 
 def usage_fields(monitor: Monitor) -> dict[str, Any]:
@@ -335,6 +351,7 @@ def pipeline_result(name: str, monitor: Monitor, predictions: np.ndarray, split:
         details=details,
         misclassified=misclassified_examples(split.test.images, labels, predictions, seed=seed),
         timeline=monitor_timeline(monitor),
+        **energy_fields(monitor),
     )
 
 

@@ -29,6 +29,7 @@ from featvslearn.measure.cpu import (
     logical_core_count,
     read_cpu_counters,
 )
+from featvslearn.measure.energy import EnergyMeter
 from featvslearn.measure.nvml import (
     NVML_FALLBACK_PERIOD_SECONDS,
     NVML_LOOKBACK_SECONDS,
@@ -95,7 +96,9 @@ class StageMeasurement:
     start in monitor seconds. ``cpu_seconds``: this process's CPU seconds in the stage (user + system, all
     threads, children excluded) — equal to ``seconds`` for one busy thread, near 0 for a stage that waits.
     ``other_load_percent``: the CPU the rest of the machine used during the stage, % of the whole machine;
-    None for a stage shorter than :data:`MIN_LOAD_WINDOW_SECONDS`."""
+    None for a stage shorter than :data:`MIN_LOAD_WINDOW_SECONDS`. ``gpu_joules`` and ``cpu_joules``: the
+    energy the GPU and the CPU packages used during the stage (None where not measured, see
+    :mod:`featvslearn.measure.energy`); ``energy_below_resolution``: the stage was too short for the counters."""
 
     name: str
     device: str
@@ -105,6 +108,9 @@ class StageMeasurement:
     stats: UtilisationStats | None = None
     cpu_seconds: float = 0.0
     other_load_percent: float | None = None
+    gpu_joules: float | None = None
+    cpu_joules: float | None = None
+    energy_below_resolution: bool = False
 
 
 # ============================================================================ the monitor
@@ -114,16 +120,20 @@ class Monitor:
     """Samples the machine in a background thread while a pipeline runs.
 
     Use as a context manager; wrap each stage in ``with monitor.stage(name, device, role=...):``. ``gpu``
-    replaces the :class:`NvmlGpu` read for ``device`` (a simulated NVML in tests). After exit:
+    replaces the :class:`NvmlGpu` read for ``device`` (a simulated NVML in tests), and ``energy`` the
+    :class:`EnergyMeter` of the GPU's and the CPU packages' energy counters. After exit:
     ``seconds`` and ``cpu_seconds`` are the whole run's wall and process CPU seconds;
     ``gpu_readings`` and ``gpu_process_readings`` hold NVML's device-wide and this process's
     samples; ``notes`` says which GPU figures are missing and why.
     """
 
-    def __init__(self, device: torch.device, interval_s: float = 0.05, gpu: NvmlGpu | None = None) -> None:
+    def __init__(self, device: torch.device, interval_s: float = 0.05, gpu: NvmlGpu | None = None,
+                 energy: EnergyMeter | None = None) -> None:
         self.device = device
         self.interval_s = interval_s
         self.gpu = gpu if gpu is not None else NvmlGpu(device)
+        self.energy = energy if energy is not None else EnergyMeter(
+            self.gpu.nvml_and_handle(), gpu_missing=f"GPU energy not measured: {self.gpu.error or 'no NVML'}")
         self.samples: list[Sample] = []
         self.stages: list[StageMeasurement] = []
         self.gpu_readings: list[GpuReading] = []
@@ -268,6 +278,12 @@ class Monitor:
             )
         return notes
 
+    @property
+    def energy_notes(self) -> list[str]:
+        """Why an energy figure is missing: the CPU packages' anywhere, the GPU's on a CUDA device only."""
+        notes = [self.energy.rapl.error] if self.energy.rapl.error else []
+        return ([self.energy.gpu_error] if self.device.type == "cuda" and self.energy.gpu_error else []) + notes
+
     @contextmanager
     def stage(self, name: str, device: torch.device | str, *, role: str) -> Iterator[StageMeasurement]:
         """Time a stage that runs on ``device``; CUDA work is synchronised at both ends.
@@ -283,6 +299,7 @@ class Monitor:
         device_name = str(torch.device(device))
         synchronize(device)
         record = StageMeasurement(name=name, device=device_name, role=role)
+        energy_start = self.energy.read()
         start = read_cpu_counters(self._process)
         rss_start = self._process.memory_info().rss
         record.start_seconds = start.wall_seconds - self._t0
@@ -291,6 +308,9 @@ class Monitor:
         finally:
             synchronize(device)
             end = read_cpu_counters(self._process)
+            energy = self.energy.between(energy_start, self.energy.read())
+            record.gpu_joules, record.cpu_joules = energy.gpu_joules, energy.cpu_joules
+            record.energy_below_resolution = energy.below_resolution
             rss_end = self._process.memory_info().rss
             record.seconds = end.wall_seconds - start.wall_seconds
             record.cpu_seconds, cpu_percent, other_percent = cpu_shares(start, end, self.logical_cores)

@@ -135,6 +135,10 @@ class NvmlGpu:
             return []
         return [(int(s.pid), int(s.timeStamp), float(s.smUtil)) for s in samples]
 
+    def nvml_and_handle(self) -> tuple[Any, Any] | None:
+        """The NVML module and this GPU's handle, for other readings (energy); None when unavailable."""
+        return (self._nvml, self._handle) if self.available else None
+
     def info(self) -> dict[str, Any]:
         """Name, driver version and total memory of the GPU, as far as NVML tells."""
         if not self.available:

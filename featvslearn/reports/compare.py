@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from featvslearn.measure.contention import GPU_UTIL_MEANING, SLOW_FROM, machine_busy
 from featvslearn.pipelines import PIPELINES
 from featvslearn.pipelines.budget import seconds_text
-from featvslearn.reports import compare_seeds, sees
+from featvslearn.reports import compare_seeds, energy, sees
 from featvslearn.reports.compare_table import (
     GPU_HEADERS,
     HEADERS,
@@ -220,6 +220,7 @@ def reading(results: CompareResults) -> str:
             lines.append(speed.replace("no significant difference in accuracy",
                                        "no consistent difference in accuracy") if several else speed)
             lines.append(_inference_sentence(best, runner))
+            lines.append(energy.energy_sentence(best, runner))
             if several:
                 lines.append(compare_seeds.times_sentence(results))
     speed = "" if is_busy(results) else speed_up_sentence(results)
@@ -353,6 +354,7 @@ def markdown(results: CompareResults, links: Mapping[str, str] | None = None) ->
                         reading(results)),
         *uncertainty_lines(results),
         *gpu_lines(results),
+        *energy.energy_lines(labels, results.pipelines),
         *_budget_section(results),
         "## Side by side",
         "",

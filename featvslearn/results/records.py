@@ -64,7 +64,9 @@ class StageResult:
     share where NVML gives per-process figures. Each is None where it was not measured.
     ``role`` says what the stage's seconds count as (``train``, ``predict``, ``untimed``); None in
     files written before stages carried it, whose stage names implied it
-    (:func:`featvslearn.measure.contention.role_of`).
+    (:func:`featvslearn.measure.contention.role_of`). ``gpu_joules`` and ``cpu_joules``: the energy the
+    GPU (NVML's counter) and the CPU packages (RAPL) used during the stage, None where not measured;
+    ``energy_below_resolution``: the stage was shorter than the counters resolve (its joules are rough).
     """
 
     name: str
@@ -78,6 +80,9 @@ class StageResult:
     other_load_percent: float | None = None
     gpu_process_util_percent_mean: float | None = None
     role: Literal["train", "predict", "untimed"] | None = None
+    gpu_joules: Annotated[float, Field(ge=0)] | None = None
+    cpu_joules: Annotated[float, Field(ge=0)] | None = None
+    energy_below_resolution: bool | None = None
 
 
 @with_config(STRICT)
@@ -180,6 +185,10 @@ class PipelineResult:
     it was labelled right; :func:`encode_correct` packs it, :func:`decode_correct` unpacks it),
     ``gpu_process_util_percent_mean`` (this process's own kernel-active %, where NVML gives
     per-process figures) and ``gpu_notes`` (why GPU figures are missing, one line each).
+
+    ``gpu_joules`` and ``cpu_joules``: the energy of its training and prediction stages (the untimed
+    warm-up left out, as in the times) on the GPU and on the CPU packages; None where a timed stage was
+    not measured, ``energy_notes`` then saying why (:mod:`featvslearn.measure.energy`).
     """
 
     name: str
@@ -206,6 +215,9 @@ class PipelineResult:
     correct: PackedBits | None = None
     gpu_process_util_percent_mean: float | None = None
     gpu_notes: list[str] = field(default_factory=list)
+    gpu_joules: Annotated[float, Field(ge=0)] | None = None
+    cpu_joules: Annotated[float, Field(ge=0)] | None = None
+    energy_notes: list[str] = field(default_factory=list)
 
 
 def encode_image(image: np.ndarray) -> str:

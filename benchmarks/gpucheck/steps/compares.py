@@ -46,6 +46,12 @@ def step_compare_linear(check: Check, record: Step) -> None:
                  "no NVML reading of the train stage" + (f": {'; '.join(cnn.gpu_notes)}" if cnn.gpu_notes else ""))
     hog_svm = result_of(results, "hog-svm")
     check.figure("hog_svm_linear_accuracy", hog_svm.accuracy, "compare-cuda-linear", what="hog-svm, --svm linear")
+    for p in results.pipelines:  # the energy each side spent: NVML's counter (GPU), RAPL (CPU packages)
+        missing = "; ".join(p.energy_notes) or None
+        check.figure(f"{p.name.replace('-', '_')}_gpu_joules", p.gpu_joules, "compare-cuda-linear", "J",
+                     note=missing if p.gpu_joules is None else None)
+        check.figure(f"{p.name.replace('-', '_')}_cpu_joules", p.cpu_joules, "compare-cuda-linear", "J",
+                     note=missing if p.cpu_joules is None else None)
 
 
 def step_compare_rbf(check: Check, record: Step) -> None:
