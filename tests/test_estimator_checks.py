@@ -24,6 +24,7 @@ from sklearn.utils.estimator_checks import estimator_checks_generator
 from sklearn.utils.validation import check_is_fitted
 
 from featvslearn.classical.colour import ColourHistogram
+from featvslearn.classical.fisher import FisherVectorEncoder
 from featvslearn.classical.hog import HOGTransformer, ThumbnailTransformer
 from featvslearn.classical.sift import DenseSIFT, SpatialPyramidCodebook
 from featvslearn.classical.svm import CHOLESKY_TRIES, LinearSVM, NystroemRBF
@@ -46,6 +47,7 @@ IMAGE_TRANSFORMERS = [
     ColourHistogram(),
     DenseSIFT(),
     SpatialPyramidCodebook(n_words=4, pyramid_levels=(1, 2)),
+    FisherVectorEncoder(n_components=2, pca_dimensions=8, pyramid_levels=(1, 2)),
 ]
 
 NEEDS_A_TABLE = (
@@ -80,8 +82,8 @@ NEEDS_A_TABLE = (
 
 def skipped_checks(estimator: object) -> dict[str, str]:
     """The checks skipped for ``estimator``, each with its reason."""
-    if isinstance(estimator, SpatialPyramidCodebook):
-        return dict.fromkeys(NEEDS_A_TABLE, "fits on a 2-D table; the codebook takes grids (N, rows, cols, D)")
+    if isinstance(estimator, (SpatialPyramidCodebook, FisherVectorEncoder)):
+        return dict.fromkeys(NEEDS_A_TABLE, "fits on a 2-D table; the encoders take grids (N, rows, cols, D)")
     if isinstance(estimator, (HOGTransformer, ThumbnailTransformer, ColourHistogram, DenseSIFT)):
         return dict.fromkeys(NEEDS_A_TABLE, "fits on a 2-D table; images are (N, H, W) or (N, H, W, C)")
     return {}
@@ -166,6 +168,7 @@ def cases() -> list[tuple[object, np.ndarray]]:
         (DenseSIFT(), images()),
         (DenseSIFT(colour="opponent"), images(channels=3)),
         (SpatialPyramidCodebook(n_words=4, pyramid_levels=(1, 2)), grids()),
+        (FisherVectorEncoder(n_components=2, pca_dimensions=8, pyramid_levels=(1, 2)), grids()),
     ]
 
 
@@ -184,7 +187,8 @@ def test_image_transformers_fit_and_transform_as_scikit_learn_expects(estimator:
     assert estimator.fit(x) is estimator
     assert repr(estimator) == before  # fit leaves the parameters alone
     check_is_fitted(estimator)
-    n_values = x.shape[-1] if isinstance(estimator, SpatialPyramidCodebook) else int(np.prod(x.shape[1:]))
+    grid_input = isinstance(estimator, (SpatialPyramidCodebook, FisherVectorEncoder))
+    n_values = x.shape[-1] if grid_input else int(np.prod(x.shape[1:]))
     assert estimator.n_features_in_ == n_values
     state = dict(vars(estimator))
     out = as_array(estimator.transform(x))
@@ -281,6 +285,8 @@ def test_empty_stacks_transform_to_empty_features() -> None:
     assert tuple(sift.transform(x[:0]).shape) == (0, *sift.grid_shape_, 128)
     codebook = SpatialPyramidCodebook(n_words=4, pyramid_levels=(1,)).fit(grids())
     assert codebook.transform(grids()[:0]).shape == (0, 4)
+    fisher = FisherVectorEncoder(n_components=2, pca_dimensions=8).fit(grids())
+    assert fisher.transform(grids()[:0]).shape == (0, 2 * 2 * 8)
 
 
 # ---------------------------------------------------------------------------- the SVMs on tensors
