@@ -353,7 +353,7 @@ def test_every_bad_option_is_named_in_one_line(tmp_path: Path, monkeypatch: pyte
                     "--dataset", str(tmp_path / "missing"), "--json", str(tmp_path / "r.txt"))
     assert_user_error(result, "--pipelines: unknown pipeline 'hog'", "--precision 'fp8'", "--seed must be",
                       "--dataset: no folder", "--json")
-    assert "hog-svm, sift-svm, cnn, learned-svm (comma separated); --" in result.stderr  # joined by "; "
+    assert "hog-svm, sift-svm, sift-fv, cnn, learned-svm (comma separated); --" in result.stderr  # joined by "; "
     assert calls == []  # refused before any loading
     assert_user_error(invoke("ablate", "--variants", "relu-bm", "--epochs", "0"), "--variants:", "--epochs must be")
     assert_user_error(invoke("scaling", "--sizes", "0", "--seeds", "0"), "--sizes: 0", "--seeds must be")

@@ -98,7 +98,7 @@ def test_config_is_checked_before_any_work() -> None:
 
 
 # ------------------------------------------------------------------------- warm-up
-@pytest.mark.parametrize("name", ["hog-svm", "sift-svm", "cnn", "learned-svm"])
+@pytest.mark.parametrize("name", ["hog-svm", "sift-svm", "sift-fv", "cnn", "learned-svm"])
 def test_every_pipeline_warms_up_apart_and_the_warm_up_changes_no_result(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

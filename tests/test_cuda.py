@@ -130,10 +130,10 @@ def test_hog_features_and_their_standardisation_on_cuda_never_wait_for_the_host(
     np.testing.assert_allclose(features.cpu().numpy(), on_cpu.transform(x), atol=MAX_ABS)
 
 
-@pytest.mark.parametrize("name", ["hog-svm", "sift-svm"])
+@pytest.mark.parametrize("name", ["hog-svm", "sift-svm", "sift-fv"])
 def test_classical_pipelines_run_every_stage_on_cuda_and_match_the_cpu(name: str) -> None:
-    if name == "sift-svm":
-        pytest.importorskip("kornia", reason="sift-svm needs kornia")
+    if name in ("sift-svm", "sift-fv"):
+        pytest.importorskip("kornia", reason=f"{name} needs kornia")
     from featvslearn.experiments.run import run_pipeline
     from featvslearn.pipelines import RunSettings
 

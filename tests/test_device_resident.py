@@ -97,9 +97,9 @@ def test_the_standardiser_copies_by_default_and_takes_arrays_in_a_scikit_learn_p
     np.testing.assert_array_equal(x, before)
 
 
-@pytest.mark.parametrize("name", ["hog-svm", "sift-svm"])
+@pytest.mark.parametrize("name", ["hog-svm", "sift-svm", "sift-fv"])
 def test_every_classical_stage_runs_on_the_run_device(name: str) -> None:
-    if name == "sift-svm":
+    if name in ("sift-svm", "sift-fv"):
         pytest.importorskip("kornia")
     from featvslearn.datasets import load_split
 

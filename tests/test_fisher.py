@@ -191,6 +191,29 @@ def test_parameters_are_checked() -> None:
         FisherVectorEncoder(n_components=0).fit(grids)
 
 
+def test_sift_fv_runs_in_compare_on_digits() -> None:
+    pytest.importorskip("kornia", reason="sift-fv needs kornia")
+    from featvslearn.experiments.compare import run_comparison
+    from featvslearn.experiments.config import CompareConfig
+    from featvslearn.experiments.run import WARM_UP_STAGE
+    from featvslearn.pipelines.sift_fv import PCA_DIMENSIONS, PYRAMID_LEVELS
+
+    config = CompareConfig(dataset="digits", device="cpu", pipelines=("sift-fv",), train_size=400, test_size=150,
+                           seed=1)
+    result = run_comparison(config.validated()).pipelines[0]
+    assert result.name == "sift-fv" and result.accuracy > 0.7
+    stages = [stage.name for stage in result.stages]
+    assert stages[:2] == [WARM_UP_STAGE, "PCA + Gaussian mixture (EM)"] and "svm fit" in stages
+    assert all(stage.device == "cpu" for stage in result.stages)
+    fisher = result.details["fisher"]
+    assert fisher["training_images"] == 400 and fisher["pca_dimensions"] == PCA_DIMENSIONS
+    # 400 images of 8x8 give few descriptors: fewer components than the standard, one Fisher vector per
+    # pyramid region, then the 8x8 thumbnail
+    regions = sum(level * level for level in PYRAMID_LEVELS)
+    assert 1 <= fisher["components"] <= 8
+    assert result.details["feature_dimensions"] == regions * 2 * fisher["components"] * PCA_DIMENSIONS + 64
+
+
 # ----------------------------------------------------------------------------- on a GPU
 
 

@@ -12,7 +12,7 @@ from featvslearn.pipelines import LEARNED_PIPELINES, PIPELINE_NAMES, REGISTRY, r
 
 
 def test_the_registry_names_every_pipeline_once_and_config_takes_its_names() -> None:
-    assert PIPELINE_NAMES == ("hog-svm", "sift-svm", "cnn", "learned-svm")
+    assert PIPELINE_NAMES == ("hog-svm", "sift-svm", "sift-fv", "cnn", "learned-svm")
     assert PIPELINES == PIPELINE_NAMES
     assert LEARNED_PIPELINES == ("cnn", "learned-svm")
     assert parse_pipelines(" CNN,hog-svm,cnn ") == ("cnn", "hog-svm")

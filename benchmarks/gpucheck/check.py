@@ -155,12 +155,12 @@ class Check:
         return results, wall
 
     def pipelines(self, record: Step) -> tuple[str, ...]:
-        """Every pipeline, without sift-svm (and with a note) when kornia cannot be imported."""
+        """Every pipeline, without sift-svm and sift-fv (and with a note) when kornia cannot be imported."""
         try:
             importlib.import_module("kornia.feature")
-        except Exception as exc:  # sift-svm needs kornia; the other pipelines do not
-            self.note(record, f"sift-svm skipped: kornia cannot be imported ({one_line(exc)})")
-            return tuple(p for p in ALL_PIPELINES if p != "sift-svm")
+        except Exception as exc:  # the dense SIFT pipelines need kornia; the other pipelines do not
+            self.note(record, f"sift-svm and sift-fv skipped: kornia cannot be imported ({one_line(exc)})")
+            return tuple(p for p in ALL_PIPELINES if p not in ("sift-svm", "sift-fv"))
         return ALL_PIPELINES
 
 

@@ -8,7 +8,7 @@ STEPS = ("environment", "data", "cuda-tests", "hog-speed", "compare-cuda-linear"
          "compare-cpu-cuda", "cnn-time-to-accuracy", "nvml", "scaling", "ablate")
 """Every step, in the order the check runs them."""
 
-ALL_PIPELINES = ("hog-svm", "sift-svm", "cnn", "learned-svm")
+ALL_PIPELINES = ("hog-svm", "sift-svm", "sift-fv", "cnn", "learned-svm")
 
 HOG_PARAMS = {"orientations": 9, "pixels_per_cell": (4, 4), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
 """The HOG setting of benchmarks/hog_speed.py (hog-svm's fine scale at 28x28)."""

@@ -152,12 +152,12 @@ Precision = Annotated[str, typer.Option(
          "fp32 (CNN autocast; bf16 also holds the SVMs' feature matrices).")]
 Svm = Annotated[str, typer.Option(
     metavar="NAME",
-    help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. linear (default); rbf: Nystroem kernel "
+    help=f"SVM of every SVM pipeline (all but cnn): {', '.join(SVM_KINDS)}. linear (default); rbf: Nystroem kernel "
          "approximation + linear SVM (rbf-N: with N landmarks, e.g. rbf-6000); rbf-exact: scikit-learn SVC, slow "
          "above 20k images.")]
 CompareSvm = Annotated[str | None, typer.Option(
     "--svm", metavar="NAME", show_default=False,
-    help=f"SVM of hog-svm, sift-svm and learned-svm: {', '.join(SVM_KINDS)}. Default: each pipeline's standard SVM "
+    help=f"SVM of every SVM pipeline (all but cnn): {', '.join(SVM_KINDS)}. Default: each pipeline's standard SVM "
          "(hog-svm from 20,000 training images: the Nystroem RBF SVM with up to 6,000 landmarks; else linear), or "
          "with --budget the strongest that fits. learned-svm fits the SVM hog-svm chose. A budget's choice, e.g. "
          "rbf-4000, can be named here to repeat it.")]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from featvslearn.pipelines import cnn, hog_svm, learned_svm, sift_svm
+from featvslearn.pipelines import cnn, hog_svm, learned_svm, sift_fv, sift_svm
 from featvslearn.pipelines.base import Pipeline, PipelineOutput, RunContext, RunSettings
 
-REGISTRY: tuple[Pipeline, ...] = (hog_svm.PIPELINE, sift_svm.PIPELINE, cnn.PIPELINE, learned_svm.PIPELINE)
+REGISTRY: tuple[Pipeline, ...] = (hog_svm.PIPELINE, sift_svm.PIPELINE, sift_fv.PIPELINE, cnn.PIPELINE,
+                                  learned_svm.PIPELINE)
 """Every pipeline, in the order the CLI lists them."""
 
 PIPELINES: dict[str, Pipeline] = {pipeline.name: pipeline for pipeline in REGISTRY}

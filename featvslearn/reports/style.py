@@ -94,13 +94,14 @@ def new_figure(width: float, height: float) -> Figure:
 PIPELINE_COLOURS: dict[str, str] = {
     "hog-svm": "#E69F00",  # orange
     "sift-svm": "#CC79A7",  # reddish purple
+    "sift-fv": "#D55E00",  # vermillion
     "cnn": "#0072B2",  # blue
     "learned-svm": "#009E73",  # bluish green
 }
 """One colour per pipeline (Okabe–Ito, readable with the common colour-vision deficiencies), the same
 in every figure of every report."""
 
-SPARE_COLOURS: tuple[str, ...] = ("#D55E00", "#56B4E9", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF")
+SPARE_COLOURS: tuple[str, ...] = ("#9467BD", "#56B4E9", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF")
 """Colours for names no table here knows (a results file from another version): chosen from the
 name itself, so the name keeps its colour in every figure."""
 
