@@ -12,6 +12,7 @@ import pickle
 import struct
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,6 +35,18 @@ def assert_one_line(exc: pytest.ExceptionInfo[UserError]) -> str:
     message = str(exc.value)
     assert message and "\n" not in message
     return message
+
+
+def assert_user_error(result: Any, *fragments: str) -> None:
+    """A CLI result (CliRunner's) with exit code 2 and one error line on stderr, last (after any progress
+    bars), naming the problem with every one of ``fragments``; no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
 
 
 # ------------------------------------------------------------------------- idx files

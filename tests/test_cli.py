@@ -19,6 +19,7 @@ from featvslearn.experiments import run
 from featvslearn.experiments.config import CompareConfig
 from featvslearn.pipelines import PIPELINES
 from tests.conftest import needs_fashion
+from tests.dataset_files import assert_user_error
 
 runner = CliRunner()
 
@@ -31,17 +32,6 @@ SMALL = ["--train-size", "300", "--test-size", "120", "--epochs", "3"]
 
 def invoke(*args: str):
     return runner.invoke(app, list(args))
-
-
-def assert_user_error(result, *fragments: str) -> None:
-    """Exit code 2, one error line on stderr (after any progress bars) naming the problem, no traceback."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0]
 
 
 def test_no_command_shows_the_help_and_no_error() -> None:

@@ -25,21 +25,11 @@ from featvslearn.experiments.run import load_data
 from featvslearn.pipelines import PIPELINE_NAMES
 from featvslearn.pipelines import saved as saved_models
 from featvslearn.results import CompareResults, decode_correct, read_json
+from tests.dataset_files import assert_user_error
 
 runner = CliRunner()
 SMALL = ["--train-size", "300", "--test-size", "100", "--epochs", "3", "--device", "cpu",
          "--pipelines", ",".join(PIPELINE_NAMES)]
-
-
-def assert_user_error(result, *fragments: str) -> None:
-    """Exit code 2 and one error line on stderr naming the problem, no traceback."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 def compare_predictions(results: CompareResults, name: str) -> np.ndarray:
