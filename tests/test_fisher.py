@@ -214,6 +214,18 @@ def test_sift_fv_runs_in_compare_on_digits() -> None:
     assert result.details["feature_dimensions"] == regions * 2 * fisher["components"] * PCA_DIMENSIONS + 64
 
 
+def test_a_tiny_training_set_gets_fewer_components_instead_of_an_error() -> None:
+    pytest.importorskip("kornia", reason="sift-fv needs kornia")
+    from featvslearn.experiments.compare import run_comparison
+    from featvslearn.experiments.config import CompareConfig
+
+    config = CompareConfig(dataset="digits", device="cpu", pipelines=("sift-fv",), train_size=10, test_size=20)
+    result = run_comparison(config.validated()).pipelines[0]
+    fisher = result.details["fisher"]
+    assert 1 <= fisher["components"] < 8  # about one per 50 descriptors of the 10 images
+    assert fisher["descriptors"] < 50 * 8 and result.accuracy >= 0.0
+
+
 # ----------------------------------------------------------------------------- on a GPU
 
 
