@@ -162,3 +162,10 @@ def ablate_results() -> AblateResults:
                   _variant("sigmoid-plain", 1 / 3, [1.1, None], diverged=True)],
         settings=dict(ABLATE_SETTINGS), created="2026-01-01T00:00:00+00:00", total_seconds=9.0,
     )
+
+
+def without_pictures(report: str) -> str:
+    """A report without its "What each side sees" section (up to the next section)."""
+    start = report.index("## What each side sees")
+    end = report.find("\n## ", start + 1)
+    return report[:start] + (report[end + 1:] if end >= 0 else "")

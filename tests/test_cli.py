@@ -20,6 +20,7 @@ from featvslearn.experiments.config import CompareConfig
 from featvslearn.pipelines import PIPELINES
 from tests.conftest import needs_fashion
 from tests.dataset_files import assert_user_error
+from tests.hand_made import without_pictures
 
 runner = CliRunner()
 
@@ -91,20 +92,13 @@ def test_report_command_rerenders_the_same_markdown(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # the pictures of "What each side sees" come from the run's images and network, which no results file holds
     assert "are drawn by the run itself" in again.read_text()
-    assert _without_pictures(again.read_text()) == _without_pictures(first.read_text())
+    assert without_pictures(again.read_text()) == without_pictures(first.read_text())
     assert sorted(p.name for p in (again.parent / "first-plots").iterdir()) == sorted(
         p.name for p in (tmp_path / "first-plots").iterdir() if not p.name.startswith("sees-"))
     other = tmp_path / "other.md"  # another name: only the plots folder in the links differs
     assert invoke("report", str(results), "--out", str(other)).exit_code == 0
-    assert _without_pictures(other.read_text().replace("other-plots/", "first-plots/")) == _without_pictures(
+    assert without_pictures(other.read_text().replace("other-plots/", "first-plots/")) == without_pictures(
         first.read_text())
-
-
-def _without_pictures(report: str) -> str:
-    """A report without its "What each side sees" section (up to the next section)."""
-    start = report.index("## What each side sees")
-    end = report.find("\n## ", start + 1)
-    return report[:start] + (report[end + 1:] if end >= 0 else "")
 
 
 def test_report_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
@@ -326,7 +320,7 @@ def test_an_unknown_name_that_is_a_folder_here_is_the_folder(shapes_folder: Path
         ("compare", ["--precision", "bfloat16"], ["--precision 'bfloat16' is not known (did you mean bf16?)"]),
         ("compare", ["--svm", "rbff"], ["(did you mean rbf"]),
         ("compare", ["--preset", "bset"], ["(did you mean best?)"]),
-        ("scaling", ["--pipelines", "sift,cnn"], ["unknown pipeline 'sift' (did you mean sift-svm?)"]),
+        ("scaling", ["--pipelines", "sift,cnn"], ["unknown pipeline 'sift' (did you mean sift-fv or sift-svm?)"]),
         ("ablate", ["--variants", "relu-bm"], ["--variants: unknown variant 'relu-bm' (did you mean relu-bn"]),
     ],
     ids=["dataset", "dataset-prefix", "pipeline", "pipeline-case-ok", "pipeline-underscore", "precision", "svm",

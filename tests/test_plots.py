@@ -23,7 +23,7 @@ from featvslearn.experiments.run import choose_misclassified, load_data, misclas
 from featvslearn.measure import Monitor, Sample, downsample
 from featvslearn.reports.compare import speed_ups
 from featvslearn.results import decode_image, dumps, encode_image, read_json, write_json
-from tests.hand_made import compare_results
+from tests.hand_made import compare_results, without_pictures
 
 runner = CliRunner()
 TINY = ["--train-size", "150", "--test-size", "60", "--epochs", "1"]
@@ -55,7 +55,7 @@ def test_json_keeps_lists_of_values_on_one_line(tmp_path: Path) -> None:
     assert json.loads(text) == json.loads(json.dumps(results.to_dict()))
     assert '"confusion_matrix": [\n' in text and "        [9, 1, 0],\n" in text
     assert re.search(r'"t_seconds": \[0\.0, [^\n]*\],\n', text)
-    assert len(text.splitlines()) < 500  # lists of numbers stay on one line each
+    assert len(text.splitlines()) < 600  # lists of numbers stay on one line each
     assert dumps({"a": [], "b": {}, "c": [[]]}) == '{\n  "a": [],\n  "b": {},\n  "c": [\n    []\n  ]\n}'
 
 
@@ -190,7 +190,7 @@ def test_a_real_run_on_two_devices_writes_every_figure(two_runs: Path) -> None:
         assert [s["name"] for s in timeline["stages"]] == [s["name"] for s in p["stages"]]
     text = (two_runs / "out.md").read_text()
     links = image_links(text)
-    assert len(links) == 10 and all((two_runs / link).is_file() for link in links)
+    assert len(links) == 14 and all((two_runs / link).is_file() for link in links)  # 4 of "What each side sees"
     assert "| train × | pred × |" in text and "hog-svm on cpu #2" in text
     loaded = read_json(two_runs / "out.json")
     assert all(up is None or (up.train and up.train > 0) for up in speed_ups(loaded))
@@ -200,9 +200,11 @@ def test_report_reproduces_the_real_runs_markdown_and_plots(two_runs: Path, tmp_
     again = tmp_path / "out.md"
     result = invoke("report", str(two_runs / "out.json"), "--out", str(again))
     assert result.exit_code == 0, result.output
-    assert again.read_text() == (two_runs / "out.md").read_text()
+    # all but "What each side sees", whose pictures only the run can draw (from its images and network)
+    assert without_pictures(again.read_text()) == without_pictures((two_runs / "out.md").read_text())
     for png in (two_runs / "out-plots").iterdir():
-        assert (tmp_path / "out-plots" / png.name).read_bytes() == png.read_bytes()
+        if not png.name.startswith("sees-"):
+            assert (tmp_path / "out-plots" / png.name).read_bytes() == png.read_bytes()
 
 
 def test_misclassified_examples_are_real_mistakes(two_runs: Path) -> None:

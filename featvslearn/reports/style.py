@@ -113,13 +113,13 @@ CHANCE_COLOUR = "#555555"
 """Reference lines: chance level, crossovers."""
 STAGE_COLOURS: tuple[str, ...] = ("#fdd9b5", "#cfe3f5", "#dcd0ee", "#cdeed8", "#faf0b4", "#f7c6c7", "#d9d9d9",
                                   "#c4ece9", "#eadbc8", "#e7f3c0", "#f4d0ec", "#e0e0b0", "#a3c9fe", "#78d3f0",
-                                  "#7fd6c5", "#a7d2a2")
+                                  "#7fd6c5", "#a7d2a2", "#ffe5a8")
 """Light backgrounds for the stages of a timeline, one per name of :data:`KNOWN_STAGES`, no two alike."""
 KNOWN_STAGES: tuple[str, ...] = (
     "warm-up (small slice)", "features (train)", "standardise", "svm fit", "features (test)", "predict",
     "codebook (k-means)", "to device", "warm-up", "train", "evaluate", "tune (validation split)",
     "choose svm (budget probe)", "choose epochs (budget probe)", "choose lr (validation split)",
-    "warm-up and compile")
+    "warm-up and compile", "PCA + Gaussian mixture (EM)")
 """Every stage the pipelines and experiments run, in the order of their colours in :data:`STAGE_COLOURS`."""
 SPARE_STAGE_COLOURS: tuple[str, ...] = ("#cbbff7", "#f7b89d", "#f8b3d1", "#8bedef")
 """Backgrounds for stage names :data:`KNOWN_STAGES` lacks (a results file from another version): none is
