@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STEPS = ("environment", "data", "cuda-tests", "hog-speed", "compare-cuda-linear", "compare-cuda-rbf",
-         "compare-cpu-cuda", "cnn-time-to-accuracy", "nvml", "scaling", "ablate")
+         "compare-cpu-cuda", "cnn-time-to-accuracy", "nvml", "airbench-peer", "scaling", "ablate")
 """Every step, in the order the check runs them."""
 
 ALL_PIPELINES = ("hog-svm", "sift-svm", "sift-fv", "cnn", "learned-svm")

@@ -52,6 +52,9 @@ TARGETS: dict[str, Target] = {
     "cnn_train_gpu_util_percent_mean": Target(">=", 80, "%", "compare-cuda-linear",
                                               "NVML kernel-active %, mean over the cnn's train stage (the --svm "
                                               "linear run)"),
+    "cnn_epoch_over_airbench94": Target("<=", 1.25, "×", "airbench-peer",
+                                        "featvslearn's cnn epoch over airbench94's on the same GPU and the same "
+                                        "50,000 images of 32×32×3 (benchmarks/airbench_peer.py)"),
     "cnn_gpu_joules": Target(">=", 0, "J", "compare-cuda-linear",
                              "the cnn's GPU energy over training and prediction, NVML's total-energy counter "
                              "(reported: any measured value meets it)"),

@@ -19,11 +19,12 @@ from gpucheck.steps.compares import (
 from gpucheck.steps.environment import step_cuda_tests, step_data, step_environment
 from gpucheck.steps.hog import step_hog_speed
 from gpucheck.steps.long import step_ablate, step_scaling
+from gpucheck.steps.peer import step_airbench_peer
 
 STEP_BODIES: dict[str, Callable[[Check, Step], None]] = {
     "environment": step_environment, "data": step_data, "cuda-tests": step_cuda_tests, "hog-speed": step_hog_speed,
     "compare-cuda-linear": step_compare_linear, "compare-cuda-rbf": step_compare_rbf,
     "compare-cpu-cuda": step_compare_cpu_cuda, "cnn-time-to-accuracy": step_time_to_accuracy, "nvml": step_nvml,
-    "scaling": step_scaling, "ablate": step_ablate,
+    "airbench-peer": step_airbench_peer, "scaling": step_scaling, "ablate": step_ablate,
 }
 """Every step's function by its name in the summary."""
