@@ -50,12 +50,26 @@ class RunSettings:
         return asdict(self)
 
 
+DEVICE_IMAGES = "images on the device"
+"""The key of ``RunContext.products`` under which the split's images, once on the device, are kept."""
+
+
+def upload(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The one place a run moves images to its device: uint8 ``(N, H, W, C)`` -> the same tensor on
+    ``device`` (on the CPU it shares the array's memory: nothing is copied)."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+
+
 @dataclass
 class RunContext:
     """What a pipeline's ``run`` receives: the data, the device, its settings and the monitor.
 
     ``products`` is shared by the pipelines run on the same split, device and seed, in run
-    order: ``cnn`` leaves its trained network there under ``"cnn"`` for ``learned-svm``.
+    order: ``cnn`` leaves its trained network there under ``"cnn"`` for ``learned-svm``, and
+    :meth:`on_device` the split's images, put on the device once for all of them.
     """
 
     split: Split
@@ -64,6 +78,15 @@ class RunContext:
     monitor: Monitor
     progress: Progress = no_progress
     products: dict[str, Any] = field(default_factory=dict)
+
+    def on_device(self, images: np.ndarray) -> torch.Tensor:
+        """``images`` (N, H, W, C) uint8, an array of the split, as a tensor on the run's device: uploaded
+        (:func:`upload`) by the first pipeline that asks, in its stage, and read from there by the others."""
+        kept = self.products.setdefault(DEVICE_IMAGES, {})
+        entry = kept.get(id(images))
+        if entry is None or entry[0] is not images:  # the array itself is kept, so its id stays its own
+            entry = kept[id(images)] = (images, upload(images, self.device))
+        return entry[1]
 
     def spent_seconds(self) -> float:
         """The seconds this run's finished timed stages have taken so far (warm-up left out)."""

@@ -58,7 +58,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
     first_stage = len(monitor.stages)
     with monitor.stage("to device", device, role=TRAIN):
         model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
-        images = train.images_to_device(train_set.images, device)  # (N, C, H, W) uint8
+        images = context.on_device(train_set.images).permute(0, 3, 1, 2)  # (N, C, H, W) uint8, channels_last
         labels = torch.as_tensor(train_set.labels, device=device)
         normaliser = train.Normaliser.fit(images)
         whitened = train.whiten_first_layer(model, images, normaliser) if settings.whiten else 0
@@ -80,7 +80,7 @@ def train_network(context: RunContext, cnn_config: CNNConfig, settings: train.Tr
 
     evaluate = None
     if epoch_accuracy:
-        test_images = train.images_to_device(test_set.images, device)
+        test_images = context.on_device(test_set.images).permute(0, 3, 1, 2)  # (N, C, H, W) uint8
         test_labels = torch.as_tensor(test_set.labels, device=device)
 
         def evaluate(net: torch.nn.Module) -> float:
@@ -155,7 +155,7 @@ def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainS
     steps_per_epoch = max(1, len(train_set) // settings.batch_size)
     steps = min(BUDGET_PROBE_STEPS + 1, steps_per_epoch)
     rows = min(len(train_set), steps * settings.batch_size)
-    images = train.images_to_device(train_set.images[:rows], device)  # (rows, C, H, W) uint8
+    images = context.on_device(train_set.images)[:rows].permute(0, 3, 1, 2)  # (rows, C, H, W) uint8
     labels = torch.as_tensor(train_set.labels[:rows], device=device)
     model = CNN(cnn_config).to(device=device, memory_format=torch.channels_last)
     normaliser = train.Normaliser.fit(images)
@@ -176,7 +176,7 @@ def probe_cnn(context: RunContext, cnn_config: CNNConfig, settings: train.TrainS
         train.train_cnn(model, images, labels, normaliser, quick, trainable=trainable, on_step=on_step)
     steps_timed = [b - a for a, b in itertools.pairwise(ends)]
     step_seconds = statistics.median(steps_timed) if steps_timed else ends[0] - start
-    tests = train.images_to_device(test_set.images[:rows], device)  # (rows', C, H, W) uint8
+    tests = context.on_device(test_set.images)[:rows].permute(0, 3, 1, 2)  # (rows', C, H, W) uint8
     begin = time.perf_counter()
     train.predict(model, tests, normaliser, settings.autocast_dtype, tta=settings.tta, hflip=train_set.hflip_ok)
     synchronize(device)
@@ -257,7 +257,7 @@ def predict_test_set(context: RunContext, trained: TrainedCNN) -> Any:
 
     test_set = context.split.test
     with context.monitor.stage("evaluate", context.device, role=PREDICT):
-        test_images = train.images_to_device(test_set.images, context.device)
+        test_images = context.on_device(test_set.images).permute(0, 3, 1, 2)  # (N, C, H, W) uint8
         return train.predict(
             trained.eval_model, test_images, trained.normaliser, trained.settings.autocast_dtype,
             tta=trained.settings.tta, hflip=context.split.train.hflip_ok,

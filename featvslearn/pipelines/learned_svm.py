@@ -32,7 +32,7 @@ def run(context: RunContext) -> PipelineOutput:
         trained = train_default_network(context)
     net, normaliser, dtype = trained.eval_model, trained.normaliser, trained.settings.autocast_dtype
     with monitor.stage("features (train)", device, role=TRAIN):
-        x_train = train.predict(net, train.images_to_device(train_set.images, device), normaliser, dtype,
+        x_train = train.predict(net, context.on_device(train_set.images).permute(0, 3, 1, 2), normaliser, dtype,
                                 features=True)  # (N, D) on device
     with monitor.stage("standardise", device, role=TRAIN):
         standardiser = classical.Standardiser(copy=False)
@@ -41,7 +41,7 @@ def run(context: RunContext) -> PipelineOutput:
     classifier, svm_details, svm_device = fit_svm_stages(context, "learned-svm", x_train, train_set.labels,
                                                          rbf_within_budget=True, handed_over=handed_over)
     with monitor.stage("features (test)", device, role=PREDICT):
-        x_test = train.predict(net, train.images_to_device(test_set.images, device), normaliser, dtype,
+        x_test = train.predict(net, context.on_device(test_set.images).permute(0, 3, 1, 2), normaliser, dtype,
                                features=True)  # (N, D) on device
     with monitor.stage("predict", svm_device, role=PREDICT):
         predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))

@@ -60,7 +60,7 @@ def run(context: RunContext) -> PipelineOutput:
     featuriser = FeatureUnion(parts if colour is None else [*parts, ("colour", colour)])
     chosen = np.sort(np.random.default_rng(seed).permutation(len(train_set))[:fit_images])
     output, dimensions = run_classical(context, "sift-fv", featuriser, "PCA + Gaussian mixture (EM)",
-                                       train_set.images[chosen], "dense SIFT Fisher vectors")
+                                       chosen, "dense SIFT Fisher vectors")
     levels = " + ".join(f"{level}x{level}" for level in PYRAMID_LEVELS)
     where = "the whole image" if PYRAMID_LEVELS == (1,) else f"a {levels} spatial pyramid"
     output.details = {

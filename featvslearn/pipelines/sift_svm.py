@@ -47,7 +47,7 @@ def run(context: RunContext) -> PipelineOutput:
     featuriser = FeatureUnion(parts if colour is None else [*parts, ("colour", colour)])
     chosen = np.sort(np.random.default_rng(seed).permutation(len(train_set))[:codebook_images])
     output, dimensions = run_classical(context, "sift-svm", featuriser, "codebook (k-means)",
-                                       train_set.images[chosen], "dense SIFT words")
+                                       chosen, "dense SIFT words")
     words = featuriser.named_transformers["sift"].named_steps["words"]
     output.details = {
         "input": input_words(train_set.images),

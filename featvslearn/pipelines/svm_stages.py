@@ -184,19 +184,23 @@ def fit_svm_stages(context: RunContext, name: str, x_train: Any, labels: np.ndar
 
 
 def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: str | None,
-                  fit_images: np.ndarray | None, what: str,
+                  fit_rows: np.ndarray | None, what: str,
                   rbf_within_budget: bool = False) -> tuple[PipelineOutput, int]:
     """A hand-engineered pipeline as measured stages: featuriser -> standardisation -> SVM.
 
-    The images go to the context's device once, as uint8; the features, the standardisation
+    The images go to the context's device once for the whole run (:meth:`RunContext.on_device`), as uint8;
+    the features, the standardisation
     and the SVM stay there (the features come to the host only for ``--svm rbf-exact``, which is
     scikit-learn's), so every stage runs, and is reported, on that device. ``fit_stage`` names
-    the stage that fits the featuriser on ``fit_images`` (training images only: a codebook, say);
+    the stage that fits the featuriser on the training images of the sorted indices ``fit_rows`` (a
+    codebook, say), taken from those on the device;
     without one, fitting only checks the image size and is part of the train-features stage.
     ``rbf_within_budget``: whether a budget may choose the RBF SVM (see :func:`choose_svm`).
     The fitted parts are left in ``context.products[name]`` (a :class:`FittedSVMPipeline`).
     Returns the output (details to be completed by the caller) and the feature dimension.
     """
+    import torch
+
     from featvslearn import classical
 
     train_set, test_set = context.split.train, context.split.test
@@ -205,11 +209,12 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
     if fit_stage is not None:
         with monitor.stage(fit_stage, device, role=TRAIN):
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 0, 1)
-            featuriser.fit(classical.images_on(fit_images, device))
+            on_device = context.on_device(train_set.images)  # (N, H, W, C) uint8
+            featuriser.fit(on_device[torch.as_tensor(fit_rows, device=on_device.device)])  # (n, H, W, C)
             progress(f"{name}-fit-features", f"{name}: {fit_stage}", 1, 1)
     with monitor.stage("features (train)", device, role=TRAIN) as features_stage:
         progress(f"{name}-train", f"{name}: {what}, train set", 0, len(train_set))
-        images = classical.images_on(train_set.images, device)  # (N, H, W, C) uint8 on the device
+        images = context.on_device(train_set.images)  # (N, H, W, C) uint8 on the device
         if fit_stage is None:
             featuriser.fit(images[:1])
         x_train = classical.featurise(featuriser, images, chunk,
@@ -224,7 +229,7 @@ def run_classical(context: RunContext, name: str, featuriser: Any, fit_stage: st
     del x_train
     with monitor.stage("features (test)", device, role=PREDICT):
         progress(f"{name}-test", f"{name}: {what}, test set", 0, len(test_set))
-        x_test = classical.featurise(featuriser, classical.images_on(test_set.images, device), chunk,
+        x_test = classical.featurise(featuriser, context.on_device(test_set.images), chunk,
                                      bar(progress, f"{name}-test", f"{name}: {what}, test set"))  # (N, D)
     with monitor.stage("predict", svm_device, role=PREDICT):
         predictions = classical.predict_classifier(classifier, standardiser.transform(x_test))
