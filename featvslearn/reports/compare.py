@@ -102,7 +102,11 @@ def _busy_sentence(results: CompareResults) -> str:
               f"every timing here is likely about that much too long and by uneven amounts"
               if results.slowdown is not None and results.slowdown > 1 else
               "other processes loaded the CPU during the timed stages")
-    return (f"Timings are not compared here: the machine was busy ({slower}), so which pipeline trained or "
+    # busy only when other processes were seen loading the CPU; a slow-down alone (a virtual machine's drift,
+    # a throttled CPU) is said as what was measured
+    state = "the machine was busy" if results.machine_busy else "this machine ran slower than when quiet"
+    unloaded = ", though other processes did not load its CPU" if results.machine_busy is False else ""
+    return (f"Timings are not compared here: {state} ({slower}{unloaded}), so which pipeline trained or "
             "predicted faster cannot be read from this run; re-run on a quiet machine to compare times.")
 
 
