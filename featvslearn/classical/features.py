@@ -78,8 +78,9 @@ def make_hog_features(settings: HOGSettings, device: str | None = "cpu", n_jobs:
 def images_on(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """Images (N, H, W, C) as a tensor of the same type (uint8 stays uint8) on ``device``, in one copy.
 
-    On the CPU the tensor shares the array's memory. This is the only time a classical pipeline
-    moves images: every later stage takes them, and hands its features on, on this device.
+    On the CPU the tensor shares the array's memory. A run's pipelines move their images with it once
+    (through :func:`featvslearn.pipelines.base.upload`): every later stage takes them, and hands its
+    features on, on this device.
     """
     return torch.from_numpy(np.ascontiguousarray(images)).to(device)
 

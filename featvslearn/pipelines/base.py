@@ -56,11 +56,11 @@ DEVICE_IMAGES = "images on the device"
 
 def upload(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """The one place a run moves images to its device: uint8 ``(N, H, W, C)`` -> the same tensor on
-    ``device`` (on the CPU it shares the array's memory: nothing is copied)."""
-    import numpy as np
-    import torch
+    ``device`` (on the CPU it shares the array's memory: nothing is copied), by
+    :func:`featvslearn.classical.images_on`."""
+    from featvslearn.classical import images_on
 
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    return images_on(images, device)
 
 
 @dataclass
