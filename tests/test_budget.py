@@ -232,8 +232,11 @@ def test_a_tight_budget_cuts_the_cnn_epochs_after_a_measured_probe_stage(tight) 
     choice = cnn.details["budget"]
     assert choice["budget_seconds"] == 0.5 and choice["budget_source"] == "--budget"
     assert cnn.details["training"]["epochs"] < standard
-    epochs = cnn.details["training"]["epochs"]
+    # the epochs trained: the planned ones, or fewer when training ran slower than its probe and stopped
+    epochs = cnn.details["epochs_trained"]
+    assert 1 <= epochs <= cnn.details["training"]["epochs"]
     assert choice["chosen"] == (f"{epochs} epochs" if epochs > 1 else "1 epoch")
+    assert ("stopped after" in choice["reason"]) == (epochs < cnn.details["training"]["epochs"])
     assert "choose epochs (budget probe)" in {s.name for s in cnn.stages}
     assert choice["probe_seconds"] > 0
     assert hog.details["budget"]["chosen"] == "linear"
